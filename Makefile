@@ -1,0 +1,79 @@
+# gobridge: `make demo` and `make test` are the two commands a fresh machine needs.
+SHELL      := /bin/bash
+PYTHON3    ?= python3
+VENV       := .venv
+PY         := $(CURDIR)/$(VENV)/bin/python
+GO         ?= go
+BIN        := $(CURDIR)/bin
+GOBRIDGE   := $(BIN)/gobridge
+PY_SRCS    := $(shell find python -name '*.py' -o -name 'pyproject.toml' -o -name 'py.typed' | grep -v -e build/ -e egg-info)
+GO_SRCS    := $(shell find . -name '*.go' -not -path './.venv/*') go.mod go.sum
+FUZZTIME   ?= 5s
+
+export GOBRIDGE_PYTHON := $(PY)
+export GOBRIDGE_BIN    := $(GOBRIDGE)
+
+.PHONY: all venv build demo test test-go test-py test-fuzz vet typecheck leftovers bench stress clean
+
+all: build
+
+# The Python package is installed the way a user installs it (pip install ./python),
+# re-installed whenever its sources change.
+$(VENV)/.installed: $(PY_SRCS)
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pytest mypy
+	$(PY) -m pip install --quiet --force-reinstall --no-deps ./python
+	$(PY) -m pip install --quiet ./python
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(GOBRIDGE): $(GO_SRCS)
+	$(GO) build -o $(GOBRIDGE) ./cmd/gobridge
+
+build: $(GOBRIDGE)
+
+demo: venv build
+	$(PY) interop_tests/demo.py $(GOBRIDGE)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+typecheck: venv
+	$(PY) -m mypy --strict python/gobridge python/typed_usage.py
+
+test-go: venv build
+	$(GO) test -count=1 -timeout 300s ./...
+
+test-fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+test-py: venv build
+	$(PY) -m pytest -q python/tests interop_tests
+
+# Nothing the suite made may survive it.
+leftovers:
+	@$(PY) interop_tests/leftovers.py check
+
+test: vet typecheck
+	@$(PY) interop_tests/leftovers.py snapshot
+	$(MAKE) test-go
+	$(MAKE) test-fuzz
+	$(MAKE) test-py
+	$(MAKE) leftovers
+
+bench: venv build
+	$(GOBRIDGE) bench --python $(PY)
+
+stress: venv build
+	GOBRIDGE_STRESS=1 $(GO) test -count=1 -timeout 3600s -run Stress ./...
+
+clean:
+	rm -rf $(BIN) $(VENV) build python/build python/*.egg-info

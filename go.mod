@@ -1,0 +1,3 @@
+module github.com/gobridge/gobridge
+
+go 1.26

@@ -1,0 +1,20 @@
+// Package wire implements gobridge's wire format: frames byte-identical to
+// CPython's multiprocessing.connection (a 4-byte big-endian length, or -1 and
+// an 8-byte length for payloads over 2 GiB) carrying one msgpack object each,
+// with the type mapping and limits that SPEC.md fixes for Go and Python alike.
+//
+// Most programs use package bridge, which puts this format on sockets, pipes
+// and shared memory. Use wire directly to frame bytes on a stream of your own:
+// write with AppendHeader or WriteFrame, read with a Reader, and encode
+// values with Marshal and Unmarshal (or an Encoder, which reuses its buffer).
+//
+// Every reader has a size limit (DefaultMaxFrameSize, 64 MiB, unless set): a
+// header that claims more allocates nothing and gives ErrFrameTooLarge. The
+// decoder checks a payload completely before building a value, so malformed
+// msgpack, nesting deeper than MaxDepth, invalid UTF-8 and unknown extension
+// types give an error that errors.Is matches against the sentinels below and
+// never a partial value.
+//
+// SPEC.md in this directory is the normative description; the vectors in
+// interop_tests/vectors are checked by this package's tests and by pytest.
+package wire

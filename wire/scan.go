@@ -1,0 +1,215 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+)
+
+// MaxDepth is the deepest nesting of arrays and maps a payload may have:
+// msgpack-python's C unpacker stops at the same depth (SPEC section 3.2).
+const MaxDepth = 1024
+
+// Validate checks that p is exactly one msgpack object that obeys SPEC
+// section 3: well formed, no trailing bytes, at most MaxDepth nested
+// containers, valid UTF-8 in every str, no extension type but a well-formed
+// timestamp, map keys of supported kinds, and no length that claims more
+// elements or bytes than the payload holds (so decoding allocates nothing
+// the payload does not pay for).
+func Validate(p []byte) error {
+	s := scanner{p: p}
+	if err := s.value(0, false); err != nil {
+		return err
+	}
+	if s.i != len(p) {
+		return fmt.Errorf("%w: %d trailing bytes after the object", ErrMalformed, len(p)-s.i)
+	}
+	return nil
+}
+
+type scanner struct {
+	p []byte
+	i int
+}
+
+func (s *scanner) need(n uint64) error {
+	if uint64(len(s.p)-s.i) < n {
+		return fmt.Errorf("%w: truncated at offset %d (need %d bytes, %d left)", ErrMalformed, s.i, n, len(s.p)-s.i)
+	}
+	return nil
+}
+
+func (s *scanner) uint(n int) (uint64, error) {
+	if err := s.need(uint64(n)); err != nil {
+		return 0, err
+	}
+	var v uint64
+	switch n {
+	case 1:
+		v = uint64(s.p[s.i])
+	case 2:
+		v = uint64(binary.BigEndian.Uint16(s.p[s.i:]))
+	case 4:
+		v = uint64(binary.BigEndian.Uint32(s.p[s.i:]))
+	}
+	s.i += n
+	return v, nil
+}
+
+func (s *scanner) skip(n uint64) error {
+	if err := s.need(n); err != nil {
+		return err
+	}
+	s.i += int(n)
+	return nil
+}
+
+func (s *scanner) str(n uint64) error {
+	if err := s.need(n); err != nil {
+		return err
+	}
+	if !utf8.Valid(s.p[s.i : s.i+int(n)]) {
+		return fmt.Errorf("%w: at offset %d", ErrInvalidUTF8, s.i)
+	}
+	s.i += int(n)
+	return nil
+}
+
+// container checks n elements (2n for maps) after a header.
+func (s *scanner) container(n uint64, isMap bool, depth int) error {
+	if depth >= MaxDepth {
+		return fmt.Errorf("%w: more than %d nested arrays/maps", ErrTooDeep, MaxDepth)
+	}
+	per := uint64(1)
+	if isMap {
+		per = 2
+	}
+	if err := s.need(n * per); err != nil { // every element takes at least one byte
+		return err
+	}
+	for k := uint64(0); k < n; k++ {
+		if isMap {
+			if err := s.value(depth+1, true); err != nil {
+				return err
+			}
+		}
+		if err := s.value(depth+1, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scanner) ext(n uint64, isKey bool) error {
+	if err := s.need(1 + n); err != nil {
+		return err
+	}
+	typ := int8(s.p[s.i])
+	s.i++
+	if typ != -1 {
+		return fmt.Errorf("%w: type %d at offset %d", ErrUnknownExtension, typ, s.i-1)
+	}
+	d := s.p[s.i : s.i+int(n)]
+	var nsec uint64
+	switch n {
+	case 4:
+	case 8:
+		nsec = binary.BigEndian.Uint64(d) >> 34
+	case 12:
+		nsec = uint64(binary.BigEndian.Uint32(d))
+	default:
+		return fmt.Errorf("%w: timestamp of %d bytes (want 4, 8 or 12)", ErrMalformed, n)
+	}
+	if nsec >= 1e9 {
+		return fmt.Errorf("%w: timestamp nanoseconds %d out of range", ErrMalformed, nsec)
+	}
+	s.i += int(n)
+	return nil
+}
+
+func (s *scanner) value(depth int, isKey bool) error {
+	if err := s.need(1); err != nil {
+		return err
+	}
+	c := s.p[s.i]
+	s.i++
+	badKey := func(what string) error {
+		return fmt.Errorf("%w: %s used as a map key at offset %d", ErrUnsupportedKey, what, s.i-1)
+	}
+	switch {
+	case c <= 0x7f || c >= 0xe0: // fixint
+		return nil
+	case c <= 0x8f: // fixmap
+		if isKey {
+			return badKey("map")
+		}
+		return s.container(uint64(c&0x0f), true, depth)
+	case c <= 0x9f: // fixarray
+		if isKey {
+			return badKey("array")
+		}
+		return s.container(uint64(c&0x0f), false, depth)
+	case c <= 0xbf: // fixstr
+		return s.str(uint64(c & 0x1f))
+	}
+	switch c {
+	case 0xc0, 0xc2, 0xc3: // nil, false, true
+		return nil
+	case 0xc1:
+		return fmt.Errorf("%w: reserved byte 0xc1 at offset %d", ErrMalformed, s.i-1)
+	case 0xc4, 0xc5, 0xc6: // bin 8/16/32
+		if isKey {
+			return badKey("bin")
+		}
+		n, err := s.uint(1 << (c - 0xc4))
+		if err != nil {
+			return err
+		}
+		return s.skip(n)
+	case 0xc7, 0xc8, 0xc9: // ext 8/16/32
+		n, err := s.uint(1 << (c - 0xc7))
+		if err != nil {
+			return err
+		}
+		return s.ext(n, isKey)
+	case 0xca:
+		return s.skip(4)
+	case 0xcb:
+		return s.skip(8)
+	case 0xcc, 0xd0:
+		return s.skip(1)
+	case 0xcd, 0xd1:
+		return s.skip(2)
+	case 0xce, 0xd2:
+		return s.skip(4)
+	case 0xcf, 0xd3:
+		return s.skip(8)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1/2/4/8/16
+		return s.ext(1<<(c-0xd4), isKey)
+	case 0xd9, 0xda, 0xdb: // str 8/16/32
+		n, err := s.uint(1 << (c - 0xd9))
+		if err != nil {
+			return err
+		}
+		return s.str(n)
+	case 0xdc, 0xdd: // array 16/32
+		if isKey {
+			return badKey("array")
+		}
+		n, err := s.uint(2 << (c - 0xdc))
+		if err != nil {
+			return err
+		}
+		return s.container(n, false, depth)
+	case 0xde, 0xdf: // map 16/32
+		if isKey {
+			return badKey("map")
+		}
+		n, err := s.uint(2 << (c - 0xde))
+		if err != nil {
+			return err
+		}
+		return s.container(n, true, depth)
+	}
+	panic("unreachable")
+}

@@ -1,0 +1,60 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/gobridge/gobridge/internal/unixsock"
+	"github.com/gobridge/gobridge/wire"
+)
+
+// Errors returned by this package; match them with errors.Is. The wire
+// errors are the same values as package wire's.
+var (
+	// ErrClosed: the Conn or Listener was closed by this process. It also
+	// matches net.ErrClosed.
+	ErrClosed = fmt.Errorf("bridge: %w", net.ErrClosed)
+	// ErrBrokenPipe: the peer is gone while sending (EPIPE or ECONNRESET,
+	// which errors.Is also matches).
+	ErrBrokenPipe = errors.New("bridge: broken pipe")
+	// ErrNotReadable: Recv on the send-only end of a one-way Pipe.
+	ErrNotReadable = errors.New("bridge: connection is write-only")
+	// ErrNotWritable: Send on the receive-only end of a one-way Pipe.
+	ErrNotWritable = errors.New("bridge: connection is read-only")
+	// ErrAddrInUse: Listen on a path held by a live server or by a file that
+	// is not a socket. It also matches syscall.EADDRINUSE.
+	ErrAddrInUse = unixsock.ErrInUse
+	// ErrBadAddress: an address that SPEC section 4 does not allow.
+	ErrBadAddress = errors.New("bridge: bad address")
+	// ErrNoParent: Parent in a process that was not given a connection.
+	ErrNoParent = errors.New("bridge: no connection from a parent (GOBRIDGE_FD is not set)")
+	// ErrUnsupportedTransport: an address scheme reserved for a later version.
+	ErrUnsupportedTransport = errors.New("bridge: transport not supported yet")
+
+	ErrFrameTooLarge    = wire.ErrFrameTooLarge
+	ErrBadHeader        = wire.ErrBadHeader
+	ErrMalformed        = wire.ErrMalformed
+	ErrTooDeep          = wire.ErrTooDeep
+	ErrInvalidUTF8      = wire.ErrInvalidUTF8
+	ErrUnknownExtension = wire.ErrUnknownExtension
+	ErrUnsupportedKey   = wire.ErrUnsupportedKey
+	ErrUnsupportedType  = wire.ErrUnsupportedType
+)
+
+// mapIOError turns the transport's errors into this package's: a use of a
+// closed descriptor into ErrClosed, EPIPE/ECONNRESET on a write into
+// ErrBrokenPipe (still matching the errno).
+func mapIOError(op string, err error, writing bool) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed):
+		return fmt.Errorf("bridge: %s: %w", op, ErrClosed)
+	case writing && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)):
+		return fmt.Errorf("bridge: %s: %w: %w", op, ErrBrokenPipe, err)
+	}
+	return err
+}

@@ -1,0 +1,107 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/gobridge/gobridge/internal/unixsock"
+)
+
+// A Listener accepts connections on a unix socket (SPEC section 5.1). Its
+// socket file has mode 0600; Close removes it.
+type Listener struct {
+	l    *net.UnixListener
+	file unixsock.File
+	addr string
+	cfg  connConfig
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Listen listens on addr ("unix:/path" or a bare path). A stale socket file
+// left by a dead process is replaced; a live server's, or any file that is not
+// a socket, gives ErrAddrInUse.
+func Listen(addr string, opts ...ConnOption) (*Listener, error) {
+	scheme, path, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	if scheme != SchemeUnix {
+		return nil, fmt.Errorf("%w: listen %s", ErrUnsupportedTransport, addr)
+	}
+	l, f, err := unixsock.Listen(path, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	return &Listener{l: l, file: f, addr: SchemeUnix + ":" + path, cfg: newConnConfig(opts)}, nil
+}
+
+// Addr returns the address the Listener listens on, in SPEC section 4 syntax.
+func (l *Listener) Addr() string { return l.addr }
+
+// Accept waits for a connection. Cancelling ctx makes it return ctx.Err().
+// Contexts work through the listener's deadline, so when several goroutines
+// Accept at once, one's cancellation can interrupt the others (they return
+// an error and may simply call Accept again).
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	nc, err := l.accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newConn(nc.(stream), true, true, l.cfg), nil
+}
+
+// AcceptRaw waits for a connection and returns it as a plain byte stream,
+// without gobridge framing (SPEC section 6.5), for peers that speak their own
+// protocol on the socket.
+func (l *Listener) AcceptRaw(ctx context.Context) (net.Conn, error) {
+	return l.accept(ctx)
+}
+
+func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var stop func() bool
+	fired := make(chan struct{})
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() {
+			l.l.SetDeadline(aLongTimeAgo)
+			close(fired)
+		})
+	}
+	nc, err := l.l.AcceptUnix()
+	if stop != nil && !stop() {
+		<-fired
+		l.l.SetDeadline(noDeadline)
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+	}
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+		}
+		return nil, err
+	}
+	return nc, nil
+}
+
+// Close stops listening and removes the socket file (if it is still the one
+// Listen created). Connections already accepted stay open. Closing again
+// returns the first result.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		err := l.l.Close()
+		if rerr := l.file.Remove(); err == nil {
+			err = rerr
+		}
+		l.closeErr = err
+	})
+	return l.closeErr
+}

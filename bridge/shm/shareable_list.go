@@ -123,7 +123,7 @@ func NewShareableList(name string, values []any, opts ...OpenOption) (*Shareable
 	return l, nil
 }
 
-func (l *ShareableList) dataStart() int64   { return int64(l.n+2) * 8 }
+func (l *ShareableList) dataStart() int64    { return int64(l.n+2) * 8 }
 func (l *ShareableList) formatsStart() int64 { return l.dataStart() + l.offsets[l.n] }
 func (l *ShareableList) codesStart() int64   { return l.formatsStart() + int64(l.n)*8 }
 

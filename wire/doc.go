@@ -18,3 +18,6 @@
 // SPEC.md in this directory is the normative description; the vectors in
 // interop_tests/vectors are checked by this package's tests and by pytest.
 package wire
+
+// Version is the version of the wire format this package implements.
+const Version = 1

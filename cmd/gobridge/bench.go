@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// benchOptions are the flags every benchmark gets.
+type benchOptions struct {
+	Python string    // interpreter with gobridge installed
+	Rounds int       // repetitions of each measurement; medians are reported
+	N      int       // messages per throughput round / round trips per latency round
+	Quick  bool      // small counts, for tests
+	Log    io.Writer // progress lines
+}
+
+// benchResult is one figure. Baseline names the figure it is compared with,
+// measured in the same run; Ratio is Value divided by the baseline's value
+// (for latency lower is better, for throughput higher).
+type benchResult struct {
+	Name     string  `json:"name"`
+	Pairing  string  `json:"pairing"`
+	Value    float64 `json:"value"`
+	Unit     string  `json:"unit"`
+	P99      float64 `json:"p99,omitempty"`
+	Baseline string  `json:"baseline,omitempty"`
+	Ratio    float64 `json:"ratio,omitempty"`
+	Target   string  `json:"target,omitempty"`
+}
+
+// benchmarks lists the groups `gobridge bench` can run, in order.
+var benchmarks = []struct {
+	name string
+	run  func(ctx context.Context, o benchOptions) ([]benchResult, error)
+}{
+	{"unix", benchUnix},
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, len(benchmarks))
+	for i, b := range benchmarks {
+		names[i] = b.name
+	}
+	fs := newFlags("bench", "[flags] [GROUP...]",
+		"Measure gobridge transports next to Python's own multiprocessing, in one run.\n"+
+			"Groups: "+strings.Join(names, ", ")+" (default: all). Figures are medians over\n"+
+			"--rounds; ratios compare with the baseline measured in the same run.", stderr)
+	var o benchOptions
+	fs.StringVar(&o.Python, "python", "python3", "Python interpreter that has the gobridge package installed")
+	fs.IntVar(&o.Rounds, "rounds", 5, "repetitions of each measurement")
+	fs.IntVar(&o.N, "n", 0, "messages per round (0: a default per benchmark)")
+	fs.BoolVar(&o.Quick, "quick", false, "small counts (a smoke test, figures are not meaningful)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Log = stderr
+	if o.Quick {
+		o.Rounds = 1
+	}
+	want := fs.Args()
+	if len(want) == 0 {
+		want = names
+	}
+	var all []benchResult
+	for _, w := range want {
+		found := false
+		for _, b := range benchmarks {
+			if b.name == w {
+				found = true
+				fmt.Fprintf(stderr, "bench %s ...\n", w)
+				res, err := b.run(ctx, o)
+				if err != nil {
+					return fmt.Errorf("%s: %w", w, err)
+				}
+				all = append(all, res...)
+			}
+		}
+		if !found {
+			return fmt.Errorf("%w: unknown group %q (have %s)", errUsage, w, strings.Join(names, ", "))
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(all)
+	}
+	printBench(stdout, all)
+	return nil
+}
+
+func printBench(w io.Writer, rs []benchResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tpairing\tmedian\tp99\tunit\tvs\tratio\ttarget")
+	for _, r := range rs {
+		p99, ratio := "", ""
+		if r.P99 != 0 {
+			p99 = fmtNum(r.P99)
+		}
+		if r.Ratio != 0 {
+			ratio = fmt.Sprintf("%.2fx", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Pairing, fmtNum(r.Value), p99, r.Unit, r.Baseline, ratio, r.Target)
+	}
+	tw.Flush()
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.0f", v)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// pyBench runs `python -m gobridge._bench ARGS...` and decodes the JSON object
+// it prints on its last line of standard output.
+func pyBench(ctx context.Context, o benchOptions, out any, args ...string) error {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench"}, args...)...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("python %s: %w", strings.Join(args, " "), err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return json.Unmarshal([]byte(lines[len(lines)-1]), out)
+}
+
+// startPy starts `python -m gobridge._bench ARGS...` in the background.
+func startPy(ctx context.Context, o benchOptions, args ...string) (*exec.Cmd, error) {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench"}, args...)...)
+	cmd.Stderr = os.Stderr
+	cmd.Stdout = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}
+
+func since(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+)
+
+// payload64 encodes to a 64-byte msgpack payload (bin8 header + 62 bytes).
+var payload64 = make([]byte, 62)
+
+type pySamples struct {
+	SamplesUS []float64 `json:"samples_us"`
+}
+
+type pyRate struct {
+	MsgsPerS float64 `json:"msgs_per_s"`
+}
+
+// benchUnix measures round trips and 64-byte throughput over unix sockets for
+// Go<->Python and Go<->Go, next to Python<->Python multiprocessing.Pipe and
+// Python<->Python gobridge, all in this run.
+func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
+	rtts, msgs := 20000, 200000
+	if o.N > 0 {
+		rtts, msgs = o.N, o.N
+	}
+	if o.Quick {
+		rtts, msgs = 200, 2000
+	}
+	dir, err := os.MkdirTemp("", "gobridge-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	addr := "unix:" + filepath.Join(dir, "b.sock")
+	l, err := bridge.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+
+	var pipeRTT, goPyRTT, goGoRTT, pyPyRTT []float64
+	var pipeRate, goPyRate, pyGoRate, goGoRate, pyPyRate []float64
+	for round := 0; round < o.Rounds; round++ {
+		fmt.Fprintf(o.Log, "  round %d/%d\n", round+1, o.Rounds)
+		var s pySamples
+		if err := pyBench(ctx, o, &s, "mp-pipe-rtt", fmt.Sprint(rtts)); err != nil {
+			return nil, err
+		}
+		pipeRTT = append(pipeRTT, s.SamplesUS...)
+		if err := pyBench(ctx, o, &s, "gb-pipe-rtt", fmt.Sprint(rtts)); err != nil {
+			return nil, err
+		}
+		pyPyRTT = append(pyPyRTT, s.SamplesUS...)
+		var r pyRate
+		if err := pyBench(ctx, o, &r, "mp-pipe-tput", fmt.Sprint(msgs), "64"); err != nil {
+			return nil, err
+		}
+		pipeRate = append(pipeRate, r.MsgsPerS)
+		if err := pyBench(ctx, o, &r, "gb-pipe-tput", fmt.Sprint(msgs), "64"); err != nil {
+			return nil, err
+		}
+		pyPyRate = append(pyPyRate, r.MsgsPerS)
+
+		samples, err := goPyRoundTrips(ctx, o, l, addr, rtts)
+		if err != nil {
+			return nil, err
+		}
+		goPyRTT = append(goPyRTT, samples...)
+		rate, err := goToPy(ctx, o, l, addr, msgs)
+		if err != nil {
+			return nil, err
+		}
+		goPyRate = append(goPyRate, rate)
+		rate, err = pyToGo(ctx, o, l, addr, msgs)
+		if err != nil {
+			return nil, err
+		}
+		pyGoRate = append(pyGoRate, rate)
+		samples, rate, err = goGo(ctx, l, addr, rtts, msgs)
+		if err != nil {
+			return nil, err
+		}
+		goGoRTT = append(goGoRTT, samples...)
+		goGoRate = append(goGoRate, rate)
+	}
+	pipeMed, pipeRateMed := median(pipeRTT), median(pipeRate)
+	lat := func(pairing string, xs []float64, target string) benchResult {
+		return benchResult{Name: "unix rtt", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
+			Baseline: "mp.Pipe py-py", Ratio: median(xs) / pipeMed, Target: target}
+	}
+	tput := func(pairing string, xs []float64, target string) benchResult {
+		return benchResult{Name: "unix 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
+			Baseline: "mp.Pipe py-py", Ratio: median(xs) / pipeRateMed, Target: target}
+	}
+	return []benchResult{
+		{Name: "mp.Pipe rtt", Pairing: "py-py", Value: pipeMed, P99: percentile(pipeRTT, 0.99), Unit: "us"},
+		lat("go-py", goPyRTT, "<= 0.90x"),
+		lat("go-go", goGoRTT, ""),
+		lat("py-py", pyPyRTT, ""),
+		{Name: "mp.Pipe 64B", Pairing: "py->py", Value: pipeRateMed, Unit: "msg/s"},
+		tput("go->py", goPyRate, ">= 2x"),
+		tput("py->go", pyGoRate, ""),
+		tput("go->go", goGoRate, ""),
+		tput("py->py", pyPyRate, ""),
+	}, nil
+}
+
+// acceptPeer starts a Python role that connects to addr and accepts it.
+func acceptPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
+	cmd, err := startPy(ctx, o, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := l.Accept(actx)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("python peer did not connect: %w", err)
+	}
+	return c, func() error {
+		c.Close()
+		return cmd.Wait()
+	}, nil
+}
+
+func goPyRoundTrips(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) ([]float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, "echo", addr)
+	if err != nil {
+		return nil, err
+	}
+	samples, err := roundTrips(ctx, c, n)
+	if werr := wait(); err == nil && werr != nil {
+		err = fmt.Errorf("python echo: %w", werr)
+	}
+	return samples, err
+}
+
+// roundTrips sends a 64-byte message and waits for it to come back, n times
+// after a warm-up, and returns each round trip in microseconds.
+func roundTrips(ctx context.Context, c *bridge.Conn, n int) ([]float64, error) {
+	samples := make([]float64, 0, n)
+	var v []byte
+	for i := 0; i < n+n/10; i++ {
+		t := time.Now()
+		if err := c.SendContext(ctx, payload64); err != nil {
+			return nil, err
+		}
+		if err := c.RecvContext(ctx, &v); err != nil {
+			return nil, err
+		}
+		if i >= n/10 {
+			samples = append(samples, float64(time.Since(t).Nanoseconds())/1e3)
+		}
+	}
+	return samples, nil
+}
+
+func goToPy(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) (float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, "sink", addr, fmt.Sprint(n))
+	if err != nil {
+		return 0, err
+	}
+	t := time.Now()
+	for i := 0; i < n && err == nil; i++ {
+		err = c.SendContext(ctx, payload64)
+	}
+	var done string
+	if err == nil {
+		err = c.RecvContext(ctx, &done)
+	}
+	rate := float64(n) / since(t)
+	if werr := wait(); err == nil && werr != nil {
+		err = fmt.Errorf("python sink: %w", werr)
+	}
+	return rate, err
+}
+
+func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) (float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, "source", addr, fmt.Sprint(n), "64")
+	if err != nil {
+		return 0, err
+	}
+	rate, err := drain(ctx, c, n)
+	if err == nil {
+		err = c.SendContext(ctx, "done")
+	}
+	if werr := wait(); err == nil && werr != nil {
+		err = fmt.Errorf("python source: %w", werr)
+	}
+	return rate, err
+}
+
+// drain receives n messages and returns the rate from the first to the last.
+func drain(ctx context.Context, c *bridge.Conn, n int) (float64, error) {
+	var v []byte
+	var t time.Time
+	for i := 0; i < n; i++ {
+		if err := c.RecvContext(ctx, &v); err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			t = time.Now()
+		}
+	}
+	return float64(n-1) / since(t), nil
+}
+
+// goGo measures round trips and throughput between two goroutines over the
+// same unix socket transport.
+func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) ([]float64, float64, error) {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := bridge.Dial(ctx, addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		for { // echo the round trips, then sink the stream
+			var v []byte
+			if err := c.RecvContext(ctx, &v); err != nil {
+				errc <- err
+				return
+			}
+			if len(v) == 0 {
+				break
+			}
+			c.SendContext(ctx, v)
+		}
+		_, err = drain(ctx, c, msgs)
+		if err == nil {
+			err = c.SendContext(ctx, "done")
+		}
+		errc <- err
+	}()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer c.Close()
+	samples, err := roundTrips(ctx, c, rtts)
+	if err != nil {
+		return nil, 0, err
+	}
+	c.SendContext(ctx, []byte{})
+	t := time.Now()
+	for i := 0; i < msgs && err == nil; i++ {
+		err = c.SendContext(ctx, payload64)
+	}
+	var done string
+	if err == nil {
+		err = c.RecvContext(ctx, &done)
+	}
+	rate := float64(msgs) / since(t)
+	if perr := <-errc; err == nil {
+		err = perr
+	}
+	return samples, rate, err
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/wire"
+)
+
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", "", "Print the gobridge version and the wire format version.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gobridge %s (wire %d)\n", bridge.Version, wire.Version)
+	return nil
+}
+
+// serve listens on addr and runs handle for every connection until ctx ends
+// or handle asks to stop; the listener (and its socket file) is closed on
+// return, also on SIGINT/SIGTERM, which cancel ctx.
+func serve(ctx context.Context, addr string, stderr io.Writer, raw bool, handle func(ctx context.Context, c *bridge.Conn, rc net.Conn) error) error {
+	l, err := bridge.Listen(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	defer l.Close()
+	fmt.Fprintf(stderr, "gobridge: listening on %s\n", l.Addr())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		var c *bridge.Conn
+		var rc net.Conn
+		if raw {
+			rc, err = l.AcceptRaw(ctx)
+		} else {
+			c, err = l.Accept(ctx)
+		}
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				if errors.Is(cause, errDone) {
+					return nil
+				}
+				return cause
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c != nil {
+				defer c.Close()
+			} else {
+				defer rc.Close()
+			}
+			stopConn := context.AfterFunc(ctx, func() {
+				if c != nil {
+					c.Close()
+				} else {
+					rc.Close()
+				}
+			})
+			defer stopConn()
+			if err := handle(ctx, c, rc); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+}
+
+// errDone ends serve without an error (--count reached).
+var errDone = errors.New("done")
+
+func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("echo", "[--raw] ADDR",
+		"Listen on ADDR; decode every message and send it back re-encoded (so the reply\n"+
+			"shows how gobridge maps each type). With --raw, echo bytes unframed.", stderr)
+	raw := fs.Bool("raw", false, "echo the byte stream as it is, without frames")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one ADDR", errUsage)
+	}
+	return serve(ctx, fs.Arg(0), stderr, *raw, func(ctx context.Context, c *bridge.Conn, rc net.Conn) error {
+		if rc != nil {
+			io.Copy(rc, rc)
+			return nil
+		}
+		for {
+			var v any
+			err := c.RecvContext(ctx, &v)
+			switch {
+			case err == io.EOF || ctx.Err() != nil:
+				return nil
+			case errors.Is(err, bridge.ErrMalformed), errors.Is(err, bridge.ErrTooDeep),
+				errors.Is(err, bridge.ErrInvalidUTF8), errors.Is(err, bridge.ErrUnknownExtension),
+				errors.Is(err, bridge.ErrUnsupportedKey):
+				fmt.Fprintf(stderr, "gobridge echo: dropped a message: %v\n", err)
+				continue
+			case err != nil:
+				fmt.Fprintf(stderr, "gobridge echo: connection: %v\n", err)
+				return nil
+			}
+			if err := c.SendContext(ctx, v); err != nil {
+				fmt.Fprintf(stderr, "gobridge echo: connection: %v\n", err)
+				return nil
+			}
+		}
+	})
+}
+
+func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("recv", "[--count N] ADDR",
+		"Listen on ADDR and print every message as one gobridge JSON line (wire/SPEC.md\n"+
+			"section 7). Clients are served concurrently.", stderr)
+	count := fs.Int("count", 0, "exit after N messages (0: run until interrupted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one ADDR", errUsage)
+	}
+	var mu sync.Mutex
+	seen := 0
+	out := bufio.NewWriter(stdout)
+	return serve(ctx, fs.Arg(0), stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+		for {
+			var v any
+			err := c.RecvContext(ctx, &v)
+			if err == io.EOF || ctx.Err() != nil {
+				return nil
+			}
+			var line []byte
+			if err == nil {
+				line, err = wire.ToJSON(v)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "gobridge recv: %v\n", err)
+				if c.Readable() && errors.Is(err, bridge.ErrFrameTooLarge) {
+					return nil
+				}
+				continue
+			}
+			mu.Lock()
+			out.Write(line)
+			out.WriteByte('\n')
+			out.Flush()
+			seen++
+			done := *count > 0 && seen >= *count
+			mu.Unlock()
+			if done {
+				return errDone
+			}
+		}
+	})
+}
+
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("send", "[--reply] ADDR [JSON...]",
+		"Connect to ADDR and send each JSON value (gobridge JSON, wire/SPEC.md section 7)\n"+
+			"as one message: the arguments, or one value per line of standard input.", stderr)
+	reply := fs.Bool("reply", false, "after each message, wait for one reply and print it as a JSON line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return fmt.Errorf("%w: want ADDR", errUsage)
+	}
+	c, err := bridge.Dial(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sendOne := func(text string) error {
+		v, err := wire.FromJSON([]byte(text))
+		if err != nil {
+			return err
+		}
+		if err := c.SendContext(ctx, v); err != nil {
+			return err
+		}
+		if !*reply {
+			return nil
+		}
+		var r any
+		if err := c.RecvContext(ctx, &r); err != nil {
+			return fmt.Errorf("waiting for a reply: %w", err)
+		}
+		line, err := wire.ToJSON(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", line)
+		return err
+	}
+	if fs.NArg() > 1 {
+		for _, a := range fs.Args()[1:] {
+			if err := sendOne(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 64<<10), int(wire.DefaultMaxFrameSize))
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		if err := sendOne(sc.Text()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}

@@ -1,0 +1,120 @@
+"""Python side of ``gobridge bench`` (not a public API).
+
+Run as ``python -m gobridge._bench ROLE ARGS...``. Roles that measure print one
+JSON object on the last line of standard output; peer roles print nothing.
+
+Peer roles (the Go side listens on ADDR and drives the measurement):
+  echo ADDR             connect, send back every message until EOF
+  sink ADDR N           connect, receive N messages, reply "done"
+  source ADDR N SIZE    connect, send N messages of SIZE payload bytes, wait for a reply
+
+Python<->Python baselines, measured with a forked child as multiprocessing does:
+  mp-pipe-rtt N         multiprocessing.Pipe round trips          -> {"samples_us": [...]}
+  mp-pipe-tput N SIZE   multiprocessing.Pipe one-way messages/s   -> {"msgs_per_s": x}
+  gb-pipe-rtt N         gobridge.Pipe round trips                 -> {"samples_us": [...]}
+  gb-pipe-tput N SIZE   gobridge.Pipe one-way messages/s          -> {"msgs_per_s": x}
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from typing import Any, Callable, List, Tuple
+
+import gobridge
+
+# A bytes object of SIZE-2 bytes encodes as a SIZE-byte msgpack payload (bin 8).
+def _payload(size: int) -> bytes:
+    return b"x" * (size - 2)
+
+
+def _echo(conn: Any) -> None:
+    try:
+        while True:
+            conn.send(conn.recv())
+    except EOFError:
+        pass
+
+
+def _sink(conn: Any, n: int) -> None:
+    for _ in range(n):
+        conn.recv()
+    conn.send("done")
+
+
+def _source(conn: Any, n: int, size: int) -> None:
+    p = _payload(size)
+    for _ in range(n):
+        conn.send(p)
+    conn.recv()
+
+
+def _child(other_end: Any, fn: Callable[..., None], *args: Any) -> None:
+    # A forked child holds both ends: close the parent's, or EOF never comes.
+    other_end.close()
+    fn(*args)
+
+
+def _rtt(pipe: Callable[[], Tuple[Any, Any]], n: int) -> List[float]:
+    a, b = pipe()
+    child = multiprocessing.get_context("fork").Process(target=_child, args=(a, _echo, b))
+    child.start()
+    b.close()
+    p = _payload(64)
+    samples = []
+    clock = time.perf_counter_ns
+    for i in range(n + n // 10):
+        t = clock()
+        a.send(p)
+        a.recv()
+        if i >= n // 10:
+            samples.append((clock() - t) / 1e3)
+    a.close()
+    child.join()
+    return samples
+
+
+def _tput(pipe: Callable[[], Tuple[Any, Any]], n: int, size: int) -> float:
+    a, b = pipe()
+    child = multiprocessing.get_context("fork").Process(target=_child, args=(a, _sink, b, n))
+    child.start()
+    b.close()
+    p = _payload(size)
+    t = time.perf_counter()
+    for _ in range(n):
+        a.send(p)
+    a.recv()
+    rate = n / (time.perf_counter() - t)
+    a.close()
+    child.join()
+    return rate
+
+
+def main(argv: List[str]) -> int:
+    role, args = argv[0], argv[1:]
+    if role == "echo":
+        with gobridge.Client(args[0]) as c:
+            _echo(c)
+    elif role == "sink":
+        with gobridge.Client(args[0]) as c:
+            _sink(c, int(args[1]))
+    elif role == "source":
+        with gobridge.Client(args[0]) as c:
+            _source(c, int(args[1]), int(args[2]))
+    elif role == "mp-pipe-rtt":
+        print(json.dumps({"samples_us": _rtt(multiprocessing.Pipe, int(args[0]))}))
+    elif role == "gb-pipe-rtt":
+        print(json.dumps({"samples_us": _rtt(gobridge.Pipe, int(args[0]))}))
+    elif role == "mp-pipe-tput":
+        print(json.dumps({"msgs_per_s": _tput(multiprocessing.Pipe, int(args[0]), int(args[1]))}))
+    elif role == "gb-pipe-tput":
+        print(json.dumps({"msgs_per_s": _tput(gobridge.Pipe, int(args[0]), int(args[1]))}))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

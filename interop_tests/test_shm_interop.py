@@ -192,3 +192,38 @@ def test_planted_symlink_refused(tag: str, tmp_path) -> None:  # type: ignore[no
     with pytest.raises(OSError):
         mmap.mmap(-1, 6, tagname=tag)
     assert victim.read_bytes() == b"secret"
+
+
+def gobridge_bin() -> str:
+    b = os.environ.get("GOBRIDGE_BIN", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bin", "gobridge"))
+    if not os.path.exists(b):
+        pytest.skip("gobridge command not built (make build)")
+    return b
+
+
+def test_sigkilled_holder_is_reclaimed_by_gc(tag: str) -> None:
+    """A SIGKILLed process leaves its segment unheld; `gobridge shm gc` removes
+    it, and never a SharedMemory segment that is not gobridge's."""
+    foreign = unique_tag("gbtest-psm")
+    psm = SharedMemory(name=foreign, create=True, size=16)
+    code = (
+        "import sys\nfrom gobridge import mmap\n"
+        "m = mmap.mmap(-1, 4096, tagname=sys.argv[1]); print('ready', flush=True)\n"
+        "import time\ntime.sleep(60)\n"
+    )
+    p = Proc([sys.executable, "-c", code, tag])
+    try:
+        p.wait_for(lambda lines: "ready" in lines)
+        ls = json.loads(subprocess.run([gobridge_bin(), "shm", "ls", "--json"], capture_output=True, text=True, check=True).stdout)
+        mine = [e for e in ls if e["tag"] == tag]
+        assert mine and mine[0]["handles"] == 1 and mine[0]["kind"] == "mmap"
+        assert subprocess.run([gobridge_bin(), "shm", "gc"], capture_output=True, text=True, check=True).stdout.split().count(tag) == 0
+        p.stop(sig=9)
+        assert not gone(tag), "SIGKILL cannot run cleanup"
+        out = subprocess.run([gobridge_bin(), "shm", "gc"], capture_output=True, text=True, check=True).stdout.split()
+        assert tag in out and foreign not in out
+        assert gone(tag) and not gone(foreign)
+    finally:
+        p.stop()
+        psm.close()
+        psm.unlink()

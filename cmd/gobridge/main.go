@@ -31,6 +31,7 @@ func commands() map[string]command {
 		"send":    {"send JSON values to ADDR as messages", runSend},
 		"recv":    {"listen on ADDR and print each message as a JSON line", runRecv},
 		"bench":   {"measure transports next to Python's multiprocessing", runBench},
+		"shm":     {"inspect and manage shared-memory segments", runShm},
 	}
 }
 

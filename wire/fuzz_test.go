@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/gobridge/gobridge/internal/vectors"
 )
 
 func seedPayloads(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		if p, err := v.payload(); err == nil && len(p) < 4096 {
+	for _, v := range vectors.Load(f) {
+		if p, err := v.Payload(); err == nil && len(p) < 4096 {
 			f.Add(p)
 		}
 	}
@@ -35,7 +37,7 @@ func FuzzUnmarshal(f *testing.F) {
 		if err := Unmarshal(q, &w); err != nil {
 			t.Fatalf("re-encoded %x does not decode: %v", q, err)
 		}
-		if !same(v, w) {
+		if !vectors.Same(v, w) {
 			t.Fatalf("round trip changed %#v into %#v", v, w)
 		}
 	})
@@ -45,8 +47,8 @@ func FuzzUnmarshal(f *testing.F) {
 // return frames whose sizes match their headers, or an error, never panic or
 // allocate beyond the limit.
 func FuzzReadFrame(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		if p, err := v.payload(); err == nil && len(p) < 4096 {
+	for _, v := range vectors.Load(f) {
+		if p, err := v.Payload(); err == nil && len(p) < 4096 {
 			var b bytes.Buffer
 			WriteFrame(&b, p, 0)
 			f.Add(b.Bytes())

@@ -1,0 +1,158 @@
+// Package vectors loads the shared test vectors (interop_tests/vectors,
+// wire/SPEC.md section 8) for the Go tests, and compares decoded values the
+// way the contract means them. pytest reads the same file.
+package vectors
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// Vector is one entry of vectors.json.
+type Vector struct {
+	Name      string          `json:"name"`
+	Hex       string          `json:"hex"`
+	Gen       string          `json:"gen"`
+	N         int             `json:"n"`
+	Byte      int             `json:"byte"`
+	Value     json.RawMessage `json:"value"`
+	Canonical bool            `json:"canonical"`
+	Go        string          `json:"go"`
+	Py        string          `json:"py"`
+	Error     string          `json:"error"`
+}
+
+// Path is the location of vectors.json.
+func Path() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "interop_tests", "vectors", "vectors.json")
+}
+
+// Load reads every vector.
+func Load(t testing.TB) []Vector {
+	t.Helper()
+	data, err := os.ReadFile(Path())
+	if err != nil {
+		t.Fatalf("shared vectors: %v", err)
+	}
+	var vs []Vector
+	if err := json.Unmarshal(data, &vs); err != nil {
+		t.Fatalf("vectors.json: %v", err)
+	}
+	return vs
+}
+
+// Valid returns the vectors that decode (those without an error class).
+func Valid(vs []Vector) []Vector {
+	var out []Vector
+	for _, v := range vs {
+		if v.Error == "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Payload returns the vector's bytes, expanding generator entries.
+func (v Vector) Payload() ([]byte, error) {
+	switch v.Gen {
+	case "":
+		return hex.DecodeString(v.Hex)
+	case "deep_array":
+		return append(bytes.Repeat([]byte{0x91}, v.N), 0xc0), nil
+	case "bin":
+		var p []byte
+		switch {
+		case v.N < 256:
+			p = []byte{0xc4, byte(v.N)}
+		case v.N < 65536:
+			p = []byte{0xc5, byte(v.N >> 8), byte(v.N)}
+		default:
+			p = []byte{0xc6, byte(v.N >> 24), byte(v.N >> 16), byte(v.N >> 8), byte(v.N)}
+		}
+		return append(p, bytes.Repeat([]byte{byte(v.Byte)}, v.N)...), nil
+	}
+	return nil, fmt.Errorf("vector %s: unknown generator %q", v.Name, v.Gen)
+}
+
+// Expected returns the value of a generator entry; ok is false for entries
+// whose value is gobridge JSON (the caller parses it with wire.FromJSON).
+func (v Vector) Expected() (x any, ok bool) {
+	switch v.Gen {
+	case "deep_array":
+		x = []any{nil}
+		for i := 1; i < v.N; i++ {
+			x = []any{x}
+		}
+		return x, true
+	case "bin":
+		return bytes.Repeat([]byte{byte(v.Byte)}, v.N), true
+	}
+	return nil, false
+}
+
+// TypeName is the name the vectors' "go" field uses for x's type.
+func TypeName(x any) string {
+	if x == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T", x)
+}
+
+// Same compares decoded values: NaN equals NaN, -0 differs from 0, times by
+// instant, bytes by content.
+func Same(a, b any) bool {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && (x == y && math.Signbit(x) == math.Signbit(y) || math.IsNaN(x) && math.IsNaN(y))
+	case time.Time:
+		y, ok := b.(time.Time)
+		return ok && x.Equal(y)
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !Same(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			if yv, ok := y[k]; !ok || !Same(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case map[any]any:
+		y, ok := b.(map[any]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			if yv, ok := y[k]; !ok || !Same(xv, yv) {
+				return false
+			}
+		}
+		return true
+	}
+	return a == b
+}

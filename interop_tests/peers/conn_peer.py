@@ -1,0 +1,108 @@
+"""Python peer for the Go interop tests of connections (interop_tests/conn_test.go).
+
+    python conn_peer.py ROLE ADDR|-     ('-' means: the connection a Go parent handed down)
+
+Roles:
+  vectors        receive every valid vector twice (as raw payload, then as a value the Go
+                 encoder made), reply [same_as_expected, type_name, value] for each;
+                 then send every vector value to Go; then wait for EOF
+  copy-server    framed version of seed 003's server: reply 'copy! <ctime>' to each message
+  copy-client    send each remaining argument, print each reply
+  stdlib-client  a stdlib multiprocessing.connection.Client with send_bytes(msgpack.packb(..))
+  half-frame     write a frame header and half its payload, then sleep until killed
+"""
+import json
+import os
+import sys
+import time
+from multiprocessing.connection import Client as StdlibClient
+
+import msgpack
+
+import gobridge
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gbjson  # noqa: E402
+
+VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "vectors.json")
+
+
+def connect(addr):
+    return gobridge.parent() if addr == "-" else gobridge.Client(addr)
+
+
+def expected_values():
+    with open(VECTORS) as f:
+        vectors = json.load(f)
+    out = []
+    for v in vectors:
+        if v.get("error"):
+            continue
+        if v.get("gen") == "deep_array":
+            x = [None]
+            for _ in range(v["n"] - 1):
+                x = [x]
+            out.append((v, x))
+        elif v.get("gen") == "bin":
+            out.append((v, bytes([v["byte"]]) * v["n"]))
+        else:
+            out.append((v, gbjson.from_obj(v["value"])))
+    return out
+
+
+def main():
+    role, addr = sys.argv[1], sys.argv[2]
+    if role == "vectors":
+        with connect(addr) as c:
+            values = expected_values()
+            for _round in range(2):
+                for v, want in values:
+                    got = c.recv()
+                    ok = gbjson.same(got, want)
+                    c.send_bytes(gobridge.encode([ok, type(got).__name__, None]) if not ok or v.get("gen") == "deep_array"
+                                 else gobridge.encode([ok, type(got).__name__, got]))
+            for v, want in values:
+                if v.get("gen") == "deep_array":
+                    c.send_bytes(bytes.fromhex("91" * v["n"] + "c0"))  # msgpack-python packs at most 511 deep
+                    continue
+                c.send(want)
+            try:
+                c.recv()
+            except EOFError:
+                pass
+    elif role == "copy-server":
+        with gobridge.Listener(addr) as l:
+            print("listening", flush=True)
+            with l.accept() as c:
+                while True:
+                    try:
+                        data = c.recv()
+                    except EOFError:
+                        break
+                    print(data, flush=True)
+                    c.send("copy! {}".format(time.ctime()))
+    elif role == "copy-client":
+        with connect(addr) as c:
+            for msg in sys.argv[3:]:
+                c.send(msg)
+                print(c.recv(), flush=True)
+    elif role == "stdlib-client":
+        c = StdlibClient(addr, family="AF_UNIX")
+        sent = [{"op": "add", "args": [1, 2]}, {1: "int key", -2: b"\x00bin"}, [1.5, None, True]]
+        got = []
+        for x in sent:
+            c.send_bytes(msgpack.packb(x, use_bin_type=True))
+            got.append(msgpack.unpackb(c.recv_bytes(), raw=False, strict_map_key=False))
+        c.close()
+        print(gbjson.dumps(got))
+    elif role == "half-frame":
+        c = connect(addr)
+        os.write(c.fileno(), b"\x00\x00\x00\x64\x91")
+        time.sleep(60)
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

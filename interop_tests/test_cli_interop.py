@@ -1,0 +1,174 @@
+"""Python <-> Go through the gobridge command: echo, recv, send, bad input."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import pytest
+
+import gobridge
+import gbjson
+from conftest import VALID, vector_payload, vector_value
+
+
+def ids(vs):
+    return [v["name"] for v in vs]
+
+
+def test_help_and_version(gobridge):
+    out = subprocess.run([gobridge, "version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("gobridge ") and "(wire 1)" in out
+    for cmd in ("echo", "send", "recv", "bench"):
+        r = subprocess.run([gobridge, cmd, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0 and "usage: gobridge " + cmd in r.stderr
+    r = subprocess.run([gobridge, "nope"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+def test_echo_every_vector(serve):
+    """Python encodes each vector value, Go decodes and re-encodes it: the bytes
+    that come back are the vector's bytes wherever the encoding is canonical."""
+    _, addr = serve("echo")
+    with gobridge.Client(addr) as c:
+        for v in VALID:
+            want = vector_value(v)
+            if v.get("gen") == "deep_array":
+                c.send_bytes(vector_payload(v))  # msgpack-python packs at most 511 deep
+            else:
+                c.send(want)
+            raw = c.recv_bytes()
+            if v.get("canonical"):
+                assert raw.hex() == vector_payload(v).hex(), v["name"]
+            got = gobridge.decode(raw)
+            if v.get("py"):
+                assert type(got).__name__ == v["py"], v["name"]
+            assert gbjson.same(got, want), v["name"]
+
+
+def test_recv_prints_gobridge_json(serve):
+    values = [v for v in VALID if not v.get("gen")]
+    proc, addr = serve("recv", "--count", str(len(values)))
+    with gobridge.Client(addr) as c:
+        for v in values:
+            c.send(vector_value(v))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == len(values)
+    for v, line in zip(values, lines):
+        assert gbjson.same(gbjson.loads(line), vector_value(v)), (v["name"], line)
+
+
+def test_send_json_to_python_listener(gobridge, sockdir):
+    values = [v for v in VALID if not v.get("gen")]
+    addr = "unix:" + os.path.join(sockdir, "l.sock")
+    with gobridge.Listener(addr) as l:
+        proc = subprocess.Popen([gobridge, "send", addr, *[json.dumps(v["value"]) for v in values]],
+                                stderr=subprocess.PIPE, text=True)
+        with l.accept() as c:
+            for v in values:
+                assert c.poll(30), v["name"]
+                got = c.recv()
+                assert gbjson.same(got, vector_value(v)), v["name"]
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+
+
+def test_send_reply_reads_stdin(serve, gobridge):
+    _, addr = serve("echo")
+    r = subprocess.run([gobridge, "send", "--reply", addr], input='{"a": [1, 2.5]}\n\n{"$bin": "AQI="}\n',
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ['{"a":[1,2.5]}', '{"$bin":"AQI="}']
+
+
+def raw_client(addr):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(addr[len("unix:"):])
+    s.settimeout(20)
+    return s
+
+
+BAD_PAYLOADS = {
+    "invalid msgpack": b"\xc1",
+    "nesting too deep": b"\x91" * 1025 + b"\xc0",
+    "invalid utf-8": b"\xa2\xff\xfe",
+    "unknown extension": b"\xd4\x05\x00",
+    "array as map key": b"\x81\x90\x01",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_PAYLOADS))
+def test_bad_payload_is_dropped_and_connection_survives(serve, name):
+    proc, addr = serve("echo")
+    with gobridge.Client(addr) as c:
+        c.send_bytes(BAD_PAYLOADS[name])
+        c.send("after")
+        assert c.poll(20) and c.recv() == "after"
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert "dropped a message" in err
+
+
+def test_huge_header_and_truncation_do_not_hurt_other_clients(serve):
+    proc, addr = serve("echo")
+    good = gobridge.Client(addr)
+    good.send(1)
+    assert good.recv() == 1
+    # a header that claims 2 GiB: that connection ends, nothing is allocated
+    bad = raw_client(addr)
+    bad.sendall(struct.pack("!i", 0x7FFFFFFF) + b"x" * 10)
+    assert bad.recv(16) == b""  # Go closed it
+    bad.close()
+    # a peer that dies in the middle of a frame
+    trunc = raw_client(addr)
+    trunc.sendall(struct.pack("!i", 100) + b"\x91")
+    trunc.close()
+    # the 12-byte form claiming 2**40 bytes
+    big = raw_client(addr)
+    big.sendall(b"\xff\xff\xff\xff" + struct.pack("!Q", 1 << 40))
+    assert big.recv(16) == b""
+    big.close()
+    good.send({"still": "served"})
+    assert good.poll(20) and good.recv() == {"still": "served"}
+    good.close()
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert "frame too large" in err
+
+
+def _echo_child(a, b):
+    a.close()
+    try:
+        while True:
+            b.send_bytes(b.recv_bytes())
+    except EOFError:
+        pass
+
+
+def test_python_to_python_vectors():
+    """Python -> Python over a gobridge Pipe with a forked child."""
+    import multiprocessing
+    a, b = gobridge.Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_echo_child, args=(a, b))
+    child.start()
+    b.close()
+    for v in VALID:
+        payload = vector_payload(v)
+        a.send_bytes(payload)
+        got = a.recv()
+        assert gbjson.same(got, vector_value(v)), v["name"]
+    a.close()
+    child.join(10)
+    assert child.exitcode == 0
+
+
+def test_python_one_way_misuse():
+    r, w = gobridge.Pipe(duplex=False)
+    with pytest.raises(OSError, match="connection is read-only"):
+        r.send(1)
+    with pytest.raises(OSError, match="connection is write-only"):
+        w.recv()
+    r.close()
+    w.close()

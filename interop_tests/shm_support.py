@@ -39,7 +39,7 @@ _peer_dir: Optional[str] = None
 
 
 def go_peer() -> str:
-    """Build interop_tests/internal/shmpeer once per session."""
+    """Build interop_tests/internal/shmpeer (once until cleanup_peer)."""
     global _peer_path, _peer_dir
     with _peer_lock:
         if _peer_path is None:
@@ -56,8 +56,12 @@ def go_peer() -> str:
 
 
 def cleanup_peer() -> None:
-    if _peer_dir is not None:
-        shutil.rmtree(_peer_dir, ignore_errors=True)
+    """Remove the built peer (each test module builds and removes its own)."""
+    global _peer_path, _peer_dir
+    with _peer_lock:
+        if _peer_dir is not None:
+            shutil.rmtree(_peer_dir, ignore_errors=True)
+        _peer_path = _peer_dir = None
 
 
 class Proc:

@@ -1,0 +1,120 @@
+package bridge
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+
+	"github.com/gobridge/gobridge/internal/testenv"
+)
+
+// benchPair returns two connected duplex Conns over a transport.
+func benchPair(b *testing.B, transport string) (*Conn, *Conn) {
+	switch transport {
+	case "socketpair":
+		x, y, err := Pipe(true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { x.Close(); y.Close() })
+		return x, y
+	case "unix":
+		l, err := Listen(filepath.Join(testenv.ShortDir(b), "b.sock"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { l.Close() })
+		ch := make(chan *Conn, 1)
+		go func() { c, _ := l.Accept(context.Background()); ch <- c }()
+		x, err := Dial(context.Background(), l.Addr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		y := <-ch
+		b.Cleanup(func() { x.Close(); y.Close() })
+		return x, y
+	}
+	b.Fatalf("unknown transport %s", transport)
+	return nil, nil
+}
+
+// BenchmarkRoundTrip: a 64-byte message there and back (ns/op is the RTT).
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, tr := range []string{"socketpair", "unix"} {
+		b.Run(tr, func(b *testing.B) {
+			x, y := benchPair(b, tr)
+			go func() {
+				for {
+					p, err := y.RecvBytes()
+					if err != nil || y.SendBytes(p) != nil {
+						return
+					}
+				}
+			}()
+			msg := make([]byte, 64)
+			b.SetBytes(64)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				x.SendBytes(msg)
+				if _, err := x.RecvBytes(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSend64: one-way 64-byte messages (Send/Recv with msgpack), the
+// figure `gobridge bench` compares with multiprocessing.Pipe.
+func BenchmarkSend64(b *testing.B) {
+	for _, tr := range []string{"socketpair", "unix"} {
+		b.Run(tr, func(b *testing.B) {
+			x, y := benchPair(b, tr)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				var v []byte
+				for i := 0; i < b.N; i++ {
+					if err := y.Recv(&v); err != nil {
+						return
+					}
+				}
+			}()
+			msg := make([]byte, 62) // a 64-byte msgpack payload
+			b.SetBytes(64)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := x.Send(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+		})
+	}
+}
+
+// BenchmarkRawUnix64: the floor: 64-byte writes on a plain Go AF_UNIX socket.
+func BenchmarkRawUnix64(b *testing.B) {
+	x, y := benchPair(b, "unix")
+	xs, ys := x.s.(net.Conn), y.s.(net.Conn)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for n := 0; n < 68*b.N; {
+			k, err := ys.Read(buf)
+			if err != nil {
+				return
+			}
+			n += k
+		}
+	}()
+	msg := make([]byte, 68)
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		xs.Write(msg)
+	}
+	<-done
+}

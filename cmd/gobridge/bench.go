@@ -43,6 +43,7 @@ var benchmarks = []struct {
 	run  func(ctx context.Context, o benchOptions) ([]benchResult, error)
 }{
 	{"unix", benchUnix},
+	{"shm", benchShm},
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

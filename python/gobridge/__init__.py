@@ -1,0 +1,48 @@
+"""gobridge: multiprocessing-style connections between Go and Python.
+
+The names mirror ``multiprocessing.connection``: :func:`Pipe`,
+:class:`Listener`, :func:`Client`, :class:`Connection` with ``send``/``recv``,
+``send_bytes``/``recv_bytes``/``recv_bytes_into``, ``poll``, ``close``.
+Messages are one msgpack object each (not pickle), framed byte-for-byte as
+``multiprocessing.connection`` frames them; ``wire/SPEC.md`` is the contract
+the Go side follows too. :func:`parent` opens the connection a parent
+process handed down.
+"""
+
+from ._address import parse_address
+from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
+from ._errors import (
+    BridgeError,
+    BufferTooShort,
+    DecodeError,
+    EncodeError,
+    FrameTooLargeError,
+    IntegerRangeError,
+    ProtocolError,
+)
+from ._parent import child_environ, parent
+from ._unix import Client, Listener
+from .connection import Connection, Pipe
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "MAX_DEPTH",
+    "BridgeError",
+    "ProtocolError",
+    "FrameTooLargeError",
+    "DecodeError",
+    "EncodeError",
+    "IntegerRangeError",
+    "BufferTooShort",
+    "encode",
+    "decode",
+    "Connection",
+    "Pipe",
+    "Listener",
+    "Client",
+    "parent",
+    "child_environ",
+    "parse_address",
+]

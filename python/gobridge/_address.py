@@ -1,0 +1,49 @@
+"""Address syntax shared with Go and the CLI (wire/SPEC.md section 4)."""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple
+
+__all__ = ["parse_address", "SCHEMES", "RESERVED_SCHEMES", "MAX_UNIX_PATH"]
+
+#: Every scheme the syntax knows; only "unix" is implemented in version 1.
+SCHEMES = ("unix", "fifo", "shm", "tcp")
+RESERVED_SCHEMES = ("fifo", "shm", "tcp")
+#: sun_path holds 108 bytes including the terminating NUL.
+MAX_UNIX_PATH = 107
+
+
+def parse_address(address: str) -> Tuple[str, str]:
+    """Split an address into (scheme, rest).
+
+    ``"unix:/run/x.sock"``, ``"/run/x.sock"`` and ``"./x.sock"`` all give
+    ``("unix", path)``. ``fifo:``, ``shm:`` and ``tcp:`` addresses are
+    recognised (their transports are reserved for later versions). Anything
+    else, an empty path, a NUL byte or a unix path longer than 107 bytes
+    raises ``ValueError``.
+    """
+    if not isinstance(address, str):
+        raise ValueError(f"gobridge: address must be a str, not {type(address).__name__}")
+    if "\0" in address:
+        raise ValueError(f"gobridge: invalid address {address!r}: contains NUL")
+    if address.startswith(("/", "./", "../")):
+        scheme, rest = "unix", address
+    else:
+        scheme, sep, rest = address.partition(":")
+        if not sep or scheme not in SCHEMES:
+            raise ValueError(
+                f"gobridge: invalid address {address!r}: expected unix:PATH, /PATH or ./PATH"
+            )
+    if not rest:
+        raise ValueError(f"gobridge: invalid address {address!r}: empty {scheme} address")
+    if scheme == "unix":
+        if rest.startswith("@"):
+            raise ValueError(
+                f"gobridge: invalid address {address!r}: abstract sockets are not supported"
+            )
+        if len(os.fsencode(rest)) > MAX_UNIX_PATH:
+            raise ValueError(
+                f"gobridge: invalid address {address!r}: unix path longer than {MAX_UNIX_PATH} bytes"
+            )
+    return scheme, rest

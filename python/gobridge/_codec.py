@@ -1,0 +1,158 @@
+"""Payload encoding: one msgpack object per payload (wire/SPEC.md section 3).
+
+msgpack-python does the work; this module fixes its options to the ones the
+spec requires and turns its exceptions into gobridge's:
+
+- pack with ``use_bin_type=True`` (str and bytes never confused) and
+  ``datetime=True`` (tz-aware datetimes as timestamp extension -1);
+- unpack with ``raw=False`` (str is str, invalid UTF-8 is an error),
+  ``strict_map_key=False`` (integer keys round-trip), ``timestamp=3``
+  (timestamps arrive as tz-aware datetimes in UTC), an ``ext_hook`` that
+  rejects every other extension type, and ``max_*_len`` equal to the payload
+  size (``unpackb``'s default since msgpack 1.0), so a header claiming four
+  billion elements allocates nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any, NoReturn, Optional, Union
+
+import msgpack  # type: ignore[import-untyped, unused-ignore]
+
+from ._errors import DecodeError, EncodeError, IntegerRangeError
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "MAX_DEPTH", "encode", "decode", "ReadableBuffer"]
+
+#: Default limit on one frame's payload, bytes (SPEC 2.1); the same in Go.
+DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+
+#: Deepest container nesting either side encodes or decodes (SPEC 3.2). It is
+#: msgpack-python's own limit (the C unpacker's stack and the packer's
+#: default nest limit), written down here so callers can see it.
+MAX_DEPTH = 1024
+
+ReadableBuffer = Union[bytes, bytearray, memoryview]
+
+_INT_MIN = -(1 << 63)
+_INT_END = 1 << 64
+
+
+def _default(obj: Any) -> Any:
+    # msgpack calls this for an int it cannot pack (instead of raising
+    # OverflowError itself, as it does without a default hook).
+    if isinstance(obj, int):
+        raise OverflowError("integer out of range")
+    # msgpack only recognises exact datetime.datetime instances; a subclass
+    # (say a library's timestamp type) is the same instant.
+    if isinstance(obj, datetime.datetime):
+        return datetime.datetime(
+            obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second,
+            obj.microsecond, obj.tzinfo, fold=obj.fold,
+        )
+    raise TypeError(f"can not serialize {type(obj).__name__!r} object")
+
+
+def _new_packer() -> msgpack.Packer:
+    return msgpack.Packer(use_bin_type=True, datetime=True, default=_default)
+
+
+# A Packer keeps an internal buffer and is not safe to share between threads,
+# but creating one per call costs more than the packing itself for small
+# messages, so each thread keeps one. It is taken out while in use so that a
+# re-entrant call (a tzinfo written in Python calling encode) gets its own.
+_local = threading.local()
+
+
+def _find_big_int(obj: object, depth: int = 0) -> Optional[int]:
+    """The first int outside [-2**63, 2**64) in obj, for the error message."""
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj if not _INT_MIN <= obj < _INT_END else None
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(obj, (list, tuple)):
+        items: Any = obj
+    elif isinstance(obj, dict):
+        items = [x for kv in obj.items() for x in kv]
+    else:
+        return None
+    for item in items:
+        found = _find_big_int(item, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def encode(obj: object) -> bytes:
+    """Encode obj as one msgpack object (SPEC section 3.1).
+
+    Raises :class:`EncodeError` (a ``TypeError``) for a value that has no
+    msgpack form (a set, a naive datetime, an arbitrary object, nesting deeper
+    than :data:`MAX_DEPTH`) and :class:`IntegerRangeError` (also an
+    ``OverflowError``) for an ``int`` outside [-2**63, 2**64).
+    """
+    packer = _local.__dict__.pop("packer", None)
+    if packer is None:
+        packer = _new_packer()
+    try:
+        data: bytes = packer.pack(obj)
+        return data
+    except OverflowError:
+        big = _find_big_int(obj)
+        what = f"a {big.bit_length()}-bit integer" if big is not None else "an integer"
+        raise IntegerRangeError(
+            f"gobridge: cannot encode {what}: msgpack integers lie in [-2**63, 2**64)"
+        ) from None
+    except (TypeError, ValueError) as e:
+        if str(e) == "recursion limit exceeded.":
+            raise EncodeError(f"gobridge: cannot encode: nesting deeper than {MAX_DEPTH}") from None
+        raise EncodeError(f"gobridge: cannot encode: {e}") from e
+    finally:
+        # The packer resets its buffer after an exception, so it is reusable.
+        _local.packer = packer
+
+
+def _ext_hook(code: int, data: bytes) -> NoReturn:
+    raise DecodeError(f"gobridge: unknown extension type {code} ({len(data)} bytes)")
+
+
+def _decode(data: ReadableBuffer) -> Any:
+    """decode without the size check; data is one whole payload."""
+    try:
+        return msgpack.unpackb(
+            data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook,
+        )
+    except DecodeError:
+        raise
+    except msgpack.StackError:
+        raise DecodeError(f"gobridge: nesting deeper than {MAX_DEPTH}") from None
+    except msgpack.ExtraData:
+        raise DecodeError("gobridge: malformed payload: trailing bytes after the msgpack object") from None
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"gobridge: invalid UTF-8 in a str: {e}") from None
+    except TypeError as e:
+        # msgpack builds the dict with the key; an array or map key is unhashable
+        raise DecodeError(f"gobridge: unsupported map key: {e}") from None
+    except msgpack.FormatError:
+        raise DecodeError("gobridge: malformed payload: reserved or invalid msgpack byte") from None
+    except ValueError as e:
+        raise DecodeError(f"gobridge: malformed payload: {e}") from None
+
+
+def decode(data: ReadableBuffer, *, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> Any:
+    """Decode one payload holding exactly one msgpack object (SPEC section 3).
+
+    Raises :class:`DecodeError` (a ``ValueError``) for anything else: invalid
+    msgpack, trailing bytes, invalid UTF-8, nesting deeper than
+    :data:`MAX_DEPTH`, an extension type other than the timestamp, an array
+    or map used as a map key, or a payload larger than ``max_size``.
+    """
+    with memoryview(data) as view:
+        if view.nbytes > max_size:
+            raise DecodeError(
+                f"gobridge: payload of {view.nbytes} bytes is larger than max_size {max_size}"
+            )
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        return _decode(view)

@@ -1,0 +1,92 @@
+"""Uses gobridge's public API with type hints; checked by `mypy --strict` (make typecheck)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any, Dict, List, Tuple
+
+import gobridge
+
+
+def echo_once(conn: gobridge.Connection) -> Any:
+    if not conn.poll(1.0):
+        raise TimeoutError("nothing arrived")
+    value: Any = conn.recv()
+    conn.send(value)
+    return value
+
+
+def roundtrip(values: List[object]) -> List[Any]:
+    a: gobridge.Connection
+    b: gobridge.Connection
+    a, b = gobridge.Pipe(duplex=True, max_frame_size=1 << 20)
+    out: List[Any] = []
+    with a, b:
+        for v in values:
+            a.send(v)
+            out.append(echo_once(b))
+            out.append(a.recv())
+        a.send_bytes(b"raw", 0, 3)
+        buf = bytearray(8)
+        n: int = b.recv_bytes_into(buf, 1)
+        out.append(bytes(buf[1:1 + n]))
+        b.send_bytes(memoryview(b"xyz"))
+        raw: bytes = a.recv_bytes(maxlength=16)
+        out.append(raw)
+    return out
+
+
+def one_way() -> bytes:
+    r, w = gobridge.Pipe(False)
+    with r, w:
+        w.send_bytes(b"one way")
+        return r.recv_bytes()
+
+
+def serve(address: str) -> Tuple[str, bool]:
+    with gobridge.Listener(address, backlog=4) as listener:
+        with gobridge.Client(listener.address, timeout=5.0) as client, listener.accept() as server:
+            client.send({"k": 1})
+            got: Any = server.recv()
+            return listener.address, got == {"k": 1}
+
+
+def child(conn: gobridge.Connection) -> int:
+    env: Dict[str, str] = gobridge.child_environ(conn)
+    code = "import gobridge; c = gobridge.parent(); c.send(c.recv())"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, pass_fds=[conn.fileno()], timeout=30)
+    return proc.returncode
+
+
+def codec() -> None:
+    data: bytes = gobridge.encode([1, "two", b"three", None, {4: 5.0}])
+    value: Any = gobridge.decode(data, max_size=len(data))
+    assert value == [1, "two", b"three", None, {4: 5.0}]
+    scheme, rest = gobridge.parse_address("unix:/tmp/x.sock")
+    assert (scheme, rest) == ("unix", "/tmp/x.sock")
+    try:
+        gobridge.encode(2**64)
+    except gobridge.IntegerRangeError as e:
+        err: gobridge.EncodeError = e
+        print(err)
+    try:
+        gobridge.decode(b"\xc1")
+    except gobridge.DecodeError as e:
+        base: gobridge.BridgeError = e
+        print(base)
+    limit: int = gobridge.DEFAULT_MAX_FRAME_SIZE + gobridge.MAX_DEPTH
+    print(limit)
+
+
+def errors_are_builtins() -> List[type]:
+    kinds: List[type] = [
+        gobridge.ProtocolError, gobridge.FrameTooLargeError, gobridge.BufferTooShort,
+    ]
+    return kinds
+
+
+if __name__ == "__main__":
+    print(roundtrip([1, "a", [1, 2], {"x": None}]))
+    print(one_way())
+    codec()

@@ -25,7 +25,7 @@ def parent() -> Connection:
     Reads ``GOBRIDGE_FD`` (descriptor number), ``GOBRIDGE_FD_MODE`` (``rw``,
     ``r`` or ``w``; default ``rw``) and ``GOBRIDGE_MAX_FRAME`` (optional frame
     limit), checks that the descriptor is an open stream socket or pipe that
-    can move data in that direction, marks it close-on-exec, removes the
+    can move data in that direction, marks it close-on-exec and blocking, removes the
     three variables from ``os.environ`` and returns the connection. A
     second call therefore raises ``LookupError``, as does a process started
     without ``GOBRIDGE_FD``; bad values raise ``ValueError``.

@@ -4,13 +4,23 @@ Each valid vector decodes to its value with its Python type and, when
 canonical, encodes back to the same bytes; each invalid one raises
 DecodeError. The Go table test (wire/vectors_test.go) reads the same file.
 """
+import importlib.util
 import math
+import os
 
 import pytest
 
-import gbjson
 import gobridge
-from conftest import VECTORS, vector_payload, vector_value
+
+# The vector loader lives in this directory's conftest.py; load it by path, as
+# "conftest" may name another directory's conftest when suites run together.
+_spec = importlib.util.spec_from_file_location(
+    "interop_conftest", os.path.join(os.path.dirname(os.path.abspath(__file__)), "conftest.py"))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+VECTORS, vector_payload, vector_value = _conftest.VECTORS, _conftest.vector_payload, _conftest.vector_value
+
+import gbjson  # noqa: E402  (on sys.path through conftest)
 
 ERROR_CLASSES = {"malformed", "too_deep", "invalid_utf8", "unknown_extension", "unsupported_key"}
 PY_TYPES = {"int", "float", "str", "bytes", "bool", "NoneType", "list", "dict", "datetime"}

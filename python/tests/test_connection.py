@@ -11,7 +11,7 @@ import pytest
 import gobridge
 from gobridge import Connection, DecodeError, FrameTooLargeError, ProtocolError
 
-from conftest import in_thread
+from gbtest_support import in_thread
 
 SIZES = [0, 1, 100, 16384, 16385, 65536, 65537, 200_000, 300_000, 3 * 1024 * 1024 + 7]
 

@@ -19,7 +19,7 @@ CHILD = textwrap.dedent("""
         "fd": fd,
         "cloexec": bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC),
         "blocking": os.get_blocking(fd),
-        "env_left": sorted(k for k in os.environ if k.startswith("GOBRIDGE_")),
+        "env_left": sorted(k for k in ("GOBRIDGE_FD", "GOBRIDGE_FD_MODE", "GOBRIDGE_MAX_FRAME") if k in os.environ),
         "readable": conn.readable, "writable": conn.writable,
         "max": conn.max_frame_size,
     }

@@ -271,7 +271,11 @@ func (c *Conn) PollContext(ctx context.Context) (bool, error) {
 }
 
 // pollNow asks the kernel whether the descriptor is readable, without waiting.
+// A stream without a descriptor (shm:) answers itself.
 func (c *Conn) pollNow() (bool, error) {
+	if p, ok := c.s.(interface{ readyNow() bool }); ok {
+		return p.readyNow(), nil
+	}
 	rc, err := c.s.SyscallConn()
 	if err != nil {
 		return false, mapIOError("poll", err, false)

@@ -63,6 +63,7 @@ func transports() map[string]func(t *testing.T, opts ...ConnOption) pair {
 			t.Cleanup(func() { d.Close(); s.Close() })
 			return pair{d, s}
 		},
+		"shm": shmPair,
 	}
 }
 

@@ -30,6 +30,9 @@ func DialRaw(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if scheme == SchemeShm {
+		return dialShm(ctx, path)
+	}
 	if scheme != SchemeUnix {
 		return nil, fmt.Errorf("%w: dial %s", ErrUnsupportedTransport, addr)
 	}

@@ -17,6 +17,7 @@ type Listener struct {
 	file unixsock.File
 	addr string
 	cfg  connConfig
+	shm  *shmListener // shm: listeners (shm_transport.go); l and file are unset
 
 	closeOnce sync.Once
 	closeErr  error
@@ -29,6 +30,13 @@ func Listen(addr string, opts ...ConnOption) (*Listener, error) {
 	scheme, path, err := ParseAddress(addr)
 	if err != nil {
 		return nil, err
+	}
+	if scheme == SchemeShm {
+		sl, err := listenShm(path)
+		if err != nil {
+			return nil, err
+		}
+		return &Listener{shm: sl, addr: SchemeShm + ":" + path, cfg: newConnConfig(opts)}, nil
 	}
 	if scheme != SchemeUnix {
 		return nil, fmt.Errorf("%w: listen %s", ErrUnsupportedTransport, addr)
@@ -66,6 +74,9 @@ func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if l.shm != nil {
+		return l.shm.accept(ctx)
+	}
 	var stop func() bool
 	fired := make(chan struct{})
 	if ctx.Done() != nil {
@@ -97,6 +108,10 @@ func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
 // returns the first result.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
+		if l.shm != nil {
+			l.closeErr = l.shm.close()
+			return
+		}
 		err := l.l.Close()
 		if rerr := l.file.Remove(); err == nil {
 			err = rerr

@@ -25,7 +25,7 @@ def gobridge_bin() -> str:
 
 
 @pytest.fixture
-def gobridge() -> str:
+def gb_bin() -> str:
     return gobridge_bin()
 
 
@@ -48,13 +48,13 @@ def wait_for_path(path: str, proc: subprocess.Popen, timeout: float = 20.0) -> N
 
 
 @pytest.fixture
-def serve(gobridge, sockdir):
+def serve(gb_bin, sockdir):
     """Start `gobridge CMD ... unix:PATH` and wait until it listens; stop it after."""
     procs = []
 
     def start(*args, name="s.sock"):
         path = os.path.join(sockdir, name)
-        proc = subprocess.Popen([gobridge, *args, "unix:" + path], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([gb_bin, *args, "unix:" + path], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         wait_for_path(path, proc)

@@ -59,12 +59,10 @@ def main():
                 for v, want in values:
                     got = c.recv()
                     ok = gbjson.same(got, want)
-                    c.send_bytes(gobridge.encode([ok, type(got).__name__, None]) if not ok or v.get("gen") == "deep_array"
-                                 else gobridge.encode([ok, type(got).__name__, got]))
+                    # the value goes back too, except the 1024-deep one: wrapped in
+                    # the reply it would be 1025 deep, past the limit
+                    c.send([ok, type(got).__name__, None if v.get("gen") == "deep_array" else got])
             for v, want in values:
-                if v.get("gen") == "deep_array":
-                    c.send_bytes(bytes.fromhex("91" * v["n"] + "c0"))  # msgpack-python packs at most 511 deep
-                    continue
                 c.send(want)
             try:
                 c.recv()

@@ -17,7 +17,8 @@ MAX_UNIX_PATH = 107
 def parse_address(address: str) -> Tuple[str, str]:
     """Split an address into (scheme, rest).
 
-    ``"unix:/run/x.sock"``, ``"/run/x.sock"`` and ``"./x.sock"`` all give
+    ``"unix:/run/x.sock"``, ``"/run/x.sock"``, ``"./x.sock"`` and a bare
+    ``"x.sock"`` (no colon: a path, as multiprocessing takes it) all give
     ``("unix", path)``. ``fifo:``, ``shm:`` and ``tcp:`` addresses are
     recognised (their transports are reserved for later versions). Anything
     else, an empty path, a NUL byte or a unix path longer than 107 bytes
@@ -27,13 +28,13 @@ def parse_address(address: str) -> Tuple[str, str]:
         raise ValueError(f"gobridge: address must be a str, not {type(address).__name__}")
     if "\0" in address:
         raise ValueError(f"gobridge: invalid address {address!r}: contains NUL")
-    if address.startswith(("/", "./", "../")):
+    if address.startswith(("/", ".")) or ":" not in address:
         scheme, rest = "unix", address
     else:
         scheme, sep, rest = address.partition(":")
         if not sep or scheme not in SCHEMES:
             raise ValueError(
-                f"gobridge: invalid address {address!r}: expected unix:PATH, /PATH or ./PATH"
+                f"gobridge: invalid address {address!r}: unknown scheme (expected unix:, fifo:, shm: or tcp:)"
             )
     if not rest:
         raise ValueError(f"gobridge: invalid address {address!r}: empty {scheme} address")

@@ -9,7 +9,7 @@ import stat
 import tempfile
 import time
 from types import TracebackType
-from typing import Optional, Tuple, Type, Union
+from typing import Any, Optional, Tuple, Type, Union
 
 from ._address import MAX_UNIX_PATH, parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE
@@ -18,6 +18,11 @@ from .connection import Connection, _check_max_frame_size
 __all__ = ["Listener", "Client"]
 
 Address = Union[str, "os.PathLike[str]"]
+
+
+def _is_shm(address: object) -> bool:
+    """Whether address is an shm: address (routed to gobridge._shmconn)."""
+    return isinstance(address, str) and address.startswith("shm:")
 
 
 def _unix_path(address: Address, family: Optional[str], authkey: Optional[bytes]) -> str:
@@ -111,7 +116,16 @@ class Listener:
     ``authkey`` is not supported (gobridge does no authentication handshake;
     the 0600 socket file is the access control): passing one raises
     ``ValueError``. ``family`` may only be ``None`` or ``"AF_UNIX"``.
+
+    An ``shm:NAME`` address gives a shared-memory listener instead
+    (``gobridge._shmconn.ShmListener``, SPEC section 11).
     """
+
+    def __new__(cls, address: Address, *args: Any, **kwargs: Any) -> "Listener":
+        if cls is Listener and _is_shm(address):
+            from ._shmconn import ShmListener
+            return super().__new__(ShmListener)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -199,7 +213,11 @@ def Client(
     is blocking. No listener gives ``FileNotFoundError`` or
     ``ConnectionRefusedError`` naming the address; a timeout gives
     ``TimeoutError``. ``authkey`` is not supported (``ValueError``).
+    An ``shm:NAME`` address connects over shared memory (SPEC section 11).
     """
+    if _is_shm(address):
+        from ._shmconn import client
+        return client(str(address), family, authkey, max_frame_size=max_frame_size, timeout=timeout)
     path = _unix_path(address, family, authkey)
     max_frame_size = _check_max_frame_size(max_frame_size)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -139,18 +139,17 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	if err := wire.CheckSize(int64(len(p)), c.maxFrame); err != nil {
 		return err
 	}
-	var bufs net.Buffers
-	if len(p) <= smallFrame {
-		c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
-		c.wbuf = append(c.wbuf, p...)
-		bufs = net.Buffers{c.wbuf}
-	} else {
-		c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
-		bufs = net.Buffers{c.wbuf, p}
-	}
-	total := int64(wire.HeaderSize(int64(len(p))) + len(p))
+	c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
+	total := int64(len(c.wbuf) + len(p))
 	var n int64
 	err := c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
+		if len(p) <= smallFrame { // one write of header and payload
+			c.wbuf = append(c.wbuf, p...)
+			k, err := c.s.Write(c.wbuf)
+			n = int64(k)
+			return err
+		}
+		bufs := net.Buffers{c.wbuf, p} // writev: no copy of a large payload
 		var err error
 		n, err = bufs.WriteTo(c.s)
 		return err

@@ -21,6 +21,7 @@ from ._errors import (
     ProtocolError,
 )
 from ._parent import child_environ, parent
+from ._shmconn import PeerGoneError
 from ._unix import Client, Listener
 from .connection import Connection, Pipe
 
@@ -36,6 +37,7 @@ __all__ = [
     "EncodeError",
     "IntegerRangeError",
     "BufferTooShort",
+    "PeerGoneError",
     "encode",
     "decode",
     "Connection",

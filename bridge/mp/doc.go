@@ -1,0 +1,29 @@
+// Package mp gives Go the shared objects of Python's multiprocessing — Queue,
+// JoinableQueue, Value, Array, Semaphore, Lock and RLock — as named objects in
+// shared memory that Go and Python processes open by name, with no broker
+// process in between. Python's side is gobridge.Queue, gobridge.Value, ...
+// (python/gobridge/_objects.py); the layouts are wire/SPEC.md section 10.
+//
+// Open an object with OpenQueue, OpenJoinableQueue, OpenValue, OpenArray,
+// OpenSemaphore, OpenLock or OpenRLock: each creates the object when the name
+// is free and attaches to it otherwise (WithCreateOnly and WithAttachOnly
+// choose one). Call Close when done; the last handle to close removes the
+// object from /dev/shm unless it was opened WithKeep.
+//
+//	q, err := mp.OpenQueue("jobs", mp.WithMaxSize(2))
+//	...
+//	defer q.Close()
+//	err = q.Put(ctx, "p1's A")      // any value wire.Marshal takes
+//	v, err := q.Get(ctx)             // decoded as SPEC section 3.1 says
+//
+// Every call that can block takes a context first and returns its error when
+// it ends; the Nowait and Try variants never block. Errors are the sentinels
+// in errors.go (ErrFull, ErrEmpty, ...).
+//
+// Processes exclude each other with Linux open-file-description locks on
+// bytes of the segment file, which the kernel releases when a holder dies,
+// and sleep on futex words in the segment. A process killed with SIGKILL at
+// any point never blocks the others and never makes half a message visible;
+// a message whose Put returned is delivered once (SPEC section 10.7). A Lock
+// whose holder dies is released, not left locked (SPEC section 10.8).
+package mp

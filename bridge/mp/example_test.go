@@ -1,0 +1,46 @@
+package mp_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/gobridge/gobridge/bridge/mp"
+)
+
+func ExampleOpenQueue() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-queue-%d", os.Getpid())
+	q, err := mp.OpenQueue(name, mp.WithMaxSize(2))
+	if err != nil {
+		panic(err)
+	}
+	defer q.Close() // the last handle removes the queue
+	q.Put(ctx, "p1的A")
+	q.Put(ctx, []any{1, 2.5, nil})
+	fmt.Println(q.Full(), q.PutNowait("C") == mp.ErrFull)
+	for !q.Empty() {
+		v, _ := q.Get(ctx)
+		fmt.Println(v)
+	}
+	// Output:
+	// true true
+	// p1的A
+	// [1 2.5 <nil>]
+}
+
+func ExampleOpenValue() {
+	ctx := context.Background()
+	v, err := mp.OpenValue[int32](fmt.Sprintf("example-value-%d", os.Getpid()), 0)
+	if err != nil {
+		panic(err)
+	}
+	defer v.Close()
+	v.Add(5)
+	// A read-modify-write that Python processes also do (under get_lock()).
+	v.Lock(ctx)
+	v.Store(v.Load() * 2)
+	v.Unlock()
+	fmt.Println(v.Load(), string(v.Typecode()))
+	// Output: 10 i
+}

@@ -1,0 +1,201 @@
+package mp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// Semaphore layout after the common header.
+const (
+	semValue   = 64 // futex: the count
+	semWaiters = 68 // acquirers asleep (a hint for the waker)
+)
+
+// Semaphore is a counter in a named segment that Acquire decrements, waiting
+// while it is 0, and Release increments; multiprocessing.Semaphore's
+// counterpart. A count is not owned: a process that dies between Acquire
+// and Release does not give it back (as with multiprocessing).
+type Semaphore struct {
+	o *object
+}
+
+// OpenSemaphore creates semaphore name with count value, or attaches to it
+// (its current count is kept).
+func OpenSemaphore(name string, value int, opts ...OpenOption) (*Semaphore, error) {
+	if value < 0 || value > 1<<31-1 {
+		return nil, fmt.Errorf("mp: semaphore initial value %d out of range", value)
+	}
+	o, err := openObject(name, kindSemaphore, valueOff+8, newOpenConfig(opts), [3]byte{kindSemaphore, 0, 0},
+		func(mem []byte) { (&object{mem: mem}).set32(semValue, uint32(value)) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Semaphore{o: o}, nil
+}
+
+// Name returns the semaphore's name.
+func (s *Semaphore) Name() string { return s.o.name }
+
+// Acquire decrements the count, waiting while it is 0 until ctx is done.
+func (s *Semaphore) Acquire(ctx context.Context) error {
+	o := s.o
+	for {
+		if err := o.lock(); err != nil {
+			return err
+		}
+		v := o.u32(semValue)
+		if v > 0 {
+			o.set32(semValue, v-1)
+			o.unlock()
+			return nil
+		}
+		o.set32(semWaiters, o.u32(semWaiters)+1)
+		o.unlock()
+		err := o.sleep(ctx, semValue, 0)
+		if lerr := o.lock(); lerr != nil {
+			return lerr
+		}
+		if n := o.u32(semWaiters); n > 0 {
+			o.set32(semWaiters, n-1)
+		}
+		o.unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// TryAcquire decrements the count if it is positive and reports whether it
+// did.
+func (s *Semaphore) TryAcquire() (bool, error) {
+	o := s.o
+	if err := o.lock(); err != nil {
+		return false, err
+	}
+	defer o.unlock()
+	v := o.u32(semValue)
+	if v == 0 {
+		return false, nil
+	}
+	o.set32(semValue, v-1)
+	return true, nil
+}
+
+// Release increments the count and wakes a waiter.
+func (s *Semaphore) Release() error {
+	o := s.o
+	if err := o.lock(); err != nil {
+		return err
+	}
+	v := o.u32(semValue)
+	if v == 1<<31-1 {
+		o.unlock()
+		return fmt.Errorf("mp: semaphore %s released too many times", o.name)
+	}
+	o.set32(semValue, v+1)
+	waiters := o.u32(semWaiters)
+	o.unlock()
+	if waiters > 0 {
+		o.wake(semValue, 1)
+	}
+	return nil
+}
+
+// Value returns the current count (Python's get_value()).
+func (s *Semaphore) Value() int { return int(s.o.u32(semValue)) }
+
+// Close releases this handle; the last one removes the semaphore unless kept.
+func (s *Semaphore) Close() error { return s.o.Close() }
+
+// Lock is a mutual-exclusion lock in a named segment; multiprocessing.Lock's
+// counterpart, but robust: the kernel releases it when its holder dies, and
+// the next Acquire succeeds (SPEC section 10.8). The holder is the handle:
+// goroutines sharing a handle exclude each other, and any of them may
+// Release.
+type Lock struct {
+	o  *object
+	ul *userLock
+}
+
+// OpenLock creates or attaches lock name.
+func OpenLock(name string, opts ...OpenOption) (*Lock, error) {
+	o, err := openObject(name, kindLock, valueOff+8, newOpenConfig(opts), [3]byte{kindLock, 0, 0}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Lock{o: o, ul: newUserLock(o)}, nil
+}
+
+// Name returns the lock's name.
+func (l *Lock) Name() string { return l.o.name }
+
+// Acquire takes the lock, waiting until ctx is done.
+func (l *Lock) Acquire(ctx context.Context) error { return l.ul.acquire(ctx) }
+
+// TryAcquire takes the lock if it is free and reports whether it did.
+func (l *Lock) TryAcquire() (bool, error) { return l.ul.tryAcquire() }
+
+// Release releases the lock; ErrNotHeld if this handle does not hold it.
+func (l *Lock) Release() error { return l.ul.release() }
+
+// Close releases this handle (and the lock, if it holds it).
+func (l *Lock) Close() error { return l.o.Close() }
+
+// RLock is a recursive Lock: the handle that holds it may acquire it again and
+// must release it as many times; multiprocessing.RLock's counterpart. The
+// owner is the handle, not a goroutine: goroutines that need separate
+// ownership open separate handles.
+type RLock struct {
+	o     *object
+	ul    *userLock
+	mu    sync.Mutex
+	count int
+}
+
+// OpenRLock creates or attaches recursive lock name.
+func OpenRLock(name string, opts ...OpenOption) (*RLock, error) {
+	o, err := openObject(name, kindRLock, valueOff+8, newOpenConfig(opts), [3]byte{kindRLock, 0, 0}, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &RLock{o: o, ul: newUserLock(o)}, nil
+}
+
+// Name returns the lock's name.
+func (l *RLock) Name() string { return l.o.name }
+
+// Acquire takes the lock, or counts one more level if this handle holds it.
+func (l *RLock) Acquire(ctx context.Context) error {
+	l.mu.Lock()
+	if l.count > 0 {
+		l.count++
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+	if err := l.ul.acquire(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.count = 1
+	l.mu.Unlock()
+	return nil
+}
+
+// Release drops one level; the last one releases the lock.
+func (l *RLock) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.count == 0 {
+		return ErrNotHeld
+	}
+	l.count--
+	if l.count == 0 {
+		return l.ul.release()
+	}
+	return nil
+}
+
+// Close releases this handle (and the lock, if it holds it).
+func (l *RLock) Close() error { return l.o.Close() }

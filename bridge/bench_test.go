@@ -19,8 +19,12 @@ func benchPair(b *testing.B, transport string) (*Conn, *Conn) {
 		}
 		b.Cleanup(func() { x.Close(); y.Close() })
 		return x, y
-	case "unix":
-		l, err := Listen(filepath.Join(testenv.ShortDir(b), "b.sock"))
+	case "unix", "shm":
+		addr := filepath.Join(testenv.ShortDir(b), "b.sock")
+		if transport == "shm" {
+			addr = "shm:" + shmName(b)
+		}
+		l, err := Listen(addr)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -41,7 +45,7 @@ func benchPair(b *testing.B, transport string) (*Conn, *Conn) {
 
 // BenchmarkRoundTrip: a 64-byte message there and back (ns/op is the RTT).
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, tr := range []string{"socketpair", "unix"} {
+	for _, tr := range []string{"socketpair", "unix", "shm"} {
 		b.Run(tr, func(b *testing.B) {
 			x, y := benchPair(b, tr)
 			go func() {
@@ -68,7 +72,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // BenchmarkSend64: one-way 64-byte messages (Send/Recv with msgpack), the
 // figure `gobridge bench` compares with multiprocessing.Pipe.
 func BenchmarkSend64(b *testing.B) {
-	for _, tr := range []string{"socketpair", "unix"} {
+	for _, tr := range []string{"socketpair", "unix", "shm"} {
 		b.Run(tr, func(b *testing.B) {
 			x, y := benchPair(b, tr)
 			done := make(chan struct{})

@@ -44,6 +44,7 @@ var benchmarks = []struct {
 }{
 	{"unix", benchUnix},
 	{"shm", benchShm},
+	{"transports", benchTransports}, // bench_conn.go: every transport, every pairing, with baselines
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +62,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.N, "n", 0, "messages per round (0: a default per benchmark)")
 	fs.BoolVar(&o.Quick, "quick", false, "small counts (a smoke test, figures are not meaningful)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	chart := fs.String("chart", "", "also draw the results as an SVG chart in `FILE.svg`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +90,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if !found {
 			return fmt.Errorf("%w: unknown group %q (have %s)", errUsage, w, strings.Join(names, ", "))
+		}
+	}
+	if *chart != "" {
+		if err := writeChart(*chart, all); err != nil {
+			return err
 		}
 	}
 	if *asJSON {

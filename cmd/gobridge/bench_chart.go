@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"os"
+	"strings"
+)
+
+// writeChart draws the results as an SVG: one panel per unit (round-trip
+// latency, message rate, bandwidth), one horizontal bar per figure on a log
+// scale, labelled with its median (and p99 for latencies).
+func writeChart(path string, rs []benchResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := drawChart(f, rs); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func drawChart(w io.Writer, rs []benchResult) error {
+	panels := []struct{ unit, title string }{
+		{"us", "round trip, 64-byte message (µs, median; lower is better)"},
+		{"msg/s", "64-byte messages per second (higher is better)"},
+		{"MB/s", "1 MiB messages, MB/s (higher is better)"},
+	}
+	const (
+		width  = 900
+		labelW = 250
+		barMax = 520
+		rowH   = 18
+		headH  = 34
+	)
+	var b strings.Builder
+	y := 10
+	for _, p := range panels {
+		var rows []benchResult
+		lo, hi := math.Inf(1), 0.0
+		for _, r := range rs {
+			if r.Unit == p.unit && r.Value > 0 {
+				rows = append(rows, r)
+				lo, hi = min(lo, r.Value), max(hi, r.Value)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+20, html.EscapeString(p.title))
+		y += headH
+		// log scale from a decade below the smallest to the largest value
+		l0, l1 := math.Floor(math.Log10(lo))-0.3, math.Log10(hi)
+		scale := func(v float64) float64 { return barMax * (math.Log10(v) - l0) / (l1 - l0 + 1e-9) }
+		for _, r := range rows {
+			color := "#8da0cb"
+			switch {
+			case strings.HasPrefix(r.Name, "shm"):
+				color = "#fc8d62"
+			case strings.HasPrefix(r.Name, "mp."):
+				color = "#b3b3b3"
+			case strings.HasPrefix(r.Name, "go AF_UNIX"), r.Name == "memcpy":
+				color = "#66c2a5"
+			}
+			label := r.Name + " " + r.Pairing
+			val := fmtNum(r.Value)
+			if r.P99 != 0 {
+				val += " (p99 " + fmtNum(r.P99) + ")"
+			}
+			if r.Ratio != 0 {
+				val += fmt.Sprintf(" %.2fx", r.Ratio)
+			}
+			bw := max(scale(r.Value), 1)
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-6, y+13, html.EscapeString(label))
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", labelW, y+2, bw, rowH-4, color)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(labelW)+bw+4, y+13, html.EscapeString(val))
+			y += rowH
+		}
+		y += 10
+	}
+	_, err := fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">
+<rect width="100%%" height="100%%" fill="white"/>
+%s</svg>
+`, width, y+10, b.String())
+	return err
+}

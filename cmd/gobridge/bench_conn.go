@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+)
+
+// connTransports are the transports `gobridge bench transports` measures,
+// each at an address made in a fresh directory. A transport whose Listen
+// says ErrUnsupportedTransport (fifo: until issue 4 lands) is skipped with a
+// note, so adding one here is all a new transport needs.
+var connTransports = []struct {
+	name string
+	addr func(dir string) string
+}{
+	{"unix", func(dir string) string { return "unix:" + filepath.Join(dir, "b.sock") }},
+	{"fifo", func(dir string) string { return "fifo:" + filepath.Join(dir, "b.fifo") }},
+	{"shm", func(dir string) string { return fmt.Sprintf("shm:gobridge-bench-%d", os.Getpid()) }},
+}
+
+const mib = 1 << 20
+
+// benchTransports measures, in one run, every transport for every pairing
+// (RTT median and p99, 64-byte messages/s, 1 MiB throughput) next to
+// multiprocessing.Pipe, multiprocessing.Queue, a raw Go AF_UNIX socket and
+// memcpy. RTTs are compared with mp.Pipe's, 64-byte rates with the raw Go
+// socket's, 1 MiB throughput with memcpy.
+func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error) {
+	rtts, msgs, bigs := 20000, 200000, 300
+	if o.N > 0 {
+		rtts, msgs = o.N, o.N
+	}
+	if o.Quick {
+		rtts, msgs, bigs = 200, 2000, 5
+	}
+	dir, err := os.MkdirTemp("", "gobridge-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+
+	type series struct {
+		name, pairing, unit string
+		xs                  []float64
+		rtt                 bool
+	}
+	var order []string
+	all := map[string]*series{}
+	add := func(name, pairing, unit string, rtt bool, xs ...float64) {
+		k := name + "\x00" + pairing
+		s := all[k]
+		if s == nil {
+			s = &series{name: name, pairing: pairing, unit: unit, rtt: rtt}
+			all[k] = s
+			order = append(order, k)
+		}
+		s.xs = append(s.xs, xs...)
+	}
+	step := func(what string) { fmt.Fprintf(o.Log, "    %s\n", what) }
+
+	for round := 0; round < o.Rounds; round++ {
+		fmt.Fprintf(o.Log, "  round %d/%d\n", round+1, o.Rounds)
+		step("baselines: memcpy, raw Go AF_UNIX, multiprocessing.Pipe and Queue")
+		add("memcpy", "go", "MB/s", false, memcpyRate())
+		rawRTT, rawRate, rawBig, err := rawUnix(ctx, dir, rtts, msgs, bigs)
+		if err != nil {
+			return nil, fmt.Errorf("raw unix: %w", err)
+		}
+		add("go AF_UNIX raw rtt", "go-go", "us", true, rawRTT...)
+		add("go AF_UNIX raw 64B", "go->go", "msg/s", false, rawRate)
+		add("go AF_UNIX raw 1MiB", "go->go", "MB/s", false, rawBig)
+		for _, b := range []struct{ name, mod, rtt, tput string }{
+			{"mp.Pipe", "gobridge._bench", "mp-pipe-rtt", "mp-pipe-tput"},
+			{"mp.Queue", "gobridge._bench_shm_conn", "mpq-rtt", "mpq-tput"},
+		} {
+			var s pySamples
+			if err := pyModule(ctx, o, b.mod, &s, b.rtt, fmt.Sprint(rtts)); err != nil {
+				return nil, err
+			}
+			add(b.name+" rtt", "py-py", "us", true, s.SamplesUS...)
+			var r pyRate
+			if err := pyModule(ctx, o, b.mod, &r, b.tput, fmt.Sprint(msgs), "64"); err != nil {
+				return nil, err
+			}
+			add(b.name+" 64B", "py->py", "msg/s", false, r.MsgsPerS)
+			if err := pyModule(ctx, o, b.mod, &r, b.tput, fmt.Sprint(bigs), fmt.Sprint(mib)); err != nil {
+				return nil, err
+			}
+			add(b.name+" 1MiB", "py->py", "MB/s", false, r.MsgsPerS*mib/1e6)
+		}
+		for _, tr := range connTransports {
+			addr := tr.addr(dir)
+			l, err := bridge.Listen(addr)
+			if errors.Is(err, bridge.ErrUnsupportedTransport) {
+				if round == 0 {
+					fmt.Fprintf(o.Log, "    %s: not available in this build, skipped\n", tr.name)
+				}
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", tr.name, err)
+			}
+			err = func() error {
+				defer l.Close()
+				step(tr.name + ": go-go")
+				samples, rate, err := goGo(ctx, l, addr, rtts, msgs)
+				if err != nil {
+					return err
+				}
+				add(tr.name+" rtt", "go-go", "us", true, samples...)
+				add(tr.name+" 64B", "go->go", "msg/s", false, rate)
+				big, err := goGoBig(ctx, l, addr, bigs)
+				if err != nil {
+					return err
+				}
+				add(tr.name+" 1MiB", "go->go", "MB/s", false, big)
+
+				step(tr.name + ": go-python")
+				if samples, err = goPyRoundTrips(ctx, o, l, addr, rtts); err != nil {
+					return err
+				}
+				add(tr.name+" rtt", "go-py", "us", true, samples...)
+				if rate, err = goToPy(ctx, o, l, addr, msgs); err != nil {
+					return err
+				}
+				add(tr.name+" 64B", "go->py", "msg/s", false, rate)
+				if rate, err = goToPySized(ctx, o, l, addr, bigs, mib); err != nil {
+					return err
+				}
+				add(tr.name+" 1MiB", "go->py", "MB/s", false, rate)
+				if rate, err = pyToGo(ctx, o, l, addr, msgs); err != nil {
+					return err
+				}
+				add(tr.name+" 64B", "py->go", "msg/s", false, rate)
+				if rate, err = pyToGoSized(ctx, o, l, addr, bigs, mib); err != nil {
+					return err
+				}
+				add(tr.name+" 1MiB", "py->go", "MB/s", false, rate)
+				return nil
+			}()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", tr.name, err)
+			}
+			step(tr.name + ": python-python")
+			var s pySamples
+			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &s, "pp-rtt", addr, fmt.Sprint(rtts)); err != nil {
+				return nil, err
+			}
+			add(tr.name+" rtt", "py-py", "us", true, s.SamplesUS...)
+			var r pyRate
+			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(msgs), "64"); err != nil {
+				return nil, err
+			}
+			add(tr.name+" 64B", "py->py", "msg/s", false, r.MsgsPerS)
+			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(bigs), fmt.Sprint(mib)); err != nil {
+				return nil, err
+			}
+			add(tr.name+" 1MiB", "py->py", "MB/s", false, r.MsgsPerS*mib/1e6)
+		}
+	}
+
+	med := func(name, pairing string) float64 {
+		if s := all[name+"\x00"+pairing]; s != nil {
+			return median(s.xs)
+		}
+		return 0
+	}
+	pipeRTT := med("mp.Pipe rtt", "py-py")
+	rawRate := med("go AF_UNIX raw 64B", "go->go")
+	memcpy := med("memcpy", "go")
+	var out []benchResult
+	for _, k := range order {
+		s := all[k]
+		r := benchResult{Name: s.name, Pairing: s.pairing, Value: median(s.xs), Unit: s.unit}
+		switch {
+		case s.rtt:
+			r.P99 = percentile(s.xs, 0.99)
+			if s.name != "mp.Pipe rtt" {
+				r.Baseline, r.Ratio = "mp.Pipe rtt", r.Value/pipeRTT
+			}
+		case s.unit == "msg/s" && s.name != "go AF_UNIX raw 64B":
+			r.Baseline, r.Ratio = "go AF_UNIX raw 64B", r.Value/rawRate
+		case s.unit == "MB/s" && s.name != "memcpy":
+			r.Baseline, r.Ratio = "memcpy", r.Value/memcpy
+		}
+		switch {
+		case s.name == "shm rtt" && s.pairing == "go-py":
+			r.Target = "<= 0.10x"
+		case s.name == "shm 64B" && s.pairing == "go->go":
+			r.Target = ">= 1.00x"
+		case s.name == "shm 1MiB" && s.pairing == "go->py":
+			r.Target = ">= 0.50x"
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// pyModule runs `python -m MODULE ARGS...` and decodes the JSON object on the
+// last line of its standard output.
+func pyModule(ctx context.Context, o benchOptions, module string, out any, args ...string) error {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", module}, args...)...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("python -m %s %s: %w", module, strings.Join(args, " "), err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return json.Unmarshal([]byte(lines[len(lines)-1]), out)
+}
+
+// memcpyRate is plain copy bandwidth in MB/s over 64 MiB buffers.
+func memcpyRate() float64 {
+	src, dst := make([]byte, 64*mib), make([]byte, 64*mib)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	copy(dst, src) // fault the pages in
+	best := 0.0
+	for i := 0; i < 5; i++ {
+		t := time.Now()
+		copy(dst, src)
+		best = max(best, float64(len(src))/1e6/since(t))
+	}
+	return best
+}
+
+// rawUnix measures a plain Go AF_UNIX stream socket without framing: 64-byte
+// round trips, 64-byte writes through a 64 KiB bufio-like batch, and 1 MiB
+// writes.
+func rawUnix(ctx context.Context, dir string, rtts, msgs, bigs int) ([]float64, float64, float64, error) {
+	path := filepath.Join(dir, "raw.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for i := 0; i < rtts+rtts/10; i++ {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				errc <- err
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				errc <- err
+				return
+			}
+		}
+		_, err = io.CopyN(io.Discard, c, int64(64*msgs+mib*bigs))
+		if err == nil {
+			_, err = c.Write([]byte{1})
+		}
+		errc <- err
+	}()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	samples := make([]float64, 0, rtts)
+	for i := 0; i < rtts+rtts/10; i++ {
+		t := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			return nil, 0, 0, err
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return nil, 0, 0, err
+		}
+		if i >= rtts/10 {
+			samples = append(samples, float64(time.Since(t).Nanoseconds())/1e3)
+		}
+	}
+	batch := make([]byte, 0, 64<<10)
+	t := time.Now()
+	for i := 0; i < msgs; i++ {
+		if len(batch)+64 > cap(batch) {
+			if _, err := c.Write(batch); err != nil {
+				return nil, 0, 0, err
+			}
+			batch = batch[:0]
+		}
+		batch = append(batch, buf...)
+	}
+	if _, err := c.Write(batch); err != nil {
+		return nil, 0, 0, err
+	}
+	rate := float64(msgs) / since(t)
+	big := make([]byte, mib)
+	t = time.Now()
+	for i := 0; i < bigs; i++ {
+		if _, err := c.Write(big); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	if _, err := io.ReadFull(c, buf[:1]); err != nil {
+		return nil, 0, 0, err
+	}
+	bigRate := float64(bigs) * mib / 1e6 / since(t)
+	return samples, rate, bigRate, <-errc
+}
+
+// goGoBig sends n 1 MiB messages between two goroutines; MB/s.
+func goGoBig(ctx context.Context, l *bridge.Listener, addr string, n int) (float64, error) {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := bridge.Dial(ctx, addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 2*mib)
+		for i := 0; i < n && err == nil; i++ {
+			_, err = c.RecvBytesInto(ctx, buf)
+		}
+		if err == nil {
+			err = c.SendBytes([]byte("done"))
+		}
+		errc <- err
+	}()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	big := make([]byte, mib)
+	t := time.Now()
+	for i := 0; i < n && err == nil; i++ {
+		err = c.SendBytesContext(ctx, big)
+	}
+	if err == nil {
+		_, err = c.RecvBytesContext(ctx)
+	}
+	rate := float64(n) * mib / 1e6 / since(t)
+	if perr := <-errc; err == nil {
+		err = perr
+	}
+	return rate, err
+}
+
+// acceptShmConnPeer starts a role of gobridge._bench_shm_conn that connects
+// to addr, and accepts it.
+func acceptShmConnPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench_shm_conn"}, args...)...)
+	cmd.Stderr, cmd.Stdout = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := l.Accept(actx)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("python peer did not connect: %w", err)
+	}
+	return c, func() error { c.Close(); return cmd.Wait() }, nil
+}
+
+// goToPySized sends n payloads of size bytes (SendBytes from one buffer) to a
+// Python receiver that receives into one buffer (recv_bytes_into); MB/s.
+func goToPySized(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n, size int) (float64, error) {
+	c, wait, err := acceptShmConnPeer(ctx, o, l, "sink-into", addr, fmt.Sprint(n), fmt.Sprint(size))
+	if err != nil {
+		return 0, err
+	}
+	p := make([]byte, size)
+	t := time.Now()
+	for i := 0; i < n && err == nil; i++ {
+		err = c.SendBytesContext(ctx, p)
+	}
+	var done string
+	if err == nil {
+		err = c.RecvContext(ctx, &done)
+	}
+	rate := float64(n) * float64(size) / 1e6 / since(t)
+	if werr := wait(); err == nil && werr != nil {
+		err = fmt.Errorf("python sink: %w", werr)
+	}
+	return rate, err
+}
+
+// pyToGoSized receives n payloads of size bytes from Python's send_bytes into
+// one reused buffer; MB/s.
+func pyToGoSized(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n, size int) (float64, error) {
+	c, wait, err := acceptShmConnPeer(ctx, o, l, "source-bytes", addr, fmt.Sprint(n), fmt.Sprint(size))
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, size+16)
+	var t time.Time
+	for i := 0; i < n && err == nil; i++ {
+		_, err = c.RecvBytesInto(ctx, buf)
+		if i == 0 {
+			t = time.Now()
+		}
+	}
+	rate := float64(n-1) * float64(size) / 1e6 / since(t)
+	if err == nil {
+		err = c.SendContext(ctx, "done")
+	}
+	if werr := wait(); err == nil && werr != nil {
+		err = fmt.Errorf("python source: %w", werr)
+	}
+	return rate, err
+}

@@ -11,6 +11,8 @@ process handed down.
 
 from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
+from ._objects import Array, Lock, RLock, Semaphore, Value
+from ._queue import JoinableQueue, Queue
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -47,4 +49,11 @@ __all__ = [
     "parent",
     "child_environ",
     "parse_address",
+    "Queue",
+    "JoinableQueue",
+    "Value",
+    "Array",
+    "Semaphore",
+    "Lock",
+    "RLock",
 ]

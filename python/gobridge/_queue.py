@@ -1,0 +1,271 @@
+"""Named Queue and JoinableQueue in shared memory (wire/SPEC.md section 10.4),
+the Python half of Go's bridge/mp queues. Messages are one msgpack value
+each, with the type rules of connections (SPEC section 3)."""
+from __future__ import annotations
+
+import queue as _stdqueue
+import struct
+import time
+from typing import Any, Optional
+
+from ._codec import decode, encode
+from ._objects import KIND_JOINABLE, KIND_QUEUE, LayoutError, _Handle
+
+__all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
+
+#: Ring bytes of a new queue unless capacity= says otherwise.
+DEFAULT_CAPACITY = 1 << 20
+
+Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104
+Q_NPUT, Q_NGET, Q_GETTERS, Q_PUTTERS, Q_UNFIN = 112, 116, 120, 124, 128
+Q_RING = 256
+REC_HEADER = 8
+MIN_CAP = 64
+_LEN = struct.Struct("<I4x")
+
+
+def _round_cap(n: int) -> int:
+    if n <= 0:
+        n = DEFAULT_CAPACITY
+    return max((n + 7) & ~7, MIN_CAP)
+
+
+class Queue:
+    """multiprocessing.Queue(maxsize), named: every process (Go or Python)
+    that opens the same name shares it, with no feeder thread and no broker.
+
+    put/get raise queue.Full/queue.Empty as multiprocessing's do. maxsize
+    counts messages (<= 0: no count limit); capacity is the ring's size in
+    bytes (default 1 MiB): a message needs 8 bytes plus its msgpack payload
+    rounded up to 8, so put blocks while the ring lacks room even below
+    maxsize, and a message that can never fit raises ValueError. Attaching
+    keeps the existing queue's maxsize and capacity. close() releases this
+    handle; the last handle removes the queue and any messages in it, unless
+    keep=True.
+    """
+
+    _kind = KIND_QUEUE
+
+    def __init__(self, maxsize: int = 0, *, name: Optional[str] = None, capacity: int = DEFAULT_CAPACITY,
+                 keep: bool = False) -> None:
+        cap = _round_cap(capacity)
+
+        def init(h: _Handle) -> None:
+            h.set64(Q_MAXSIZE, max(maxsize, 0))
+            h.set64(Q_CAPACITY, cap)
+
+        def check(h: _Handle) -> None:
+            c, hd, tl = h.u64(Q_CAPACITY), h.u64(Q_HEAD), h.u64(Q_TAIL)
+            if (c < MIN_CAP or c % 8 or Q_RING + c > len(h.mm) or tl < hd or tl - hd > c or hd % 8 or tl % 8
+                    or h.u64(Q_PUTSEQ) < h.u64(Q_GETSEQ)):
+                raise LayoutError(f"{h.name!r}: queue fields out of range")
+
+        self._h = h = _Handle(name, self._kind, Q_RING + cap, init=init, check=check, keep=keep)
+        self._cap = h.u64(Q_CAPACITY)
+        self._ring = h.view(Q_RING, Q_RING + self._cap)
+        self._joinable = h.mm[5] == KIND_JOINABLE
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        return self._h.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}(name={self.name!r})>"
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (type(self), (), {"name": self.name})
+
+    def __setstate__(self, state: "dict[str, str]") -> None:
+        type(self).__init__(self, name=state["name"])
+
+    # -- put -------------------------------------------------------------
+
+    def put(self, obj: object, block: bool = True, timeout: Optional[float] = None) -> None:
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        self._put(encode(obj), block, timeout)
+
+    def put_nowait(self, obj: object) -> None:
+        self.put(obj, False)
+
+    def _put(self, p: bytes, block: bool, timeout: Optional[float]) -> None:
+        n = len(p)
+        need = REC_HEADER + ((n + 7) & ~7)
+        cap = self._cap
+        if need > cap:
+            raise ValueError(f"message of {n} bytes does not fit the queue's ring of {cap} bytes")
+        deadline = None
+        if block and timeout is not None:
+            if timeout < 0:
+                raise ValueError("'timeout' must be a non-negative number")
+            deadline = time.monotonic() + timeout
+        h = self._h
+        w32, w64 = h.w32, h.w64
+        while True:
+            h.lock()
+            try:
+                hd, tl = w64[Q_HEAD >> 3], w64[Q_TAIL >> 3]
+                ps, gs = w64[Q_PUTSEQ >> 3], w64[Q_GETSEQ >> 3]
+                maxsize = w64[Q_MAXSIZE >> 3]
+                if (maxsize == 0 or ps - gs < maxsize) and cap - (tl - hd) >= need:
+                    ring = self._ring
+                    at = tl % cap
+                    _LEN.pack_into(ring, at, n)
+                    at = (at + REC_HEADER) % cap
+                    first = min(n, cap - at)
+                    ring[at:at + first] = p[:first] if first < n else p
+                    if first < n:
+                        ring[0:n - first] = p[first:]
+                    if self._joinable:
+                        h.commit((Q_TAIL, 8, tl + need), (Q_PUTSEQ, 8, ps + 1), (Q_UNFIN, 4, w32[Q_UNFIN >> 2] + 1))
+                    else:
+                        h.commit((Q_TAIL, 8, tl + need), (Q_PUTSEQ, 8, ps + 1))
+                    w32[Q_NPUT >> 2] = (w32[Q_NPUT >> 2] + 1) & 0xFFFFFFFF
+                    getters = w32[Q_GETTERS >> 2]
+                    break
+                if not block:
+                    raise _stdqueue.Full
+                seq = w32[Q_NGET >> 2]
+                w32[Q_PUTTERS >> 2] += 1
+            finally:
+                h.unlock()
+            try:
+                ok = h.sleep(Q_NGET, seq, deadline)
+            finally:
+                self._uncount(Q_PUTTERS)
+            if not ok:
+                raise _stdqueue.Full
+        if getters:
+            h.wake(Q_NPUT, 1)
+
+    def _uncount(self, off: int) -> None:
+        h = self._h
+        h.lock()
+        try:
+            v = h.w32[off >> 2]
+            if v:
+                h.w32[off >> 2] = v - 1
+        finally:
+            h.unlock()
+
+    # -- get -------------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        return decode(self._get(block, timeout))
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def _get(self, block: bool, timeout: Optional[float]) -> bytes:
+        deadline = None
+        if block and timeout is not None:
+            if timeout < 0:
+                raise ValueError("'timeout' must be a non-negative number")
+            deadline = time.monotonic() + timeout
+        h = self._h
+        w32, w64 = h.w32, h.w64
+        cap = self._cap
+        while True:
+            h.lock()
+            try:
+                ps, gs = w64[Q_PUTSEQ >> 3], w64[Q_GETSEQ >> 3]
+                if ps != gs:
+                    hd, tl = w64[Q_HEAD >> 3], w64[Q_TAIL >> 3]
+                    ring = self._ring
+                    at = hd % cap
+                    (n,) = _LEN.unpack_from(ring, at)
+                    need = REC_HEADER + ((n + 7) & ~7)
+                    if need > tl - hd:
+                        raise LayoutError(f"{self.name!r}: record of {n} bytes with {tl - hd} bytes queued")
+                    at = (at + REC_HEADER) % cap
+                    first = min(n, cap - at)
+                    p: bytes = ring[at:at + first].tobytes()
+                    if first < n:
+                        p += ring[0:n - first].tobytes()
+                    h.commit((Q_HEAD, 8, hd + need), (Q_GETSEQ, 8, gs + 1))
+                    w32[Q_NGET >> 2] = (w32[Q_NGET >> 2] + 1) & 0xFFFFFFFF
+                    putters, getters = w32[Q_PUTTERS >> 2], w32[Q_GETTERS >> 2]
+                    break
+                if not block:
+                    raise _stdqueue.Empty
+                seq = w32[Q_NPUT >> 2]
+                w32[Q_GETTERS >> 2] += 1
+            finally:
+                h.unlock()
+            try:
+                ok = h.sleep(Q_NPUT, seq, deadline)
+            finally:
+                self._uncount(Q_GETTERS)
+            if not ok:
+                raise _stdqueue.Empty
+        if putters:
+            h.wake(Q_NGET, 1)
+        if getters and ps - gs > 1:
+            h.wake(Q_NPUT, 1)  # pass the baton: more messages are waiting
+        return p
+
+    # -- state -----------------------------------------------------------
+
+    def qsize(self) -> int:
+        w64 = self._h.w64
+        return max(int(w64[Q_PUTSEQ >> 3] - w64[Q_GETSEQ >> 3]), 0)
+
+    def empty(self) -> bool:
+        return self.qsize() == 0
+
+    def full(self) -> bool:
+        m = self._h.u64(Q_MAXSIZE)
+        return m > 0 and self.qsize() >= m
+
+    def close(self) -> None:
+        """No more puts or gets through this handle; releases it (the last
+        handle removes the queue unless kept). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._h.close()
+
+    def join_thread(self) -> None:
+        """No feeder thread here: puts are in shared memory when put returns."""
+
+    def cancel_join_thread(self) -> None:
+        """No feeder thread here: nothing to cancel."""
+
+    def __enter__(self) -> "Queue":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class JoinableQueue(Queue):
+    """multiprocessing.JoinableQueue(maxsize), named: task_done() and join().
+    Opening the name of a plain Queue raises LayoutError."""
+
+    _kind = KIND_JOINABLE
+
+    def task_done(self) -> None:
+        h = self._h
+        h.lock()
+        try:
+            n = h.u32(Q_UNFIN)
+            if n == 0:
+                raise ValueError("task_done() called too many times")
+            h.set32(Q_UNFIN, n - 1)
+        finally:
+            h.unlock()
+        if n == 1:
+            h.wake(Q_UNFIN)
+
+    def join(self) -> None:
+        h = self._h
+        while True:
+            if h.closed:
+                raise ValueError(f"Queue {self!r} is closed")
+            n = h.u32(Q_UNFIN)
+            if n == 0:
+                return
+            h.sleep(Q_UNFIN, n, None)

@@ -1,0 +1,374 @@
+// Command mppeer is the Go side of the shared-object interop tests
+// (interop_tests/test_mp_*.py): the seed 003/004 queue roles and the
+// counter, array, semaphore, crash and load roles. Output lines go to
+// stdout; it stops on SIGINT or SIGTERM and closes what it opened.
+//
+//	mppeer producer Q NAME INTERVAL     seed 003: put NAME的A/B/C, one per INTERVAL, print each
+//	mppeer consumer Q INTERVAL          seed 003: get and print until a falsy message
+//	mppeer jproducer Q NAME INTERVAL    seed 003 JoinableQueue producer: put A/B/C, then join
+//	mppeer jconsumer Q INTERVAL         seed 003 JoinableQueue consumer: get, print, task_done, forever
+//	mppeer writer Q                     seed 004: put A, B, C
+//	mppeer reader Q                     seed 004: get and print forever
+//	mppeer put Q JSON                   put one value (gobridge JSON)
+//	mppeer counter V N                  N times: lock V (int64 'q'), add 1, unlock
+//	mppeer array-fill A N               fill int64 array A (N items) with i*i
+//	mppeer array-sum A N                print the sum of int64 array A
+//	mppeer sem S STATE N HOLD           N times: acquire S, count holders in int64 array STATE [now, peak], hold HOLD, release
+//	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
+//	mppeer consume Q                    get messages until null; print a JSON summary per producer
+//	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
+//	mppeer spin-put Q SIZE              put messages [seq, payload] forever (to be killed)
+//	mppeer spin-get Q                   get messages forever, print the count on each 1000 (to be killed)
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"math/rand"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge/mp"
+	"github.com/gobridge/gobridge/wire"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "mppeer:", err)
+		os.Exit(1)
+	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+func dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != ""
+	case int64:
+		return x != 0
+	case uint64:
+		return x != 0
+	case float64:
+		return x != 0
+	case []any:
+		return len(x) > 0
+	case []byte:
+		return len(x) > 0
+	}
+	return true
+}
+
+func run(ctx context.Context, a []string) error {
+	if len(a) < 2 {
+		return fmt.Errorf("usage: see the package comment")
+	}
+	switch a[0] {
+	case "producer", "jproducer":
+		// The seed's Queue(2) / JoinableQueue(2).
+		var q *mp.Queue
+		var jq *mp.JoinableQueue
+		var err error
+		if a[0] == "jproducer" {
+			jq, err = mp.OpenJoinableQueue(a[1], mp.WithMaxSize(2))
+			if jq != nil {
+				q = jq.Queue
+			}
+		} else {
+			q, err = mp.OpenQueue(a[1], mp.WithMaxSize(2))
+		}
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		for _, v := range []string{"A", "B", "C"} {
+			sleep(ctx, dur(a[3]))
+			product := a[2] + "的" + v
+			if err := q.Put(ctx, product); err != nil {
+				return err
+			}
+			fmt.Printf("%s已被添加至队列中\n", product)
+		}
+		if jq != nil {
+			return jq.Join(ctx)
+		}
+		return nil
+	case "consumer", "jconsumer":
+		var q *mp.Queue
+		var jq *mp.JoinableQueue
+		var err error
+		if a[0] == "jconsumer" {
+			jq, err = mp.OpenJoinableQueue(a[1], mp.WithMaxSize(2))
+			if jq != nil {
+				q = jq.Queue
+			}
+		} else {
+			q, err = mp.OpenQueue(a[1], mp.WithMaxSize(2))
+		}
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("ready")
+		for {
+			product, err := q.Get(ctx)
+			if err != nil {
+				return err
+			}
+			if jq == nil && !truthy(product) {
+				return nil
+			}
+			sleep(ctx, dur(a[2])*12/10)
+			fmt.Printf("%v已被取出\n", product)
+			if jq != nil {
+				if err := jq.TaskDone(); err != nil {
+					return err
+				}
+			}
+		}
+	case "writer":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Printf("Process to write: %d\n", os.Getpid())
+		for _, v := range []string{"A", "B", "C"} {
+			fmt.Printf("Put %s to queue...\n", v)
+			if err := q.Put(ctx, v); err != nil {
+				return err
+			}
+			sleep(ctx, time.Duration(rand.Float64()*float64(100*time.Millisecond)))
+		}
+		return nil
+	case "reader":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Printf("Process to read: %d\n", os.Getpid())
+		for {
+			v, err := q.Get(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("Get %v from queue.\n", v)
+		}
+	case "put":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		v, err := wire.FromJSON([]byte(a[2]))
+		if err != nil {
+			return err
+		}
+		return q.Put(ctx, v)
+	case "counter":
+		v, err := mp.OpenValue[int64](a[1], 0)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		for i := atoi(a[2]); i > 0; i-- {
+			if err := v.Lock(ctx); err != nil {
+				return err
+			}
+			v.Store(v.Load() + 1)
+			if err := v.Unlock(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "array-fill", "array-sum":
+		arr, err := mp.OpenArrayLen[int64](a[1], atoi(a[2]))
+		if err != nil {
+			return err
+		}
+		defer arr.Close()
+		if err := arr.Lock(ctx); err != nil {
+			return err
+		}
+		defer arr.Unlock()
+		if a[0] == "array-fill" {
+			for i := 0; i < arr.Len(); i++ {
+				arr.Store(i, int64(i*i))
+			}
+			return nil
+		}
+		var sum int64
+		for _, x := range arr.Snapshot() {
+			sum += x
+		}
+		fmt.Println(sum)
+		return nil
+	case "sem":
+		s, err := mp.OpenSemaphore(a[1], 3)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		st, err := mp.OpenArrayLen[int64](a[2], 2)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		hold := dur(a[4])
+		for i := atoi(a[3]); i > 0; i-- {
+			if err := s.Acquire(ctx); err != nil {
+				return err
+			}
+			st.Lock(ctx)
+			now := st.Load(0) + 1
+			st.Store(0, now)
+			st.Store(1, max(st.Load(1), now))
+			st.Unlock()
+			sleep(ctx, hold)
+			st.Lock(ctx)
+			st.Store(0, st.Load(0)-1)
+			st.Unlock()
+			if err := s.Release(); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "produce":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		id, n, size := atoi(a[2]), atoi(a[3]), atoi(a[4])
+		for i := 0; i < n; i++ {
+			payload := make([]byte, size)
+			for j := range payload {
+				payload[j] = byte(id*31 + i + j)
+			}
+			if err := q.Put(ctx, []any{id, i, crc32.ChecksumIEEE(payload), payload}); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "consume":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		type acc struct {
+			Count int64   `json:"count"`
+			Sum   int64   `json:"sum"`
+			Sum2  float64 `json:"sum2"`
+			Bad   int64   `json:"bad"`
+		}
+		out := map[string]*acc{}
+		for {
+			var m []any
+			if err := q.GetInto(ctx, &m); err != nil {
+				return err
+			}
+			if m == nil {
+				break
+			}
+			id := fmt.Sprint(m[0])
+			seq := m[1].(int64)
+			payload, _ := m[3].([]byte)
+			c := out[id]
+			if c == nil {
+				c = &acc{}
+				out[id] = c
+			}
+			c.Count++
+			c.Sum += seq
+			c.Sum2 += float64(seq) * float64(seq)
+			if uint64(crc32.ChecksumIEEE(payload)) != toU64(m[2]) {
+				c.Bad++
+			}
+		}
+		return json.NewEncoder(os.Stdout).Encode(out)
+	case "hold-lock":
+		l, err := mp.OpenLock(a[1])
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		if err := l.Acquire(ctx); err != nil {
+			return err
+		}
+		fmt.Println("held")
+		<-ctx.Done()
+		return nil
+	case "spin-put":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		payload := make([]byte, atoi(a[2]))
+		for i := 0; ; i++ {
+			if err := q.Put(ctx, []any{i, payload}); err != nil {
+				return err
+			}
+			if i == 0 {
+				fmt.Println("started")
+			}
+		}
+	case "spin-get":
+		q, err := mp.OpenQueue(a[1])
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("started")
+		for i := 1; ; i++ {
+			if _, err := q.Get(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return fmt.Errorf("unknown role %q", a[0])
+}
+
+func toU64(v any) uint64 {
+	switch x := v.(type) {
+	case int64:
+		return uint64(x)
+	case uint64:
+		return x
+	}
+	return 1<<64 - 1
+}

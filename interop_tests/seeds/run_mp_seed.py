@@ -1,0 +1,23 @@
+"""Run a ported queue seed (seed003_queue.py, seed003_joinable.py,
+seed004_queue.py) with a scaled sleep, its queue name replaced and the role.
+
+usage: run_mp_seed.py SCRIPT INTERVAL NAME=TAG ROLE
+"""
+import sys
+import time
+
+
+def main() -> None:
+    script, interval, subst, role = sys.argv[1:5]
+    old, new = subst.split("=", 1)
+    with open(script) as f:
+        src = f.read().replace(f"name='{old}'", f"name='{new}'")
+    real_sleep = time.sleep
+    time.sleep = lambda s: real_sleep(s * float(interval))  # type: ignore[assignment]
+    sys.argv = [script, role]
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    exec(compile(src, script, "exec"), {"__name__": "__main__", "__file__": script})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Named Queue, JoinableQueue, Value, Array, Semaphore and Lock across Go and
+Python: the seed 003/004 queue examples with Go on one side, a counter, an
+array, a semaphore's peak, and SIGKILL in the middle of put, get and a held
+lock. The Go side is interop_tests/internal/mppeer."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Iterator, List
+
+import pytest
+
+import gobridge
+from shm_support import Proc, unique_tag
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SEEDS = os.path.join(HERE, "seeds")
+PEER_PY = os.path.join(HERE, "mp_peer.py")
+INTERVAL = 0.02
+GO_INTERVAL = "20ms"
+
+_peer: List[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _build_peer() -> Iterator[None]:
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("go not found")
+    d = tempfile.mkdtemp(prefix="gbmppeer")
+    out = os.path.join(d, "mppeer")
+    subprocess.run([go, "build", "-o", out, "./interop_tests/internal/mppeer"], cwd=REPO, check=True, timeout=300)
+    _peer.append(out)
+    yield
+    _peer.clear()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    t = unique_tag("gbtest-mp")
+    yield t
+    assert not os.path.exists("/dev/shm/" + t), f"{t} left behind"
+
+
+def go(*args: str) -> List[str]:
+    return [_peer[0], *args]
+
+
+def py(*args: str) -> List[str]:
+    return [sys.executable, PEER_PY, *args]
+
+
+def seed(script: str, tag: str, old: str, role: str) -> List[str]:
+    return [sys.executable, os.path.join(SEEDS, "run_mp_seed.py"), os.path.join(SEEDS, script), str(INTERVAL),
+            f"{old}={tag}", role]
+
+
+def run_all(argvs: List[List[str]], timeout: float = 120) -> List[str]:
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in argvs]
+    outs = []
+    try:
+        for p in procs:
+            out, err = p.communicate(timeout=timeout)
+            assert p.returncode == 0, f"{p.args}: exit {p.returncode}: {err}"
+            outs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return outs
+
+
+def wait_exists(t: str, proc: Proc) -> None:
+    deadline = time.monotonic() + 20
+    while not os.path.exists("/dev/shm/" + t):
+        assert proc.p.poll() is None, f"{proc.argv} exited"
+        assert time.monotonic() < deadline, f"{t} never appeared"
+        time.sleep(0.01)
+
+
+PRODUCTS = sorted(f"{p}的{v}" for p in ("p1", "p2") for v in "ABC")
+
+
+def taken(lines: List[str]) -> List[str]:
+    return sorted(line[: -len("已被取出")] for line in lines if line.endswith("已被取出"))
+
+
+# -- seed 003: two producers, one consumer, None as the end marker ----------
+
+def test_seed003_go_consumer_python_producers(tag: str) -> None:
+    c = Proc(go("consumer", tag, GO_INTERVAL))
+    try:
+        c.wait_for(lambda ls: "ready" in ls)
+        (out,) = run_all([seed("seed003_queue.py", tag, "seed003", "producers")])
+        assert sorted(line[: -len("已被添加至队列中")] for line in out.splitlines() if "已被添加" in line) == PRODUCTS
+        assert c.p.wait(30) == 0
+        assert taken(c.wait_for(lambda ls: True)) == PRODUCTS
+    finally:
+        c.stop()
+
+
+def test_seed003_python_consumer_go_producers(tag: str) -> None:
+    c = Proc(seed("seed003_queue.py", tag, "seed003", "consumer"))
+    try:
+        c.wait_for(lambda ls: "ready" in ls)
+        wait_exists(tag, c)
+        run_all([go("producer", tag, "p1", GO_INTERVAL), go("producer", tag, "p2", GO_INTERVAL)])
+        run_all([go("put", tag, "null")])  # 放入消费者结束标志
+        assert c.p.wait(30) == 0
+        assert taken(c.wait_for(lambda ls: len(taken(ls)) == 6)) == PRODUCTS
+    finally:
+        c.stop()
+
+
+# -- seed 003: JoinableQueue with task_done/join ----------------------------
+
+def test_seed003_joinable_go_consumer_python_producers(tag: str) -> None:
+    c = Proc(go("jconsumer", tag, GO_INTERVAL))
+    try:
+        c.wait_for(lambda ls: "ready" in ls)
+        run_all([seed("seed003_joinable.py", tag, "seed003j", "producers")])
+        # The producers' join() returned: every product was taken and done.
+        assert taken(c.wait_for(lambda ls: len(taken(ls)) == 6, 5)) == PRODUCTS
+    finally:
+        c.stop()
+
+
+def test_seed003_joinable_python_consumer_go_producers(tag: str) -> None:
+    c = Proc(seed("seed003_joinable.py", tag, "seed003j", "consumer"))
+    try:
+        c.wait_for(lambda ls: "ready" in ls)
+        wait_exists(tag, c)
+        run_all([go("jproducer", tag, "p1", GO_INTERVAL), go("jproducer", tag, "p2", GO_INTERVAL)])
+        assert taken(c.wait_for(lambda ls: len(taken(ls)) == 6, 5)) == PRODUCTS
+        assert c.close_stdin_and_wait() == 0
+    finally:
+        c.stop()
+
+
+# -- seed 004: writer and reader --------------------------------------------
+
+@pytest.mark.parametrize("writer", ["go", "py"])
+def test_seed004_writer_reader(tag: str, writer: str) -> None:
+    if writer == "go":
+        r = Proc(seed("seed004_queue.py", tag, "seed004", "read"))
+        wargv = go("writer", tag)
+    else:
+        r = Proc(go("reader", tag))
+        wargv = seed("seed004_queue.py", tag, "seed004", "write")
+    try:
+        r.wait_for(lambda ls: any(line.startswith("Process to read") for line in ls))
+        wait_exists(tag, r)
+        (out,) = run_all([wargv])
+        assert [line for line in out.splitlines() if line.startswith("Put")] == [f"Put {v} to queue..." for v in "ABC"]
+        got = r.wait_for(lambda ls: sum(line.startswith("Get") for line in ls) == 3)
+        assert [line for line in got if line.startswith("Get")] == [f"Get {v} from queue." for v in "ABC"]
+        if writer == "go":
+            assert r.close_stdin_and_wait() == 0
+    finally:
+        r.stop(signal.SIGTERM)
+
+
+# -- Value, Array, Semaphore --------------------------------------------------
+
+def test_value_counter_4_go_4_python(tag: str) -> None:
+    n = int(os.environ.get("GOBRIDGE_MP_COUNTER_N", "10000"))
+    v = gobridge.Value("q", 0, name=tag)
+    try:
+        run_all([go("counter", tag, str(n)) for _ in range(4)] + [py("counter", tag, str(n)) for _ in range(4)])
+        assert v.value == 8 * n
+    finally:
+        v.close()
+
+
+@pytest.mark.parametrize("filler,summer", [("go", "py"), ("py", "go")])
+def test_array_filled_by_one_summed_by_other(tag: str, filler: str, summer: str) -> None:
+    n = 1000
+    side = {"go": go, "py": py}
+    keep = gobridge.Array("q", n, name=tag)
+    try:
+        run_all([side[filler]("array-fill", tag, str(n))])
+        (out,) = run_all([side[summer]("array-sum", tag, str(n))])
+        assert int(out) == sum(i * i for i in range(n))
+        assert keep[n - 1] == (n - 1) ** 2
+    finally:
+        keep.close()
+
+
+def test_semaphore_3_never_lets_a_fourth_in(tag: str) -> None:
+    state = tag + "-state"
+    s = gobridge.Semaphore(3, name=tag)
+    st = gobridge.Array("q", 2, name=state)
+    try:
+        run_all([go("sem", tag, state, "20", "3ms") for _ in range(3)] +
+                [py("sem", tag, state, "20", "0.003") for _ in range(3)])
+        assert st[0] == 0
+        assert st[1] == 3, f"peak {st[1]}"
+        assert s.get_value() == 3
+    finally:
+        st.close()
+        s.close()
+    assert not os.path.exists("/dev/shm/" + state)
+
+
+# -- crash safety -------------------------------------------------------------
+
+@pytest.mark.parametrize("holder", ["go", "py"])
+def test_sigkilled_lock_holder_releases_the_lock(tag: str, holder: str) -> None:
+    lk = gobridge.Lock(name=tag)
+    h = Proc((go if holder == "go" else py)("hold-lock", tag))
+    try:
+        h.wait_for(lambda ls: "held" in ls)
+        assert not lk.acquire(timeout=0.1)
+        h.p.kill()
+        h.p.wait()
+        assert lk.acquire(timeout=5), "the dead holder's lock was not released"
+        lk.release()
+    finally:
+        h.stop()
+        lk.close()
+
+
+@pytest.mark.parametrize("side", ["go", "py"])
+def test_sigkill_inside_put_loses_nothing_returned(tag: str, side: str) -> None:
+    """Writers killed at random points of a put loop: the queue stays usable
+    and holds exactly a prefix 0..k of each writer's sequence, every message
+    whole."""
+    q = gobridge.Queue(name=tag, capacity=1 << 16)
+    try:
+        for round_ in range(6):
+            w = Proc((go if side == "go" else py)("spin-put", tag, str(50 + round_ * 97)))
+            w.wait_for(lambda ls: "started" in ls)
+            time.sleep(0.005 * round_)
+            w.p.kill()
+            w.p.wait()
+            w.stop()
+            seqs = []
+            while True:
+                try:
+                    m = q.get(timeout=0.2)
+                except queue.Empty:
+                    break
+                seqs.append(m[0])
+                assert len(m[1]) == 50 + round_ * 97
+            assert seqs == list(range(len(seqs))) and seqs, f"round {round_}: {seqs[:5]}...{seqs[-5:]}"
+            q.put("alive")  # the internal lock is not wedged
+            assert q.get(timeout=1) == "alive"
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize("side", ["go", "py"])
+def test_sigkill_inside_get_never_wedges_or_duplicates(tag: str, side: str) -> None:
+    q = gobridge.Queue(name=tag, capacity=1 << 16)
+    try:
+        total = 0
+        for round_ in range(6):
+            n = 300
+            for i in range(n):
+                q.put([round_, i])
+            r = Proc((go if side == "go" else py)("spin-get", tag))
+            r.wait_for(lambda ls: "started" in ls)
+            time.sleep(0.002 * round_)
+            r.p.kill()
+            r.p.wait()
+            r.stop()
+            rest = []
+            while True:
+                try:
+                    rest.append(q.get(timeout=0.2))
+                except queue.Empty:
+                    break
+            # What the killed reader did not take is still there, in order,
+            # each exactly once: a suffix of what was put.
+            assert rest == [[round_, i] for i in range(n - len(rest), n)]
+            total += n - len(rest)
+        q.put("alive", timeout=1)
+        assert q.get(timeout=1) == "alive"
+    finally:
+        q.close()
+
+
+def test_kinds_and_typecodes_are_checked(tag: str) -> None:
+    v = gobridge.Value("i", 1, name=tag)
+    try:
+        with pytest.raises(ValueError):
+            gobridge.Queue(name=tag)
+        with pytest.raises(ValueError):
+            gobridge.Value("d", 0, name=tag)
+        w = gobridge.Value("i", 99, name=tag)
+        assert w.value == 1
+        w.close()
+    finally:
+        v.close()
+
+
+def test_queue_message_types_cross_language(tag: str) -> None:
+    q = gobridge.Queue(name=tag)
+    try:
+        run_all([go("put", tag, '{"a": [1, 2.5, null, true], "b": {"$bin": "AAEC"}}')])
+        assert q.get(timeout=5) == {"a": [1, 2.5, None, True], "b": b"\x00\x01\x02"}
+        with pytest.raises(gobridge.EncodeError):
+            q.put({1, 2})
+        with pytest.raises(ValueError):
+            q.put(b"x" * (2 << 20))
+    finally:
+        q.close()

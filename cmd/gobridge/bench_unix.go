@@ -145,15 +145,20 @@ func goPyRoundTrips(ctx context.Context, o benchOptions, l *bridge.Listener, add
 
 // roundTrips sends a 64-byte message and waits for it to come back, n times
 // after a warm-up, and returns each round trip in microseconds.
+//
+// The loops call Send/Recv, not the ctx variants: a cancellable ctx costs a
+// context.AfterFunc per call, which would be measured instead of the
+// transport. Cancelling ctx closes the Conn, which ends the loop just as well.
 func roundTrips(ctx context.Context, c *bridge.Conn, n int) ([]float64, error) {
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	samples := make([]float64, 0, n)
 	var v []byte
 	for i := 0; i < n+n/10; i++ {
 		t := time.Now()
-		if err := c.SendContext(ctx, payload64); err != nil {
+		if err := c.Send(payload64); err != nil {
 			return nil, err
 		}
-		if err := c.RecvContext(ctx, &v); err != nil {
+		if err := c.Recv(&v); err != nil {
 			return nil, err
 		}
 		if i >= n/10 {
@@ -168,13 +173,14 @@ func goToPy(ctx context.Context, o benchOptions, l *bridge.Listener, addr string
 	if err != nil {
 		return 0, err
 	}
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	t := time.Now()
 	for i := 0; i < n && err == nil; i++ {
-		err = c.SendContext(ctx, payload64)
+		err = c.Send(payload64)
 	}
 	var done string
 	if err == nil {
-		err = c.RecvContext(ctx, &done)
+		err = c.Recv(&done)
 	}
 	rate := float64(n) / since(t)
 	if werr := wait(); err == nil && werr != nil {
@@ -190,7 +196,7 @@ func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string
 	}
 	rate, err := drain(ctx, c, n)
 	if err == nil {
-		err = c.SendContext(ctx, "done")
+		err = c.Send("done")
 	}
 	if werr := wait(); err == nil && werr != nil {
 		err = fmt.Errorf("python source: %w", werr)
@@ -200,10 +206,11 @@ func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string
 
 // drain receives n messages and returns the rate from the first to the last.
 func drain(ctx context.Context, c *bridge.Conn, n int) (float64, error) {
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	var v []byte
 	var t time.Time
 	for i := 0; i < n; i++ {
-		if err := c.RecvContext(ctx, &v); err != nil {
+		if err := c.Recv(&v); err != nil {
 			return 0, err
 		}
 		if i == 0 {
@@ -224,20 +231,21 @@ func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) 
 			return
 		}
 		defer c.Close()
+		defer context.AfterFunc(ctx, func() { c.Close() })()
 		for { // echo the round trips, then sink the stream
 			var v []byte
-			if err := c.RecvContext(ctx, &v); err != nil {
+			if err := c.Recv(&v); err != nil {
 				errc <- err
 				return
 			}
 			if len(v) == 0 {
 				break
 			}
-			c.SendContext(ctx, v)
+			c.Send(v)
 		}
 		_, err = drain(ctx, c, msgs)
 		if err == nil {
-			err = c.SendContext(ctx, "done")
+			err = c.Send("done")
 		}
 		errc <- err
 	}()
@@ -246,18 +254,19 @@ func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) 
 		return nil, 0, err
 	}
 	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
 	samples, err := roundTrips(ctx, c, rtts)
 	if err != nil {
 		return nil, 0, err
 	}
-	c.SendContext(ctx, []byte{})
+	c.Send([]byte{})
 	t := time.Now()
 	for i := 0; i < msgs && err == nil; i++ {
-		err = c.SendContext(ctx, payload64)
+		err = c.Send(payload64)
 	}
 	var done string
 	if err == nil {
-		err = c.RecvContext(ctx, &done)
+		err = c.Recv(&done)
 	}
 	rate := float64(msgs) / since(t)
 	if perr := <-errc; err == nil {

@@ -32,6 +32,7 @@ func commands() map[string]command {
 		"recv":    {"listen on ADDR and print each message as a JSON line", runRecv},
 		"bench":   {"measure transports next to Python's multiprocessing", runBench},
 		"shm":     {"inspect and manage shared-memory segments", runShm},
+		"queue":   {"put to, get from and inspect named queues", runQueue},
 	}
 }
 

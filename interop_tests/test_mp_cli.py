@@ -1,0 +1,72 @@
+"""`gobridge queue put|get|stat` against a Python-held gobridge.Queue, and
+`gobridge shm ls` naming the kinds of the shared objects."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Iterator, List
+
+import pytest
+
+import gobridge
+from conftest import gobridge_bin
+from shm_support import unique_tag
+
+
+@pytest.fixture
+def tag() -> Iterator[str]:
+    t = unique_tag("gbtest-mpcli")
+    yield t
+    if os.path.exists("/dev/shm/" + t):
+        os.unlink("/dev/shm/" + t)
+        pytest.fail(f"{t} left behind")
+
+
+def gb(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([gobridge_bin(), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_put_get_stat(tag: str) -> None:
+    q = gobridge.Queue(3, name=tag)
+    try:
+        r = gb("queue", "put", tag, "1", '"two"', '{"$bin": "AAE="}', '{"a": [1.5, null]}', "--timeout", "0.1")
+        assert r.returncode == 1 and "full" in r.stderr, r  # maxsize 3
+        assert q.get(timeout=1) == 1
+        assert [q.get(timeout=1), q.get(timeout=1)] == ["two", b"\x00\x01"]
+        q.put({"k": [True, None]})
+        st = json.loads(gb("queue", "stat", tag).stdout)
+        assert st["kind"] == "queue" and st["maxsize"] == 3 and st["qsize"] == st["puts"] - st["gets"]
+        out = gb("queue", "get", tag, "--count", str(st["qsize"]), "--timeout", "1")
+        lines: List[str] = out.stdout.splitlines()
+        assert lines[-1] == '{"k":[true,null]}', out
+        r = gb("queue", "get", tag, "--timeout", "0.05")
+        assert r.returncode == 1 and "empty" in r.stderr
+    finally:
+        q.close()
+    r = gb("queue", "get", tag, "--timeout", "0.05")
+    assert r.returncode == 1 and "no queue" in r.stderr
+
+
+def test_put_keep_then_rm(tag: str) -> None:
+    assert gb("queue", "put", tag, "--keep", '"kept"').returncode == 0
+    q = gobridge.Queue(name=tag)
+    try:
+        assert q.get(timeout=1) == "kept"
+    finally:
+        q.close()
+    assert gb("shm", "rm", tag).returncode == 0
+
+
+def test_shm_ls_shows_kinds(tag: str) -> None:
+    objs = [gobridge.Queue(name=tag + "-q"), gobridge.JoinableQueue(name=tag + "-j"), gobridge.Value("d", 1, name=tag + "-v"),
+            gobridge.Array("i", 3, name=tag + "-a"), gobridge.Semaphore(2, name=tag + "-s"), gobridge.Lock(name=tag + "-l"),
+            gobridge.RLock(name=tag + "-r")]
+    try:
+        ls = json.loads(gb("shm", "ls", "--json").stdout)
+        kinds = {e["tag"][len(tag) + 1:]: e["kind"] for e in ls if e["tag"].startswith(tag + "-")}
+        assert kinds == {"q": "queue", "j": "joinable_queue", "v": "value", "a": "array", "s": "semaphore",
+                         "l": "lock", "r": "rlock"}
+    finally:
+        for o in objs:
+            o.close()

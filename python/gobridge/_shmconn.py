@@ -25,7 +25,7 @@ from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
 from ._errors import BridgeError, BufferTooShort, FrameTooLargeError, ProtocolError
 from ._ring import SLICE, PeerGone, Ring, Waiter, fence
 from ._unix import Listener
-from .connection import Connection, _check_max_frame_size
+from .connection import Connection, _check_max_frame_size, payload_view
 
 __all__ = ["ShmConnection", "ShmListener", "PeerGoneError", "client", "dial", "KIND_CONN", "KIND_LISTEN"]
 
@@ -229,21 +229,7 @@ class ShmConnection(Connection):
 
     def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
         """Send the bytes of a bytes-like object as one message."""
-        m = memoryview(buf)
-        if m.itemsize > 1 or m.ndim != 1:
-            m = m.cast("B")
-        n = m.nbytes
-        if offset < 0:
-            raise ValueError("offset is negative")
-        if n < offset:
-            raise ValueError("buffer length < offset")
-        if size is None:
-            size = n - offset
-        elif size < 0:
-            raise ValueError("size is negative")
-        elif offset + size > n:
-            raise ValueError("buffer length < offset + size")
-        self._send(m[offset:offset + size])
+        self._send(payload_view(buf, offset, size))
 
     def _send(self, payload: memoryview) -> None:
         self._live()

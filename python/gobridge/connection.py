@@ -51,6 +51,25 @@ _MAX_POLL_MS = 2**31 - 1
 _TRUNCATED = "got end of file during message"
 
 
+def payload_view(buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> memoryview:
+    """The bytes send_bytes(buf, offset, size) sends, checked as CPython checks them."""
+    m = memoryview(buf)
+    if m.itemsize > 1 or m.ndim != 1:
+        m = m.cast("B")
+    n = m.nbytes
+    if offset < 0:
+        raise ValueError("offset is negative")
+    if n < offset:
+        raise ValueError("buffer length < offset")
+    if size is None:
+        size = n - offset
+    elif size < 0:
+        raise ValueError("size is negative")
+    elif offset + size > n:
+        raise ValueError("buffer length < offset + size")
+    return m[offset:offset + size]
+
+
 def _check_max_frame_size(max_frame_size: int) -> int:
     value = max_frame_size.__index__()
     if value <= 0:
@@ -208,21 +227,7 @@ class Connection:
     def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
         """Send the bytes of a bytes-like object as one message, unencoded."""
         self._check_writable()
-        m = memoryview(buf)
-        if m.itemsize > 1 or m.ndim != 1:
-            m = m.cast("B")
-        n = m.nbytes
-        if offset < 0:
-            raise ValueError("offset is negative")
-        if n < offset:
-            raise ValueError("buffer length < offset")
-        if size is None:
-            size = n - offset
-        elif size < 0:
-            raise ValueError("size is negative")
-        elif offset + size > n:
-            raise ValueError("buffer length < offset + size")
-        self._send_frame(m[offset:offset + size])
+        self._send_frame(payload_view(buf, offset, size))
 
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
         n = len(payload)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/sys/unix"
+	"github.com/gobridge/gobridge/internal/ofdlock"
 )
 
 // ErrLocked: LockByte found the byte locked by another handle.
@@ -22,41 +22,40 @@ var ErrLocked = errors.New("shmseg: byte is locked by another handle")
 // LockByte takes a write lock on byte off without waiting; ErrLocked when
 // another handle holds it.
 func (s *Segment) LockByte(off int64) error {
-	return s.ofd(unix.F_OFD_SETLK, unix.F_WRLCK, off, nil)
+	return s.withFd(func(fd uintptr) error {
+		ok, err := ofdlock.TryLock(fd, off)
+		if err == nil && !ok {
+			err = ErrLocked
+		}
+		return err
+	})
 }
 
 // UnlockByte releases the lock LockByte took.
 func (s *Segment) UnlockByte(off int64) error {
-	return s.ofd(unix.F_OFD_SETLK, unix.F_UNLCK, off, nil)
+	return s.withFd(func(fd uintptr) error { return ofdlock.Unlock(fd, off) })
 }
 
 // ByteLocked reports whether another handle holds a lock on byte off.
-func (s *Segment) ByteLocked(off int64) (bool, error) {
-	var locked bool
-	err := s.ofd(unix.F_OFD_GETLK, unix.F_WRLCK, off, &locked)
+func (s *Segment) ByteLocked(off int64) (locked bool, err error) {
+	err = s.withFd(func(fd uintptr) error {
+		locked, err = ofdlock.Held(fd, off)
+		return err
+	})
 	return locked, err
 }
 
-func (s *Segment) ofd(cmd int, typ int16, off int64, locked *bool) error {
+func (s *Segment) withFd(f func(fd uintptr) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
 		return ErrClosed
 	}
-	lk := unix.Flock_t{Type: typ, Whence: 0, Start: off, Len: 1}
-	for {
-		err := unix.FcntlFlock(s.f.Fd(), cmd, &lk)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN || err == unix.EACCES:
-			return ErrLocked
-		case err != nil:
-			return fmt.Errorf("shmseg: byte lock: %w", err)
+	if err := f(s.f.Fd()); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return err
 		}
-		if locked != nil {
-			*locked = lk.Type != unix.F_UNLCK
-		}
-		return nil
+		return fmt.Errorf("shmseg: byte lock: %w", err)
 	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gobridge/gobridge/bridge"
 )
 
 // benchOptions are the flags every benchmark gets.
@@ -151,28 +153,49 @@ func percentile(xs []float64, p float64) float64 {
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
-// pyBench runs `python -m gobridge._bench ARGS...` and decodes the JSON object
-// it prints on its last line of standard output.
+// benchModule is the Python module with the roles of the unix benchmarks.
+const benchModule = "gobridge._bench"
+
+// pyBench runs a role of gobridge._bench and decodes its JSON result.
 func pyBench(ctx context.Context, o benchOptions, out any, args ...string) error {
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench"}, args...)...)
+	return pyModule(ctx, o, benchModule, out, args...)
+}
+
+// pyModule runs `python -m MODULE ARGS...` and decodes the JSON object on the
+// last line of its standard output.
+func pyModule(ctx context.Context, o benchOptions, module string, out any, args ...string) error {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", module}, args...)...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("python %s: %w", strings.Join(args, " "), err)
+		return fmt.Errorf("python -m %s %s: %w", module, strings.Join(args, " "), err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	return json.Unmarshal([]byte(lines[len(lines)-1]), out)
 }
 
-// startPy starts `python -m gobridge._bench ARGS...` in the background.
-func startPy(ctx context.Context, o benchOptions, args ...string) (*exec.Cmd, error) {
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench"}, args...)...)
-	cmd.Stderr = os.Stderr
-	cmd.Stdout = os.Stderr
+// acceptModulePeer starts `python -m MODULE ARGS...`, a role that connects
+// to l, and accepts it. The returned func closes the Conn and waits for the peer.
+func acceptModulePeer(ctx context.Context, o benchOptions, l *bridge.Listener, module string, args ...string) (*bridge.Conn, func() error, error) {
+	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", module}, args...)...)
+	cmd.Stderr, cmd.Stdout = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cmd, nil
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := l.Accept(actx)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, fmt.Errorf("python peer did not connect: %w", err)
+	}
+	return c, func() error { c.Close(); return cmd.Wait() }, nil
+}
+
+// acceptPeer is acceptModulePeer for a role of gobridge._bench.
+func acceptPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
+	return acceptModulePeer(ctx, o, l, benchModule, args...)
 }
 
 func since(t time.Time) float64 { return time.Since(t).Seconds() }

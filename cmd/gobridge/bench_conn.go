@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gobridge/gobridge/bridge"
@@ -207,19 +204,6 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 	return out, nil
 }
 
-// pyModule runs `python -m MODULE ARGS...` and decodes the JSON object on the
-// last line of its standard output.
-func pyModule(ctx context.Context, o benchOptions, module string, out any, args ...string) error {
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", module}, args...)...)
-	cmd.Stderr = os.Stderr
-	b, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("python -m %s %s: %w", module, strings.Join(args, " "), err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return json.Unmarshal([]byte(lines[len(lines)-1]), out)
-}
-
 // memcpyRate is plain copy bandwidth in MB/s of 1 MiB copies, the size the
 // 1 MiB figures move (so both see the same caches).
 func memcpyRate() float64 {
@@ -361,20 +345,7 @@ func goGoBig(ctx context.Context, l *bridge.Listener, addr string, n int) (float
 // acceptShmConnPeer starts a role of gobridge._bench_shm_conn that connects
 // to addr, and accepts it.
 func acceptShmConnPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench_shm_conn"}, args...)...)
-	cmd.Stderr, cmd.Stdout = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, err := l.Accept(actx)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, nil, fmt.Errorf("python peer did not connect: %w", err)
-	}
-	return c, func() error { c.Close(); return cmd.Wait() }, nil
+	return acceptModulePeer(ctx, o, l, "gobridge._bench_shm_conn", args...)
 }
 
 // goToPySized sends n payloads of size bytes (SendBytes from one buffer) to a

@@ -111,26 +111,6 @@ func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	}, nil
 }
 
-// acceptPeer starts a Python role that connects to addr and accepts it.
-func acceptPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
-	cmd, err := startPy(ctx, o, args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	c, err := l.Accept(actx)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, nil, fmt.Errorf("python peer did not connect: %w", err)
-	}
-	return c, func() error {
-		c.Close()
-		return cmd.Wait()
-	}, nil
-}
-
 func goPyRoundTrips(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) ([]float64, error) {
 	c, wait, err := acceptPeer(ctx, o, l, "echo", addr)
 	if err != nil {

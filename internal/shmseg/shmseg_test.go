@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -256,12 +258,18 @@ func TestHelperProcess(t *testing.T) {
 	if name == "" {
 		t.Skip("helper")
 	}
-	if _, err := Open(name, 4096, Options{}); err != nil {
+	seg, err := Open(name, 4096, Options{})
+	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
 	fmt.Println("ready")
-	select {}
+	// Wait to be killed. A sleep, not select{}: with every goroutine blocked
+	// forever the runtime aborts the process ("all goroutines are asleep"),
+	// releasing the flock this test relies on. KeepAlive: a dropped *os.File
+	// would be closed by its finalizer, with the same effect.
+	time.Sleep(time.Hour)
+	runtime.KeepAlive(seg)
 }
 
 func TestGCAfterSIGKILL(t *testing.T) {

@@ -46,6 +46,7 @@ var benchmarks = []struct {
 }{
 	{"unix", benchUnix},
 	{"shm", benchShm},
+	{"queue", benchQueue},
 	{"transports", benchTransports}, // bench_conn.go: every transport, every pairing, with baselines
 }
 

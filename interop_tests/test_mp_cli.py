@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from typing import Iterator, List
 
 import pytest
@@ -70,3 +71,14 @@ def test_shm_ls_shows_kinds(tag: str) -> None:
     finally:
         for o in objs:
             o.close()
+
+
+def test_bench_queue_quick() -> None:
+    r = subprocess.run([gobridge_bin(), "bench", "--python", sys.executable, "--quick", "--json", "queue"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    pairs = {(x["name"], x["pairing"]) for x in res}
+    for p in ("go->py", "py->go"):
+        assert ("queue 64B", p) in pairs and ("queue put->get", p) in pairs
+    assert all(x["value"] > 0 for x in res)

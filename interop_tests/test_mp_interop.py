@@ -104,7 +104,7 @@ def test_seed003_go_consumer_python_producers(tag: str) -> None:
         (out,) = run_all([seed("seed003_queue.py", tag, "seed003", "producers")])
         assert sorted(line[: -len("已被添加至队列中")] for line in out.splitlines() if "已被添加" in line) == PRODUCTS
         assert c.p.wait(30) == 0
-        assert taken(c.wait_for(lambda ls: True)) == PRODUCTS
+        assert taken(c.wait_for(lambda ls: len(taken(ls)) == 6)) == PRODUCTS
     finally:
         c.stop()
 

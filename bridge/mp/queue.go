@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobridge/gobridge/wire"
 )
@@ -28,6 +29,8 @@ const (
 
 	recHeader = 8
 	minCap    = 64
+
+	getSpin = 50 * time.Microsecond // a blocking Get polls an empty queue this long before sleeping
 )
 
 // Queue is a FIFO of msgpack messages in a named segment, shared by every
@@ -222,6 +225,12 @@ func (q *Queue) GetBytes(ctx context.Context) ([]byte, error) { return q.get(ctx
 
 func (q *Queue) get(ctx context.Context) ([]byte, error) {
 	o := q.o
+	if ctx != nil && !o.closed.Load() && o.u64(qPutSeq) == o.u64(qGetSeq) {
+		// Spin briefly without the lock: a message that arrives within
+		// getSpin costs no futex sleep and wake-up on either side.
+		for end := time.Now().Add(getSpin); o.u64(qPutSeq) == o.u64(qGetSeq) && time.Now().Before(end); {
+		}
+	}
 	for {
 		if err := o.lock(); err != nil {
 			return nil, err
@@ -234,11 +243,13 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 				o.unlock()
 				return nil, err
 			}
-			o.commit(redo{qHead, 8, h + recSize(len(p))}, redo{qGetSeq, 8, gs + 1})
+			need := recSize(len(p))
+			o.commit(redo{qHead, 8, h + need}, redo{qGetSeq, 8, gs + 1})
 			atomic.AddUint32(o.p32(qNGet), 1)
 			putters, getters := o.u32(qPutters), o.u32(qGetters)
+			room := roomEnough(t-h-need, q.cap, ps-gs-1, o.u64(qMaxsize))
 			o.unlock()
-			if putters > 0 {
+			if putters > 0 && room {
 				o.wake(qNGet, 1)
 			}
 			if getters > 0 && ps-gs > 1 {
@@ -265,6 +276,14 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// roomEnough reports whether a get that left used bytes and count messages
+// wakes a sleeping putter: only once the ring is at most half full (and at
+// most half of maxsize), so that a fast putter refills in a burst instead of
+// sleeping and waking once per message (SPEC section 10.4).
+func roomEnough(used, capacity, count, maxsize uint64) bool {
+	return used <= capacity/2 && (maxsize == 0 || count <= maxsize/2)
 }
 
 // read copies out the record at position h (h < t).

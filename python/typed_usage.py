@@ -79,6 +79,31 @@ def codec() -> None:
     print(limit)
 
 
+def shared_objects(name: str) -> int:
+    """Named shared objects, typed as multiprocessing's (SPEC section 10)."""
+    import queue as stdlib_queue
+
+    q = gobridge.Queue(2, name=name + "-q")
+    q.put({"job": 1}, block=True, timeout=1.0)
+    try:
+        got: Any = q.get(timeout=1.0)
+    except stdlib_queue.Empty:
+        got = None
+    q.close()
+    counter = gobridge.Value("i", 0, name=name + "-v")
+    with counter.get_lock():
+        counter.value += 1
+    arr = gobridge.Array("d", [1.0, 2.0], name=name + "-a")
+    total: float = sum(arr[:])
+    sem = gobridge.Semaphore(3, name=name + "-s")
+    if sem.acquire(timeout=0.1):
+        sem.release()
+    n: int = int(counter.value) + len(arr) + (1 if got is not None else 0) + int(total)
+    for obj in (counter, arr, sem):
+        obj.close()
+    return n
+
+
 def errors_are_builtins() -> List[type]:
     kinds: List[type] = [
         gobridge.ProtocolError, gobridge.FrameTooLargeError, gobridge.BufferTooShort,

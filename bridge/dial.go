@@ -33,6 +33,9 @@ func DialRaw(ctx context.Context, addr string) (net.Conn, error) {
 	if scheme == SchemeShm {
 		return dialShm(ctx, path)
 	}
+	if scheme == SchemeFIFO {
+		return dialFIFO(ctx, path)
+	}
 	if scheme != SchemeUnix {
 		return nil, fmt.Errorf("%w: dial %s", ErrUnsupportedTransport, addr)
 	}

@@ -17,7 +17,8 @@ type Listener struct {
 	file unixsock.File
 	addr string
 	cfg  connConfig
-	shm  *shmListener // shm: listeners (shm_transport.go); l and file are unset
+	shm  *shmListener  // shm: listeners (shm_transport.go); l and file are unset
+	fifo *fifoListener // fifo: listeners (fifo.go); l and file are unset
 
 	closeOnce sync.Once
 	closeErr  error
@@ -37,6 +38,13 @@ func Listen(addr string, opts ...ConnOption) (*Listener, error) {
 			return nil, err
 		}
 		return &Listener{shm: sl, addr: SchemeShm + ":" + path, cfg: newConnConfig(opts)}, nil
+	}
+	if scheme == SchemeFIFO {
+		fl, err := listenFIFO(path)
+		if err != nil {
+			return nil, err
+		}
+		return &Listener{fifo: fl, addr: SchemeFIFO + ":" + path, cfg: newConnConfig(opts)}, nil
 	}
 	if scheme != SchemeUnix {
 		return nil, fmt.Errorf("%w: listen %s", ErrUnsupportedTransport, addr)
@@ -77,6 +85,9 @@ func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
 	if l.shm != nil {
 		return l.shm.accept(ctx)
 	}
+	if l.fifo != nil {
+		return l.fifo.accept(ctx)
+	}
 	var stop func() bool
 	fired := make(chan struct{})
 	if ctx.Done() != nil {
@@ -110,6 +121,10 @@ func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		if l.shm != nil {
 			l.closeErr = l.shm.close()
+			return
+		}
+		if l.fifo != nil {
+			l.closeErr = l.fifo.close()
 			return
 		}
 		err := l.l.Close()

@@ -1,0 +1,632 @@
+package bridge
+
+// The fifo: transport (wire/SPEC.md section 6.6). Two uses of named pipes:
+//
+//   - Connections. Listen("fifo:/p") makes the rendezvous FIFO /p; each Dial
+//     makes a private pair /p.<pid>.<rand>.up and .down, asks for it with one
+//     atomic request frame written to /p, and removes the pair once both ends
+//     are open. Each connection is duplex and private, like a socket's.
+//   - Plain named pipes. OpenFIFOReader and OpenFIFOWriter open an existing
+//     FIFO (Mkfifo, `gobridge mkfifo`) as one end of a one-way connection, as
+//     Pipe(false): any number of writers, one reader, end of stream when the
+//     last writer closes. Frames larger than PIPE_BUF are serialized among
+//     writers with flock(2) on the FIFO, so that they never interleave.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobridge/gobridge/wire"
+	"golang.org/x/sys/unix"
+)
+
+// pipeBuf is PIPE_BUF on Linux: writes up to this size to a pipe are atomic.
+const pipeBuf = 4096
+
+// FIFO pair suffixes (SPEC 6.6): .up carries dialer -> listener, .down
+// listener -> dialer.
+const (
+	fifoUp   = ".up"
+	fifoDown = ".down"
+)
+
+// Mkfifo creates a named pipe at path with mode 0600 (less the umask). A FIFO
+// already there and owned by this user is accepted (created is false); a path
+// that is anything else, a symlink included, or a FIFO owned by another user,
+// gives ErrAddrInUse and is left alone.
+func Mkfifo(path string) (created bool, err error) {
+	err = unix.Mkfifo(path, 0o600)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return false, fmt.Errorf("bridge: mkfifo %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return false, fmt.Errorf("bridge: mkfifo %s: %w", path, err)
+	}
+	if err := checkFIFO(path, &st); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// checkFIFO refuses anything but a FIFO owned by the effective uid.
+func checkFIFO(path string, st *unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return fmt.Errorf("%w: %s exists and is not a FIFO", ErrAddrInUse, path)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%w: FIFO %s belongs to uid %d", ErrAddrInUse, path, st.Uid)
+	}
+	return nil
+}
+
+// openFIFO opens path without following a symlink and without blocking, and
+// checks that it is a FIFO of ours. flags is O_RDONLY or O_WRONLY.
+func openFIFO(path string, flags int) (int, error) {
+	fd, err := unix.Open(path, flags|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := checkFIFO(path, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// openFIFOWriter opens path for writing, waiting (until ctx ends) for a reader
+// to appear: a non-blocking open fails with ENXIO while there is none.
+func openFIFOWriter(ctx context.Context, path string) (int, error) {
+	delay := 50 * time.Microsecond
+	for {
+		fd, err := openFIFO(path, unix.O_WRONLY)
+		if err == nil || !errors.Is(err, unix.ENXIO) {
+			return fd, err
+		}
+		if err := sleepCtx(ctx, delay); err != nil {
+			return -1, fmt.Errorf("bridge: open %s: no reader: %w", path, err)
+		}
+		delay = min(2*delay, 10*time.Millisecond)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// openFIFOReaderWait opens path for reading and returns once a writer has
+// opened it (a reader opened earlier would see end of stream at once). The
+// blocking open runs in a goroutine; when ctx ends first, a non-blocking
+// open for writing releases it.
+func openFIFOReaderWait(ctx context.Context, path string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return -1, fmt.Errorf("bridge: open %s: %w", path, err)
+	}
+	if err := checkFIFO(path, &st); err != nil {
+		return -1, err
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		for {
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			done <- result{fd, err}
+			return
+		}
+	}()
+	finish := func(r result) (int, error) {
+		if r.err != nil {
+			return -1, fmt.Errorf("bridge: open %s: %w", path, r.err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(r.fd, &st); err != nil || checkFIFO(path, &st) != nil {
+			unix.Close(r.fd)
+			return -1, fmt.Errorf("bridge: open %s: not our FIFO any more", path)
+		}
+		return r.fd, nil
+	}
+	select {
+	case r := <-done:
+		return finish(r)
+	case <-ctx.Done():
+	}
+	for { // release the blocked open, then discard what it opened
+		wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		select {
+		case r := <-done:
+			if err == nil {
+				unix.Close(wfd)
+			}
+			if r.err == nil {
+				unix.Close(r.fd)
+			}
+			return -1, fmt.Errorf("bridge: open %s: no writer: %w", path, ctx.Err())
+		case <-time.After(time.Millisecond):
+			if err == nil {
+				unix.Close(wfd)
+			}
+		}
+	}
+}
+
+// fileFromFD wraps a non-blocking descriptor so that Go's poller (and
+// deadlines) work on it.
+func fileFromFD(fd int, name string) (*os.File, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// OpenFIFOReader opens the named pipe at path (made with Mkfifo) as a
+// receive-only Conn, waiting until ctx ends for a writer to open it. Recv
+// returns io.EOF once the last writer has closed.
+func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
+	fd, err := openFIFOReaderWait(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fileFromFD(fd, path)
+	if err != nil {
+		return nil, err
+	}
+	s := &fifoStream{r: f, name: path}
+	return newConn(s, true, false, newConnConfig(opts)), nil
+}
+
+// OpenFIFOWriter opens the named pipe at path as a send-only Conn, waiting
+// until ctx ends for a reader. Any number of writers may share the FIFO:
+// frames up to PIPE_BUF (4096 bytes with their header) are atomic in the
+// kernel, larger ones are written under an exclusive flock(2) on the FIFO,
+// which every gobridge writer takes (Python's too), so frames never
+// interleave. When the reader has gone, Send fails with ErrBrokenPipe.
+func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
+	fd, err := openFIFOWriter(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fileFromFD(fd, path)
+	if err != nil {
+		return nil, err
+	}
+	s := &fifoStream{w: f, name: path, lock: true}
+	return newConn(s, false, true, newConnConfig(opts)), nil
+}
+
+// fifoStream is a Conn's stream over one or two FIFO descriptors. It is a
+// net.Conn so that DialRaw and AcceptRaw can return it.
+type fifoStream struct {
+	r, w *os.File
+	name string
+
+	// lock: frames larger than PIPE_BUF are written under flock(LOCK_EX) on w.
+	lock   bool
+	rem    int64        // bytes of the frame being written still to go
+	held   bool         // the flock is held
+	wdl    atomic.Int64 // write deadline, unix nanoseconds (0: none)
+	closed atomic.Bool
+}
+
+var errSplitHeader = errors.New("bridge: fifo: frame header split across writes")
+
+func (s *fifoStream) Read(p []byte) (int, error) {
+	if s.r == nil {
+		return 0, ErrNotReadable
+	}
+	return s.r.Read(p)
+}
+
+// Write writes p. With lock set it follows the frames in the byte stream
+// (Conn writes each frame's header at the start of a Write) and holds the
+// flock from the first byte of a frame larger than PIPE_BUF to its last.
+func (s *fifoStream) Write(p []byte) (int, error) {
+	if s.w == nil {
+		return 0, ErrNotWritable
+	}
+	if !s.lock {
+		return s.w.Write(p)
+	}
+	written := 0
+	for len(p) > 0 {
+		if s.rem == 0 {
+			n, hlen, err := parseFrameHeader(p)
+			if err != nil {
+				return written, err
+			}
+			total := int64(hlen) + n
+			if total > pipeBuf {
+				if err := s.acquire(); err != nil {
+					return written, err
+				}
+			}
+			s.rem = total
+		}
+		k := int(min(int64(len(p)), s.rem))
+		m, err := s.w.Write(p[:k])
+		written += m
+		s.rem -= int64(m)
+		p = p[m:]
+		if err != nil {
+			s.rem = 0 // the frame is cut short; Conn refuses further sends
+			s.release()
+			return written, err
+		}
+		if s.rem == 0 {
+			s.release()
+		}
+	}
+	return written, nil
+}
+
+// parseFrameHeader reads a SPEC section 2 header at the start of p.
+func parseFrameHeader(p []byte) (n int64, hlen int, err error) {
+	if len(p) < 4 {
+		return 0, 0, errSplitHeader
+	}
+	v := int32(uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]))
+	if v >= 0 {
+		return int64(v), 4, nil
+	}
+	if len(p) < 12 {
+		return 0, 0, errSplitHeader
+	}
+	var u uint64
+	for _, b := range p[4:12] {
+		u = u<<8 | uint64(b)
+	}
+	return int64(u), 12, nil
+}
+
+// acquire takes the writers' flock, polling so that the write deadline (and
+// with it a Send's ctx) and Close interrupt the wait.
+func (s *fifoStream) acquire() error {
+	fd := int(s.w.Fd())
+	delay := 20 * time.Microsecond
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			s.held = true
+			return nil
+		}
+		if err != unix.EWOULDBLOCK && err != unix.EINTR {
+			return &os.PathError{Op: "flock", Path: s.name, Err: err}
+		}
+		if s.closed.Load() {
+			return os.ErrClosed
+		}
+		if dl := s.wdl.Load(); dl != 0 && time.Now().UnixNano() >= dl {
+			return os.ErrDeadlineExceeded
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, time.Millisecond)
+	}
+}
+
+func (s *fifoStream) release() {
+	if s.held {
+		unix.Flock(int(s.w.Fd()), unix.LOCK_UN)
+		s.held = false
+	}
+}
+
+func (s *fifoStream) Close() error {
+	s.closed.Store(true)
+	var err error
+	if s.r != nil {
+		err = s.r.Close()
+	}
+	if s.w != nil {
+		if werr := s.w.Close(); err == nil {
+			err = werr
+		}
+	}
+	return err
+}
+
+func (s *fifoStream) SetDeadline(t time.Time) error {
+	if err := s.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return s.SetWriteDeadline(t)
+}
+
+func (s *fifoStream) SetReadDeadline(t time.Time) error {
+	if s.r == nil {
+		return nil
+	}
+	return s.r.SetReadDeadline(t)
+}
+
+func (s *fifoStream) SetWriteDeadline(t time.Time) error {
+	if s.w == nil {
+		return nil
+	}
+	if t.IsZero() {
+		s.wdl.Store(0)
+	} else {
+		s.wdl.Store(t.UnixNano())
+	}
+	return s.w.SetWriteDeadline(t)
+}
+
+// SyscallConn gives the read descriptor (Poll, File), or the write one for
+// a send-only stream.
+func (s *fifoStream) SyscallConn() (syscall.RawConn, error) {
+	if s.r != nil {
+		return s.r.SyscallConn()
+	}
+	return s.w.SyscallConn()
+}
+
+type fifoAddr string
+
+func (a fifoAddr) Network() string { return SchemeFIFO }
+func (a fifoAddr) String() string  { return string(a) }
+
+func (s *fifoStream) LocalAddr() net.Addr  { return fifoAddr(s.name) }
+func (s *fifoStream) RemoteAddr() net.Addr { return fifoAddr(s.name) }
+
+// fifoListener owns a rendezvous FIFO (SPEC 6.6).
+type fifoListener struct {
+	path, dir, base string
+	ident           [2]uint64 // dev, ino of the FIFO it created or adopted
+	req             *Conn     // receive-only Conn on the rendezvous FIFO
+	keep            *os.File  // a write end held open, so the reader never sees EOF
+	mu              sync.Mutex
+}
+
+// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an
+// exclusive flock on it for as long as it listens: a second listener, in any
+// process, gets ErrAddrInUse; a dead listener's lock is gone with it.
+func listenFIFO(path string) (*fifoListener, error) {
+	if _, err := Mkfifo(path); err != nil {
+		return nil, err
+	}
+	rfd, err := openFIFO(path, unix.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
+	}
+	if err := unix.Flock(rfd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		unix.Close(rfd)
+		return nil, fmt.Errorf("%w: fifo:%s has a live listener", ErrAddrInUse, path)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(rfd, &st); err != nil {
+		unix.Close(rfd)
+		return nil, err
+	}
+	wfd, err := openFIFO(path, unix.O_WRONLY)
+	if err != nil {
+		unix.Close(rfd)
+		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
+	}
+	rf, _ := fileFromFD(rfd, path)
+	l := &fifoListener{
+		path:  path,
+		dir:   filepath.Dir(path),
+		base:  filepath.Base(path),
+		ident: [2]uint64{uint64(st.Dev), st.Ino},
+		keep:  os.NewFile(uintptr(wfd), path),
+		req:   newConn(&fifoStream{r: rf, name: path}, true, false, connConfig{maxFrame: pipeBuf}),
+	}
+	return l, nil
+}
+
+// accept reads requests until one names a pair whose dialer is still there.
+func (l *fifoListener) accept(ctx context.Context) (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		var name string
+		if err := l.req.RecvContext(ctx, &name); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+			}
+			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, ErrUnsupportedType) {
+				continue // not a request; the stream is still in step
+			}
+			return nil, fmt.Errorf("bridge: accept fifo:%s: %w", l.path, err)
+		}
+		if !strings.HasPrefix(name, l.base+".") || strings.ContainsRune(name, '/') {
+			continue
+		}
+		s, err := l.openPair(ctx, filepath.Join(l.dir, name))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+			}
+			continue // the dialer gave up or died
+		}
+		return s, nil
+	}
+}
+
+// openPair opens the write end of .down first (the dialer holds its read end
+// before it asks), then waits for the dialer to open .up for writing: a read
+// end with no writer would see end of stream at once. The dialer then
+// removes both names. A dialer that dies in between is noticed by its .down
+// losing its reader.
+func (l *fifoListener) openPair(ctx context.Context, base string) (*fifoStream, error) {
+	wfd, err := openFIFO(base+fifoDown, unix.O_WRONLY)
+	if err != nil {
+		os.Remove(base + fifoUp)
+		os.Remove(base + fifoDown)
+		return nil, err
+	}
+	var rfd int
+	for {
+		step, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		rfd, err = openFIFOReaderWait(step, base+fifoUp)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || !hasReader(wfd) {
+			unix.Close(wfd)
+			os.Remove(base + fifoUp)
+			os.Remove(base + fifoDown)
+			return nil, err
+		}
+	}
+	r, err := fileFromFD(rfd, base+fifoUp)
+	if err != nil {
+		unix.Close(wfd)
+		return nil, err
+	}
+	w, err := fileFromFD(wfd, base+fifoDown)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &fifoStream{r: r, w: w, name: l.path}, nil
+}
+
+// hasReader reports whether the FIFO open for writing on fd still has a
+// reader (poll reports POLLERR on a write end whose readers are all gone).
+func hasReader(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n == 0 || fds[0].Revents&unix.POLLERR == 0
+}
+
+// close stops listening and removes the rendezvous FIFO if it is still the
+// one this listener held.
+func (l *fifoListener) close() error {
+	var st unix.Stat_t
+	if unix.Lstat(l.path, &st) == nil && uint64(st.Dev) == l.ident[0] && st.Ino == l.ident[1] {
+		os.Remove(l.path)
+	}
+	err := l.req.Close()
+	l.keep.Close()
+	return err
+}
+
+// dialFIFO connects to the listener of the rendezvous FIFO at path. A FIFO
+// with no listener yet is waited for until ctx ends, as opening a FIFO does.
+func dialFIFO(ctx context.Context, path string) (net.Conn, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return nil, fmt.Errorf("bridge: dial fifo:%s: no listener: %w", path, err)
+	}
+	if err := checkFIFO(path, &st); err != nil {
+		return nil, err
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	name := filepath.Base(path) + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(rnd[:])
+	base := filepath.Join(filepath.Dir(path), name)
+	var fds []int
+	cleanup := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		os.Remove(base + fifoUp)
+		os.Remove(base + fifoDown)
+	}
+	fail := func(err error) (net.Conn, error) {
+		cleanup()
+		return nil, fmt.Errorf("bridge: dial fifo:%s: %w", path, err)
+	}
+	for _, suffix := range []string{fifoUp, fifoDown} {
+		if err := unix.Mkfifo(base+suffix, 0o600); err != nil {
+			return fail(err)
+		}
+	}
+	down, err := openFIFO(base+fifoDown, unix.O_RDONLY)
+	if err != nil {
+		return fail(err)
+	}
+	fds = append(fds, down)
+	if err := sendFIFORequest(ctx, path, name); err != nil {
+		return fail(err)
+	}
+	up, err := openFIFOWriter(ctx, base+fifoUp)
+	if err != nil {
+		return fail(err)
+	}
+	fds = append(fds, up)
+	os.Remove(base + fifoUp)
+	os.Remove(base + fifoDown)
+	r, err := fileFromFD(down, base+fifoDown)
+	if err != nil {
+		unix.Close(up)
+		return nil, err
+	}
+	w, err := fileFromFD(up, base+fifoUp)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &fifoStream{r: r, w: w, name: path}, nil
+}
+
+// sendFIFORequest writes one frame holding name (a msgpack str) to the
+// rendezvous FIFO, in one write of at most PIPE_BUF bytes: atomic, however
+// many dialers write at once.
+func sendFIFORequest(ctx context.Context, path, name string) error {
+	p, err := wire.Marshal(name)
+	if err != nil {
+		return err
+	}
+	frame := append(wire.AppendHeader(nil, int64(len(p))), p...)
+	if len(frame) > pipeBuf {
+		return fmt.Errorf("%w: fifo path too long", ErrBadAddress)
+	}
+	fd, err := openFIFOWriter(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	delay := 50 * time.Microsecond
+	for {
+		_, err := unix.Write(fd, frame)
+		if err == nil {
+			return nil
+		}
+		if err != unix.EAGAIN && err != unix.EINTR {
+			return err
+		}
+		if err := sleepCtx(ctx, delay); err != nil { // the listener's FIFO is full
+			return err
+		}
+		delay = min(2*delay, 10*time.Millisecond)
+	}
+}

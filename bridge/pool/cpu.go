@@ -1,0 +1,5 @@
+package pool
+
+import "runtime"
+
+func numCPU() int { return runtime.NumCPU() }

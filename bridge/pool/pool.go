@@ -1,0 +1,414 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+)
+
+// Errors; match them with errors.Is.
+var (
+	// ErrClosed: a task given to a Pool after Close or Terminate, or one
+	// still queued when Terminate ran.
+	ErrClosed = errors.New("pool: closed")
+	// ErrWorkerDied: the worker running the task died before answering.
+	ErrWorkerDied = errors.New("pool: worker died")
+)
+
+// PythonError is a Python exception raised by the task's function.
+type PythonError struct {
+	Func      string // "module:function"
+	Type      string // the exception's class name, e.g. "ValueError"
+	Message   string // str(exception)
+	Traceback string // the formatted Python traceback
+}
+
+func (e *PythonError) Error() string {
+	return fmt.Sprintf("pool: %s raised %s: %s", e.Func, e.Type, e.Message)
+}
+
+// An Option configures New.
+type Option func(*config)
+
+type config struct {
+	python string
+	env    []string
+	stderr io.Writer
+}
+
+// WithPython sets the interpreter that has gobridge installed (default
+// "python3").
+func WithPython(path string) Option { return func(c *config) { c.python = path } }
+
+// WithEnv sets the workers' environment (default: the parent's), for
+// example to add PYTHONPATH.
+func WithEnv(env []string) Option { return func(c *config) { c.env = env } }
+
+// WithStderr sends the workers' standard error (tracebacks of crashes) to w
+// instead of the parent's.
+func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w } }
+
+// Pool is a pool of Python worker processes. Its methods are safe for
+// concurrent use.
+type Pool struct {
+	cfg config
+	wg  sync.WaitGroup
+
+	mu         sync.Mutex
+	queue      []*task
+	wake       chan struct{} // closed and replaced whenever queue or state changes
+	closed     bool
+	terminated bool
+	procs      map[*bridge.Process]bool
+	nextID     int64
+}
+
+type task struct {
+	fn    string
+	calls [][]any
+	res   *AsyncResult
+}
+
+// AsyncResult is the result of ApplyAsync (or of one chunk of Map).
+type AsyncResult struct {
+	done chan struct{}
+	vals []any
+	err  error
+}
+
+func newResult() *AsyncResult { return &AsyncResult{done: make(chan struct{})} }
+
+func (r *AsyncResult) finish(vals []any, err error) {
+	r.vals, r.err = vals, err
+	close(r.done)
+}
+
+// Ready reports whether the task has finished.
+func (r *AsyncResult) Ready() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the task's result, or for ctx to end (the task keeps
+// running).
+func (r *AsyncResult) Wait(ctx context.Context) (any, error) {
+	vals, err := r.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return vals[0], nil
+}
+
+// Get is Wait with a timeout, as AsyncResult.get(timeout) in Python; a
+// negative timeout waits indefinitely.
+func (r *AsyncResult) Get(timeout time.Duration) (any, error) {
+	ctx := context.Background()
+	if timeout >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return r.Wait(ctx)
+}
+
+func (r *AsyncResult) wait(ctx context.Context) ([]any, error) {
+	select {
+	case <-r.done:
+		return r.vals, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("pool: %w", ctx.Err())
+	}
+}
+
+// New starts n workers (n <= 0: one per CPU).
+func New(n int, opts ...Option) (*Pool, error) {
+	cfg := config{python: "python3"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if n <= 0 {
+		n = max(1, numCPU())
+	}
+	p := &Pool{cfg: cfg, wake: make(chan struct{}), procs: map[*bridge.Process]bool{}}
+	workers := make([]*bridge.Process, n)
+	for i := range workers {
+		w, err := p.start()
+		if err != nil {
+			for _, w := range workers[:i] {
+				w.Kill()
+				w.Close()
+				w.Join(context.Background())
+			}
+			return nil, err
+		}
+		workers[i] = w
+	}
+	for _, w := range workers {
+		p.wg.Add(1)
+		go p.run(w)
+	}
+	return p, nil
+}
+
+// start starts one worker and registers it.
+func (p *Pool) start() (*bridge.Process, error) {
+	cmd := exec.Command(p.cfg.python, "-m", "gobridge._worker")
+	cmd.Env = p.cfg.env
+	cmd.Stderr = p.cfg.stderr
+	cmd.Stdout = os.Stderr // a worker's prints must not mix with the parent's output
+	w, err := bridge.StartProcess(cmd, bridge.WithDaemon())
+	if err != nil {
+		return nil, fmt.Errorf("pool: start worker: %w", err)
+	}
+	p.mu.Lock()
+	p.procs[w] = true
+	p.mu.Unlock()
+	return w, nil
+}
+
+func (p *Pool) forget(w *bridge.Process) {
+	p.mu.Lock()
+	delete(p.procs, w)
+	p.mu.Unlock()
+	w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if w.Join(ctx) != nil && w.IsAlive() {
+		w.Kill()
+		w.Join(context.Background())
+	}
+}
+
+// next takes the next task; false when the pool is closed and drained, or
+// terminated.
+func (p *Pool) next() (*task, bool) {
+	for {
+		p.mu.Lock()
+		if !p.terminated && len(p.queue) > 0 {
+			t := p.queue[0]
+			p.queue[0] = nil
+			p.queue = p.queue[1:]
+			p.mu.Unlock()
+			return t, true
+		}
+		if p.closed || p.terminated {
+			p.mu.Unlock()
+			return nil, false
+		}
+		wake := p.wake
+		p.mu.Unlock()
+		<-wake
+	}
+}
+
+func (p *Pool) signalLocked() {
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+// run serves tasks on one worker slot, replacing the worker when it dies.
+func (p *Pool) run(w *bridge.Process) {
+	defer p.wg.Done()
+	defer func() {
+		if w != nil {
+			p.forget(w)
+		}
+	}()
+	for {
+		t, ok := p.next()
+		if !ok {
+			return
+		}
+		if w != nil && !w.IsAlive() { // died while idle: replace it first
+			p.forget(w)
+			w = nil
+		}
+		if w == nil {
+			var err error
+			if w, err = p.start(); err != nil {
+				t.res.finish(nil, err)
+				continue
+			}
+		}
+		vals, err := p.do(w, t)
+		if errors.Is(err, ErrWorkerDied) {
+			p.forget(w)
+			code, _ := w.ExitCode()
+			err = fmt.Errorf("%w: pid %d (exit code %d) while running %s", ErrWorkerDied, w.Pid(), code, t.fn)
+			w = nil
+		}
+		t.res.finish(vals, err)
+	}
+}
+
+// request is the message of SPEC section 12 a worker receives.
+type request struct {
+	ID    int64   `msgpack:"id"`
+	Fn    string  `msgpack:"fn"`
+	Calls [][]any `msgpack:"calls"`
+}
+
+// reply is decoded generically (map[string]any), so that results are the
+// generic decoder's types (int64, string, []any, ...) whatever their shape.
+type replyError struct {
+	Type, Message, Traceback string
+	Index                    int64
+}
+
+func parseReply(m map[string]any) (id int64, results []any, rerr *replyError, ok bool) {
+	id, ok = m["id"].(int64)
+	if e, isMap := m["error"].(map[string]any); isMap {
+		rerr = &replyError{}
+		rerr.Type, _ = e["type"].(string)
+		rerr.Message, _ = e["message"].(string)
+		rerr.Traceback, _ = e["traceback"].(string)
+		rerr.Index, _ = e["index"].(int64)
+		return id, nil, rerr, ok
+	}
+	results, isList := m["results"].([]any)
+	return id, results, nil, ok && isList
+}
+
+func (p *Pool) do(w *bridge.Process, t *task) ([]any, error) {
+	p.mu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.mu.Unlock()
+	c := w.Conn()
+	if err := c.Send(request{ID: id, Fn: t.fn, Calls: t.calls}); err != nil {
+		if errors.Is(err, bridge.ErrBrokenPipe) || errors.Is(err, bridge.ErrClosed) {
+			return nil, fmt.Errorf("%w: %v", ErrWorkerDied, err)
+		}
+		return nil, fmt.Errorf("pool: %s: %w", t.fn, err) // arguments not encodable
+	}
+	var m map[string]any
+	if err := c.Recv(&m); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bridge.ErrClosed) || errors.Is(err, bridge.ErrBrokenPipe) {
+			w.Join(context.Background()) // it closed its end: it is exiting
+			return nil, fmt.Errorf("%w: %v", ErrWorkerDied, err)
+		}
+		return nil, fmt.Errorf("pool: %s: reply: %w", t.fn, err)
+	}
+	rid, results, rerr, ok := parseReply(m)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("pool: %s: malformed reply %v", t.fn, m)
+	case rid != id:
+		return nil, fmt.Errorf("pool: %s: reply to request %d, want %d", t.fn, rid, id)
+	case rerr != nil:
+		return nil, &PythonError{Func: t.fn, Type: rerr.Type, Message: rerr.Message, Traceback: rerr.Traceback}
+	case len(results) != len(t.calls):
+		return nil, fmt.Errorf("pool: %s: %d results for %d calls", t.fn, len(results), len(t.calls))
+	}
+	return results, nil
+}
+
+func (p *Pool) submit(fn string, calls [][]any) *AsyncResult {
+	res := newResult()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.terminated {
+		res.finish(nil, ErrClosed)
+		return res
+	}
+	p.queue = append(p.queue, &task{fn: fn, calls: calls, res: res})
+	p.signalLocked()
+	return res
+}
+
+// ApplyAsync queues fn(args...) and returns at once, as apply_async.
+func (p *Pool) ApplyAsync(fn string, args ...any) *AsyncResult {
+	if args == nil {
+		args = []any{}
+	}
+	return p.submit(fn, [][]any{args})
+}
+
+// Apply runs fn(args...) and waits for its result, as apply.
+func (p *Pool) Apply(ctx context.Context, fn string, args ...any) (any, error) {
+	return p.ApplyAsync(fn, args...).Wait(ctx)
+}
+
+// Map calls fn(item) for every item and returns the results in the order of
+// items, as Pool.map. Items go to the workers in chunks (as Python's
+// chunksize: len(items)/(4*workers), rounded up). The first failing item's
+// error is returned, naming its index.
+func (p *Pool) Map(ctx context.Context, fn string, items []any) ([]any, error) {
+	p.mu.Lock()
+	workers := max(1, len(p.procs))
+	p.mu.Unlock()
+	chunk := max(1, (len(items)+4*workers-1)/(4*workers))
+	var parts []*AsyncResult
+	for i := 0; i < len(items); i += chunk {
+		calls := make([][]any, 0, chunk)
+		for _, it := range items[i:min(i+chunk, len(items))] {
+			calls = append(calls, []any{it})
+		}
+		parts = append(parts, p.submit(fn, calls))
+	}
+	out := make([]any, 0, len(items))
+	for i, r := range parts {
+		vals, err := r.wait(ctx)
+		if err != nil {
+			var pe *PythonError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("pool: map item in chunk from %d: %w", i*chunk, err)
+			}
+			return nil, err
+		}
+		out = append(out, vals...)
+	}
+	return out, nil
+}
+
+// Close stops the pool accepting tasks; queued tasks still run, and then
+// the workers exit. Call Join to wait for them.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.signalLocked()
+	p.mu.Unlock()
+}
+
+// Join waits, after Close or Terminate, for the workers to exit.
+func (p *Pool) Join(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pool: join: %w", ctx.Err())
+	}
+}
+
+// Terminate kills the workers now, as Pool.terminate: tasks still queued
+// fail with ErrClosed, running ones with ErrWorkerDied.
+func (p *Pool) Terminate() {
+	p.mu.Lock()
+	p.terminated = true
+	queued := p.queue
+	p.queue = nil
+	for w := range p.procs {
+		w.Kill()
+	}
+	p.signalLocked()
+	p.mu.Unlock()
+	for _, t := range queued {
+		t.res.finish(nil, ErrClosed)
+	}
+}

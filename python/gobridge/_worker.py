@@ -1,0 +1,87 @@
+"""Pool worker: ``python -m gobridge._worker``, started by Go's bridge/pool.
+
+Reads requests from the connection its parent handed down (SPEC 6.3) and
+runs ``module:function`` on each call's arguments (wire/SPEC.md section 12):
+
+    request  {"id": int, "fn": "module:function", "calls": [[arg, ...], ...]}
+    reply    {"id": int, "results": [result, ...]}
+          or {"id": int, "error": {"type": str, "message": str,
+                                   "traceback": str, "index": int}}
+
+It exits with status 0 at end of stream (the pool closed its end).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any, Callable, Dict, List
+
+from ._errors import EncodeError
+from ._parent import parent
+
+__all__ = ["main"]
+
+
+def _resolve(name: str, cache: Dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    fn = cache.get(name)
+    if fn is None:
+        module, sep, attr = name.partition(":")
+        if not sep or not module or not attr:
+            raise ValueError(f"gobridge pool: {name!r} is not 'module:function'")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise TypeError(f"gobridge pool: {name!r} is not callable")
+        fn = cache[name] = obj
+    return fn
+
+
+def _error(req_id: Any, exc: BaseException, index: int) -> Dict[str, Any]:
+    return {
+        "id": req_id,
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            "index": index,
+        },
+    }
+
+
+def main() -> int:
+    conn = parent()
+    cache: Dict[str, Callable[..., Any]] = {}
+    while True:
+        try:
+            req = conn.recv()
+        except EOFError:
+            return 0
+        req_id = req.get("id") if isinstance(req, dict) else None
+        try:
+            fn = _resolve(str(req["fn"]), cache)
+            calls: List[Any] = req["calls"]
+        except Exception as e:  # bad request or unknown function
+            conn.send(_error(req_id, e, -1))
+            continue
+        results: List[Any] = []
+        failed = False
+        for i, args in enumerate(calls):
+            try:
+                results.append(fn(*args))
+            except Exception as e:
+                conn.send(_error(req_id, e, i))
+                failed = True
+                break
+        if failed:
+            continue
+        try:
+            conn.send({"id": req_id, "results": results})
+        except EncodeError as e:  # a result msgpack cannot carry; nothing was sent
+            conn.send(_error(req_id, e, -1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

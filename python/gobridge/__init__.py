@@ -6,7 +6,9 @@ The names mirror ``multiprocessing.connection``: :func:`Pipe`,
 Messages are one msgpack object each (not pickle), framed byte-for-byte as
 ``multiprocessing.connection`` frames them; ``wire/SPEC.md`` is the contract
 the Go side follows too. :func:`parent` opens the connection a parent
-process handed down.
+process handed down; :class:`Process` starts a program (Go or Python) with
+one end handed down. ``fifo:/path`` addresses and :func:`open_fifo` use named
+pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
 """
 
 from ._address import parse_address
@@ -23,6 +25,8 @@ from ._errors import (
     ProtocolError,
 )
 from ._parent import child_environ, parent
+from ._fifo import mkfifo, open_fifo
+from .process import Process
 from ._shmconn import PeerGoneError
 from ._unix import Client, Listener
 from .connection import Connection, Pipe
@@ -48,6 +52,9 @@ __all__ = [
     "Client",
     "parent",
     "child_environ",
+    "mkfifo",
+    "open_fifo",
+    "Process",
     "parse_address",
     "Queue",
     "JoinableQueue",

@@ -25,6 +25,11 @@ def _is_shm(address: object) -> bool:
     return isinstance(address, str) and address.startswith("shm:")
 
 
+def _is_fifo(address: object) -> bool:
+    """Whether address is a fifo: address (routed to gobridge._fifo)."""
+    return isinstance(address, str) and address.startswith("fifo:")
+
+
 def _unix_path(address: Address, family: Optional[str], authkey: Optional[bytes]) -> str:
     if authkey is not None:
         raise ValueError("gobridge: authkey is not supported")
@@ -118,13 +123,17 @@ class Listener:
     ``ValueError``. ``family`` may only be ``None`` or ``"AF_UNIX"``.
 
     An ``shm:NAME`` address gives a shared-memory listener instead
-    (``gobridge._shmconn.ShmListener``, SPEC section 11).
+    (``gobridge._shmconn.ShmListener``, SPEC section 11), a ``fifo:/path``
+    one a listener over named pipes (``gobridge._fifo.FifoListener``, 6.6).
     """
 
     def __new__(cls, address: Address, *args: Any, **kwargs: Any) -> "Listener":
         if cls is Listener and _is_shm(address):
             from ._shmconn import ShmListener
             return super().__new__(ShmListener)
+        if cls is Listener and _is_fifo(address):
+            from ._fifo import FifoListener
+            return super().__new__(FifoListener)
         return super().__new__(cls)
 
     def __init__(
@@ -213,11 +222,15 @@ def Client(
     is blocking. No listener gives ``FileNotFoundError`` or
     ``ConnectionRefusedError`` naming the address; a timeout gives
     ``TimeoutError``. ``authkey`` is not supported (``ValueError``).
-    An ``shm:NAME`` address connects over shared memory (SPEC section 11).
+    An ``shm:NAME`` address connects over shared memory (SPEC section 11),
+    a ``fifo:/path`` one over a private pair of named pipes (SPEC 6.6).
     """
     if _is_shm(address):
         from ._shmconn import client
         return client(str(address), family, authkey, max_frame_size=max_frame_size, timeout=timeout)
+    if _is_fifo(address):
+        from ._fifo import client as fifo_client
+        return fifo_client(str(address), family, authkey, max_frame_size=max_frame_size, timeout=timeout)
     path = _unix_path(address, family, authkey)
     max_frame_size = _check_max_frame_size(max_frame_size)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

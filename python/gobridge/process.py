@@ -1,0 +1,144 @@
+"""Start any program, Go or Python, with a connection handed down (SPEC 6.3).
+
+:class:`Process` is the reverse of Go's ``bridge.StartProcess``, with the
+surface of ``multiprocessing.Process`` where it fits: ``start``, ``join``,
+``exitcode`` (negative signal number when killed), ``is_alive``,
+``terminate``, ``kill``, ``pid``, ``daemon``. The child finds its end with
+Go's ``bridge.Parent()`` or Python's :func:`gobridge.parent`; the parent's end
+is :attr:`Process.conn`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+from typing import IO, Any, Mapping, Optional, Sequence, Union
+
+from ._codec import DEFAULT_MAX_FRAME_SIZE
+from ._parent import child_environ
+from .connection import Connection, Pipe
+
+__all__ = ["Process"]
+
+_PR_SET_PDEATHSIG = 1
+_File = Union[None, int, IO[Any]]
+
+
+def _die_with_parent(parent_pid: int) -> None:  # runs in the child before exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl
+        os._exit(1)
+
+
+class Process:
+    """A child program with a gobridge connection to it.
+
+    ``args`` is the command line (``["./server", "-v"]``). ``duplex=False``
+    hands the child the send end of a one-way pipe and keeps the receive
+    end. ``daemon=True`` has Linux kill the child (SIGKILL) when this process
+    dies, however it dies. ``stdout``/``stderr`` are passed to
+    ``subprocess.Popen``: ``None`` shares the parent's (passthrough),
+    ``subprocess.PIPE`` captures them (read ``popen.stdout``).
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        duplex: bool = True,
+        daemon: bool = False,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        stdout: _File = None,
+        stderr: _File = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        self.args = list(args)
+        self.duplex = duplex
+        self.daemon = daemon
+        self._env = env
+        self._cwd = cwd
+        self._stdout = stdout
+        self._stderr = stderr
+        self._max_frame_size = max_frame_size
+        self._conn: Optional[Connection] = None
+        self.popen: Optional["subprocess.Popen[bytes]"] = None
+
+    def start(self) -> None:
+        """Start the child with its end of a new Pipe."""
+        if self.popen is not None:
+            raise AssertionError("cannot start a process twice")
+        mine, theirs = Pipe(self.duplex, max_frame_size=self._max_frame_size)
+        try:
+            me = os.getpid()
+            self.popen = subprocess.Popen(
+                self.args,
+                env=child_environ(theirs, self._env),
+                pass_fds=[theirs.fileno()],
+                cwd=self._cwd,
+                stdout=self._stdout,
+                stderr=self._stderr,
+                preexec_fn=(lambda: _die_with_parent(me)) if self.daemon else None,
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self._conn = mine
+
+    def _popen(self) -> "subprocess.Popen[bytes]":
+        if self.popen is None:
+            raise ValueError("process not started")
+        return self.popen
+
+    @property
+    def conn(self) -> Connection:
+        """The parent's end of the connection (after :meth:`start`)."""
+        if self._conn is None:
+            raise ValueError("process not started")
+        return self._conn
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The child's process id, None before :meth:`start`."""
+        return None if self.popen is None else self.popen.pid
+
+    @property
+    def exitcode(self) -> Optional[int]:
+        """None while running; the exit status, or minus the killing signal."""
+        return None if self.popen is None else self.popen.poll()
+
+    def is_alive(self) -> bool:
+        """Whether the child has started and not yet exited."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the child to exit, at most timeout seconds (then return)."""
+        try:
+            self._popen().wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def terminate(self) -> None:
+        """Send SIGTERM."""
+        if self.is_alive():
+            self._popen().terminate()
+
+    def kill(self) -> None:
+        """Send SIGKILL."""
+        if self.is_alive():
+            self._popen().kill()
+
+    def close(self) -> None:
+        """Close the parent's connection end (the child keeps running)."""
+        if self._conn is not None:
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        code = self.exitcode
+        state = "initial" if self.popen is None else ("started" if code is None else f"stopped exitcode={code}")
+        return f"<gobridge.Process {self.args[0]!r} pid={self.pid} {state}>"

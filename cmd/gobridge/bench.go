@@ -48,6 +48,8 @@ var benchmarks = []struct {
 	{"shm", benchShm},
 	{"queue", benchQueue},
 	{"transports", benchTransports}, // bench_conn.go: every transport, every pairing, with baselines
+	{"fifo", benchFIFO},             // bench_fifo.go: fifo: Go<->Python next to mp.Pipe
+	{"pool", benchPool},             // bench_pool.go: pool.Map vs multiprocessing.Pool.map
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

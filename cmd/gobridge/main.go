@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"bench":   {"measure transports next to Python's multiprocessing", runBench},
 		"shm":     {"inspect and manage shared-memory segments", runShm},
 		"queue":   {"put to, get from and inspect named queues", runQueue},
+		"mkfifo":  {"create named pipes (mode 0600) for fifo: addresses", runMkfifo},
 	}
 }
 

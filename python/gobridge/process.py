@@ -41,7 +41,10 @@ class Process:
     end. ``daemon=True`` has Linux kill the child (SIGKILL) when this process
     dies, however it dies. ``stdout``/``stderr`` are passed to
     ``subprocess.Popen``: ``None`` shares the parent's (passthrough),
-    ``subprocess.PIPE`` captures them (read ``popen.stdout``).
+    ``subprocess.PIPE`` captures them (read ``popen.stdout``). ``conn``
+    hands down that existing connection end instead of a new Pipe's (it is
+    closed in this process once the child has started; :attr:`conn` is then
+    unavailable), as the seed's children share one ``Pipe``.
     """
 
     def __init__(
@@ -55,8 +58,10 @@ class Process:
         stdout: _File = None,
         stderr: _File = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        conn: Optional[Connection] = None,
     ) -> None:
         self.args = list(args)
+        self._handed = conn
         self.duplex = duplex
         self.daemon = daemon
         self._env = env
@@ -71,7 +76,11 @@ class Process:
         """Start the child with its end of a new Pipe."""
         if self.popen is not None:
             raise AssertionError("cannot start a process twice")
-        mine, theirs = Pipe(self.duplex, max_frame_size=self._max_frame_size)
+        mine: Optional[Connection]
+        if self._handed is not None:  # hand down a given end, as Go's StartWithConn
+            mine, theirs = None, self._handed
+        else:
+            mine, theirs = Pipe(self.duplex, max_frame_size=self._max_frame_size)
         try:
             me = os.getpid()
             self.popen = subprocess.Popen(
@@ -84,7 +93,8 @@ class Process:
                 preexec_fn=(lambda: _die_with_parent(me)) if self.daemon else None,
             )
         except BaseException:
-            mine.close()
+            if mine is not None:
+                mine.close()
             raise
         finally:
             theirs.close()
@@ -99,7 +109,7 @@ class Process:
     def conn(self) -> Connection:
         """The parent's end of the connection (after :meth:`start`)."""
         if self._conn is None:
-            raise ValueError("process not started")
+            raise ValueError("process not started, or started with a given conn")
         return self._conn
 
     @property

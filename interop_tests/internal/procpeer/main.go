@@ -1,0 +1,93 @@
+// Command procpeer is the Go child of the process, FIFO and signal interop
+// tests: Python parents start it with gobridge.Process.
+//
+//	procpeer fun1 [SECONDS]   seed 003's fun1: sleep, then send "msg" on the parent's connection
+//	procpeer fun2             seed 003's fun2: receive one message and print it
+//	procpeer misuse           send on the handed-down end; print the error
+//	procpeer signals DIR      report SIGUSR1/SIGUSR2 on the connection; listen on
+//	                          DIR/s.sock and fifo DIR/f, closed on SIGTERM/SIGINT
+//	procpeer fifo-write PATH N SIZE TAG
+//	                          write N frames of SIZE bytes, each filled with byte TAG+i
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "procpeer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: procpeer MODE ARGS")
+	}
+	if args[0] == "fifo-write" {
+		n, _ := strconv.Atoi(args[2])
+		size, _ := strconv.Atoi(args[3])
+		tag, _ := strconv.Atoi(args[4])
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		w, err := bridge.OpenFIFOWriter(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		for i := range n {
+			if err := w.SendBytesContext(ctx, bytes.Repeat([]byte{byte(tag + i)}, size)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c, err := bridge.Parent()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	switch args[0] {
+	case "fun1":
+		d := 2.0
+		if len(args) > 1 {
+			d, _ = strconv.ParseFloat(args[1], 64)
+		}
+		time.Sleep(time.Duration(d * float64(time.Second)))
+		return c.Send("msg")
+	case "fun2":
+		var v any
+		if err := c.Recv(&v); err != nil {
+			return err
+		}
+		fmt.Println(v)
+		return nil
+	case "misuse":
+		fmt.Println(c.Send("x"))
+		return nil
+	case "signals":
+		s := bridge.NewSignals()
+		s.Handle(syscall.SIGUSR1, func(os.Signal) { c.Send("usr1") })
+		s.Handle(syscall.SIGUSR2, func(os.Signal) { c.Send("usr2") })
+		for _, a := range []string{"unix:" + filepath.Join(args[1], "s.sock"), "fifo:" + filepath.Join(args[1], "f")} {
+			l, err := bridge.Listen(a)
+			if err != nil {
+				return err
+			}
+			s.CloseOnShutdown(l)
+		}
+		c.Send("ready")
+		select {}
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}

@@ -1,0 +1,132 @@
+package interop_tests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/internal/testenv"
+)
+
+// buildProcPeer builds interop_tests/internal/procpeer into a test directory.
+func buildProcPeer(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not found")
+	}
+	out := filepath.Join(t.TempDir(), "procpeer")
+	cmd := exec.Command(goBin, "build", "-o", out, "./interop_tests/internal/procpeer")
+	cmd.Dir = testenv.RepoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build procpeer: %v\n%s", err, b)
+	}
+	return out
+}
+
+func procPeerScript() string {
+	return filepath.Join(testenv.RepoRoot(), "interop_tests", "peers", "proc_peer.py")
+}
+
+// runPython runs a Python script to completion (at most 60 s) and returns its
+// standard output.
+func runPython(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Python(t), args...)
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// Seed 003's Pipe example the other way round: the Python parent of the seed
+// makes the Pipe and starts two Go children with gobridge.Process; fun1
+// sends after the seed's two seconds, fun2 blocks in Recv and prints.
+func TestSeed003PipePythonParentGoChildren(t *testing.T) {
+	peer := buildProcPeer(t)
+	for _, mode := range []string{"duplex", "one-way"} {
+		t.Run(mode, func(t *testing.T) {
+			start := time.Now()
+			out := runPython(t, seedScript("seed003_pipe_go_children.py"), peer, mode)
+			if out != "msg\n" {
+				t.Fatalf("fun2 printed %q", out)
+			}
+			if d := time.Since(start); d < 2*time.Second {
+				t.Fatalf("done in %v: fun1 did not wait", d)
+			}
+		})
+	}
+}
+
+// Pipe(duplex=False) misuse across the language line: a child handed the
+// receive end that sends gets a clear error, in Python and in Go.
+func TestOneWayMisuseAcross(t *testing.T) {
+	r, w, err := bridge.Pipe(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := testenv.PythonCmd(t, procPeerScript(), "misuse")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := bridge.StartWithConn(cmd, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "OSError: connection is read-only\n" {
+		t.Fatalf("python child: %q", got)
+	}
+	got := runPython(t, procPeerScript(), "go-misuse", buildProcPeer(t))
+	if got != bridge.ErrNotWritable.Error()+"\n" {
+		t.Fatalf("go child: %q", got)
+	}
+}
+
+// A Python child that exits mid-exchange: Recv ends cleanly, Join reports
+// the status; a killed one reports minus the signal.
+func TestPythonChildExitCodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := testenv.PythonCmd(t, "-c", "import gobridge, sys; c = gobridge.parent(); c.send('bye'); sys.exit(3)")
+	p, err := bridge.StartProcess(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var s string
+	if err := p.Conn().RecvContext(ctx, &s); err != nil || s != "bye" {
+		t.Fatalf("%q %v", s, err)
+	}
+	if err := p.Conn().RecvContext(ctx, &s); err == nil {
+		t.Fatal("recv after the child exited succeeded")
+	}
+	if err := p.Join(ctx); err == nil || !strings.Contains(err.Error(), "status 3") {
+		t.Fatalf("join: %v", err)
+	}
+	cmd = testenv.PythonCmd(t, "-c", "import gobridge, time; c = gobridge.parent(); c.send('up'); time.sleep(60)")
+	p, err = bridge.StartProcess(cmd, bridge.WithDaemon())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Conn().RecvContext(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	p.Terminate()
+	p.Join(ctx)
+	if code, exited := p.ExitCode(); !exited || code != -15 {
+		t.Fatalf("terminated python: %d %v", code, exited)
+	}
+}

@@ -1,0 +1,149 @@
+package interop_tests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/internal/testenv"
+)
+
+// Seed 002's handlers in Python, driven by Go: SIGUSR1 runs my_usr1, SIGTERM
+// runs my_term (and the process goes on, as the seed's does), SIGUSR2 has no
+// handler and kills it: bridge.Process reports -12.
+func TestSeed002SignalsFromGo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := testenv.PythonCmd(t, seedScript("run_seed.py"), seedScript("seed002_signals.py"), "--interval", "0.05")
+	cmd.Stdout = w
+	p, err := bridge.StartProcess(cmd)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	defer p.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	expect := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended before %q", want)
+				}
+				if strings.HasPrefix(l, want) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %q", want)
+			}
+		}
+	}
+	expect("我是进程id是")
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		want string
+	}{{syscall.SIGUSR1, "收到SIGUSR1信号"}, {syscall.SIGTERM, "收到sigterm信号"}, {syscall.SIGUSR1, "收到SIGUSR1信号"}} {
+		p.Signal(tc.sig)
+		expect(tc.want)
+	}
+	expect("我是进程id是") // still running after SIGTERM, as in the seed
+	p.Signal(syscall.SIGUSR2)
+	p.Join(ctx)
+	if code, exited := p.ExitCode(); !exited || code != -12 {
+		t.Fatalf("after SIGUSR2: %d %v", code, exited)
+	}
+}
+
+// Python os.kills a Go process that handles SIGUSR1/SIGUSR2 through
+// bridge.Signals; its SIGTERM closes the Go listeners, removing their
+// socket file and FIFO, and it dies of the signal (-15).
+func TestPythonKillsGo(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	out := runPython(t, procPeerScript(), "kill-go", buildProcPeer(t), dir)
+	var rep struct {
+		Got, Before, After []string
+		Exitcode           int
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	want := struct {
+		Got, Before, After []string
+		Exitcode           int
+	}{[]string{"usr1", "usr2"}, []string{"f", "s.sock"}, []string{}, -15}
+	if !reflect.DeepEqual(rep, want) {
+		t.Fatalf("got %+v, want %+v", rep, want)
+	}
+}
+
+// SIGTERM or SIGINT to a Python process holding a unix listener and a fifo:
+// listener (gobridge.signals installed): both files are gone afterwards, and
+// the exit code is minus the signal.
+func TestSignalPythonHolderLeavesNothing(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		dir := testenv.ShortDir(t)
+		cmd := testenv.PythonCmd(t, procPeerScript(), "hold", dir)
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		if line != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("holder said %q", line)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+			t.Fatalf("holder made %d files", len(ents))
+		}
+		cmd.Process.Signal(sig)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			var ee interface{ Sys() any }
+			if !errors.As(err, &ee) {
+				t.Fatalf("%v: exit %v", sig, err)
+			}
+			if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != sig {
+				t.Fatalf("%v: status %v", sig, ws)
+			}
+		case <-ctx.Done():
+			cmd.Process.Kill()
+			t.Fatalf("%v: holder did not exit", sig)
+		}
+		var left []string
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			left = append(left, e.Name())
+		}
+		if len(left) != 0 {
+			t.Fatalf("after %v left: %v", sig, left)
+		}
+	}
+}

@@ -8,7 +8,7 @@ BIN        := $(CURDIR)/bin
 GOBRIDGE   := $(BIN)/gobridge
 PY_SRCS    := $(shell find python -name '*.py' -o -name 'pyproject.toml' -o -name 'py.typed' | grep -v -e build/ -e egg-info)
 GO_SRCS    := $(shell find . -name '*.go' -not -path './.venv/*') go.mod go.sum
-FUZZTIME   ?= 5s
+FUZZTIME   ?= 300000x
 
 export GOBRIDGE_PYTHON := $(PY)
 export GOBRIDGE_BIN    := $(GOBRIDGE)

@@ -95,19 +95,48 @@ func openFIFO(path string, flags int) (int, error) {
 }
 
 // openFIFOWriter opens path for writing, waiting (until ctx ends) for a reader
-// to appear: a non-blocking open fails with ENXIO while there is none.
-func openFIFOWriter(ctx context.Context, path string) (int, error) {
+// to appear: a non-blocking open fails with ENXIO while there is none. alive,
+// if not nil, is asked between tries, at most every 100 ms, whether the
+// reader can still come; its error ends the wait.
+func openFIFOWriter(ctx context.Context, path string, alive func() error) (int, error) {
+	// openFIFO checks the file once it is open; this refuses a FIFO that is
+	// not ours before waiting for its reader.
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if err := checkFIFO(path, &st); err != nil {
+		return -1, err
+	}
 	delay := 50 * time.Microsecond
+	checked := time.Now()
 	for {
 		fd, err := openFIFO(path, unix.O_WRONLY)
 		if err == nil || !errors.Is(err, unix.ENXIO) {
 			return fd, err
+		}
+		if alive != nil && time.Since(checked) >= 100*time.Millisecond {
+			if err := alive(); err != nil {
+				return -1, err
+			}
+			checked = time.Now()
 		}
 		if err := sleepCtx(ctx, delay); err != nil {
 			return -1, fmt.Errorf("bridge: open %s: no reader: %w", path, err)
 		}
 		delay = min(2*delay, 10*time.Millisecond)
 	}
+}
+
+// fifoHasReader reports whether some process has the FIFO at path open for
+// reading (a non-blocking open for writing fails with ENXIO when none has).
+func fifoHasReader(path string) bool {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -216,7 +245,7 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 // which every gobridge writer takes (Python's too), so frames never
 // interleave. When the reader has gone, Send fails with ErrBrokenPipe.
 func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
-	fd, err := openFIFOWriter(ctx, path)
+	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -578,7 +607,14 @@ func dialFIFO(ctx context.Context, path string) (net.Conn, error) {
 	if err := sendFIFORequest(ctx, path, name); err != nil {
 		return fail(err)
 	}
-	up, err := openFIFOWriter(ctx, base+fifoUp)
+	// The listener has the request once it is read; a listener that dies
+	// before opening .up leaves the rendezvous FIFO without a reader.
+	up, err := openFIFOWriter(ctx, base+fifoUp, func() error {
+		if !fifoHasReader(path) {
+			return ErrPeerGone
+		}
+		return nil
+	})
 	if err != nil {
 		return fail(err)
 	}
@@ -610,7 +646,7 @@ func sendFIFORequest(ctx context.Context, path, name string) error {
 	if len(frame) > pipeBuf {
 		return fmt.Errorf("%w: fifo path too long", ErrBadAddress)
 	}
-	fd, err := openFIFOWriter(ctx, path)
+	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,6 +139,31 @@ func TestMkfifoRefuses(t *testing.T) {
 	if _, err := OpenFIFOWriter(context.Background(), link); err == nil {
 		t.Error("opened a symlink")
 	}
+	if os.Geteuid() != 0 {
+		return // making a FIFO owned by another user needs root
+	}
+	theirs := filepath.Join(dir, "theirs")
+	if err := syscall.Mkfifo(theirs, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(theirs, 65534, 65534)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Mkfifo(theirs); !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("Mkfifo(another user's): %v", err)
+	}
+	if _, err := Listen("fifo:" + theirs); !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("Listen(another user's): %v", err)
+	}
+	if _, err := OpenFIFOWriter(ctx, theirs); !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("OpenFIFOWriter(another user's): %v", err)
+	}
+	if _, err := OpenFIFOReader(ctx, theirs); !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("OpenFIFOReader(another user's): %v", err)
+	}
+	if _, err := Dial(ctx, "fifo:"+theirs); !errors.Is(err, ErrAddrInUse) {
+		t.Errorf("Dial(another user's): %v", err)
+	}
 }
 
 // Eight writers of 100 KiB frames to one FIFO: the flock keeps every frame
@@ -241,4 +267,56 @@ func TestFIFOBrokenPipeAndTimeouts(t *testing.T) {
 	if err := w.Send("x"); !errors.Is(err, ErrBrokenPipe) {
 		t.Fatalf("send with no reader: %v", err)
 	}
+}
+
+// A listener that dies after reading a dialer's request, before opening the
+// dialer's pair, must not leave the dialer waiting: Dial fails with
+// ErrPeerGone once the rendezvous FIFO has no reader, and removes its pair.
+func TestFIFODialListenerDiesAfterRequest(t *testing.T) {
+	dir := testenv.ShortDir(t)
+	path := filepath.Join(dir, "f")
+	if _, err := Mkfifo(path); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(path)
+	// The stand-in listener: a read end of the rendezvous FIFO, as a real
+	// listener holds, that reads one request and then goes away.
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		c, err := Dial(fifoCtx(t), "fifo:"+path)
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			break
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EAGAIN) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrPeerGone) {
+			t.Fatalf("dial: %v, want ErrPeerGone", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dial still waiting 10 s after the listener went away")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("dial took %v to notice", d)
+	}
+	os.Remove(path)
+	noFIFOsLeft(t, dir)
 }

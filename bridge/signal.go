@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Signals runs handlers for signals, as Python's signal.signal does, and
@@ -77,11 +78,7 @@ func (s *Signals) CloseOnShutdown(c io.Closer) (unregister func()) {
 func (s *Signals) Shutdown() {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
-		ids := make([]int, 0, len(s.closers))
-		for id := range s.closers {
-			ids = append(ids, id)
-		}
-		cs := make([]io.Closer, 0, len(ids))
+		cs := make([]io.Closer, 0, len(s.closers))
 		for i := s.next - 1; i >= 0; i-- {
 			if c, ok := s.closers[i]; ok {
 				cs = append(cs, c)
@@ -125,10 +122,18 @@ func (s *Signals) loop() {
 			}
 			if len(hs) == 0 && (sig == syscall.SIGTERM || sig == syscall.SIGINT) {
 				s.Shutdown()
-				signal.Reset(sig)
-				syscall.Kill(os.Getpid(), sig.(syscall.Signal))
-				select {} // the signal ends the process
+				dieOf(sig.(syscall.Signal))
 			}
 		}
 	}
+}
+
+// dieOf ends the process with sig's default action, so that its parent sees
+// it killed by sig. Should the signal be blocked or ignored somewhere, it
+// exits with 128+sig, the shell's code for it.
+func dieOf(sig syscall.Signal) {
+	signal.Reset(sig)
+	syscall.Kill(os.Getpid(), sig)
+	time.Sleep(time.Second) // a sleeping goroutine, not select{}: the runtime would call that a deadlock
+	os.Exit(128 + int(sig))
 }

@@ -77,36 +77,46 @@ func TestSeed002SignalsFromGo(t *testing.T) {
 }
 
 // Python os.kills a Go process that handles SIGUSR1/SIGUSR2 through
-// bridge.Signals; its SIGTERM closes the Go listeners, removing their
-// socket file and FIFO, and it dies of the signal (-15).
+// bridge.Signals; its SIGTERM or SIGINT closes the Go listeners and the
+// tagged segment, removing their socket file, FIFO and /dev/shm object, and
+// it dies of the signal (-15, -2).
 func TestPythonKillsGo(t *testing.T) {
-	dir := testenv.ShortDir(t)
-	out := runPython(t, procPeerScript(), "kill-go", buildProcPeer(t), dir)
-	var rep struct {
+	peer := buildProcPeer(t)
+	type report struct {
 		Got, Before, After []string
 		Exitcode           int
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v: %q", err, out)
-	}
-	want := struct {
-		Got, Before, After []string
-		Exitcode           int
-	}{[]string{"usr1", "usr2"}, []string{"f", "s.sock"}, []string{}, -15}
-	if !reflect.DeepEqual(rep, want) {
-		t.Fatalf("got %+v, want %+v", rep, want)
+	for _, tc := range []struct {
+		sig  string
+		code int
+	}{{"TERM", -15}, {"INT", -2}} {
+		t.Run(tc.sig, func(t *testing.T) {
+			dir := testenv.ShortDir(t)
+			tag := testenv.Tag(t)
+			out := runPython(t, procPeerScript(), "kill-go", peer, dir, tag, tc.sig)
+			var rep report
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("%v: %q", err, out)
+			}
+			want := report{[]string{"usr1", "usr2"}, []string{"f", "s.sock", tag}, []string{}, tc.code}
+			if !reflect.DeepEqual(rep, want) {
+				t.Fatalf("got %+v, want %+v", rep, want)
+			}
+		})
 	}
 }
 
-// SIGTERM or SIGINT to a Python process holding a unix listener and a fifo:
-// listener (gobridge.signals installed): both files are gone afterwards, and
-// the exit code is minus the signal.
+// SIGTERM or SIGINT to a Python process holding a unix listener, a fifo:
+// listener and a tagged segment (gobridge.signals installed): the socket
+// file, the FIFO and the /dev/shm object are gone afterwards, and the
+// process died of the signal.
 func TestSignalPythonHolderLeavesNothing(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		dir := testenv.ShortDir(t)
-		cmd := testenv.PythonCmd(t, procPeerScript(), "hold", dir)
+		tag := testenv.Tag(t)
+		cmd := testenv.PythonCmd(t, procPeerScript(), "hold", dir, tag)
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
@@ -120,6 +130,9 @@ func TestSignalPythonHolderLeavesNothing(t *testing.T) {
 		}
 		if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 			t.Fatalf("holder made %d files", len(ents))
+		}
+		if _, err := os.Lstat("/dev/shm/" + tag); err != nil {
+			t.Fatalf("holder's segment: %v", err)
 		}
 		cmd.Process.Signal(sig)
 		done := make(chan error, 1)
@@ -141,6 +154,9 @@ func TestSignalPythonHolderLeavesNothing(t *testing.T) {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			left = append(left, e.Name())
+		}
+		if _, err := os.Lstat("/dev/shm/" + tag); err == nil {
+			left = append(left, "/dev/shm/"+tag)
 		}
 		if len(left) != 0 {
 			t.Fatalf("after %v left: %v", sig, left)

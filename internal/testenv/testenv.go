@@ -5,10 +5,12 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 )
 
@@ -65,4 +67,16 @@ func ShortDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+var tagSeq atomic.Int64
+
+// Tag returns a shared-memory tag no other test uses; whatever a test leaves
+// under it in /dev/shm is removed after the test (a test that checks for
+// leftovers looks before that).
+func Tag(t testing.TB) string {
+	t.Helper()
+	tag := fmt.Sprintf("gbtest-%d-t%d", os.Getpid(), tagSeq.Add(1))
+	t.Cleanup(func() { os.Remove("/dev/shm/" + tag) })
+	return tag
 }

@@ -2,10 +2,12 @@
 
   misuse                    send on the handed-down (receive-only) end; print the error
   go-misuse PROCPEER        hand a Go child the receive end of Pipe(False); print what it says
-  kill-go PROCPEER DIR      start the Go peer's `signals` mode, os.kill it with SIGUSR1,
-                            SIGUSR2, then SIGTERM; print a JSON report
-  hold DIR                  listen on DIR/s.sock and fifo DIR/f, gobridge.signals installed;
-                            print "ready", wait for a signal
+  kill-go PROCPEER DIR TAG SIG
+                            start the Go peer's `signals` mode, os.kill it with SIGUSR1,
+                            SIGUSR2, then SIG (TERM or INT); print a JSON report
+  hold DIR TAG              listen on DIR/s.sock and fifo DIR/f and map the tagged
+                            segment TAG, gobridge.signals installed; print "ready",
+                            wait for a signal
   fifo-write PATH N SIZE TAG   write N frames of SIZE bytes, each filled with byte TAG+i
   fifo-read PATH            read frames until EOF; print a JSON report
   fifo-broken PATH          open PATH for writing, wait for the reader to go, then send
@@ -19,7 +21,7 @@ import sys
 import time
 
 import gobridge
-from gobridge import signals
+from gobridge import mmap, signals
 
 
 def main(role, *args):
@@ -36,7 +38,7 @@ def main(role, *args):
         p.join(20)
         w.close()
     elif role == "kill-go":
-        p = gobridge.Process([args[0], "signals", args[1]])
+        p = gobridge.Process([args[0], "signals", args[1], args[2]])
         p.start()
         c = p.conn
         assert c.poll(20) and c.recv() == "ready"
@@ -45,15 +47,18 @@ def main(role, *args):
             os.kill(p.pid, sig)
             if c.poll(20):
                 got.append(c.recv())
-        before = sorted(os.listdir(args[1]))
-        os.kill(p.pid, signal.SIGTERM)
+        def files():
+            return sorted(os.listdir(args[1])) + [t for t in os.listdir("/dev/shm") if t == args[2]]
+
+        before = files()
+        os.kill(p.pid, getattr(signal, "SIG" + args[3]))
         p.join(20)
-        print(json.dumps({"got": got, "before": before, "after": sorted(os.listdir(args[1])),
-                          "exitcode": p.exitcode}))
+        print(json.dumps({"got": got, "before": before, "after": files(), "exitcode": p.exitcode}))
     elif role == "hold":
         signals.install()
         for a in ("unix:" + os.path.join(args[0], "s.sock"), "fifo:" + os.path.join(args[0], "f")):
             signals.close_on_shutdown(gobridge.Listener(a))
+        signals.close_on_shutdown(mmap.mmap(-1, 4096, tagname=args[1]))
         print("ready", flush=True)
         while True:
             time.sleep(1)

@@ -22,12 +22,12 @@ from ._errors import (
     EncodeError,
     FrameTooLargeError,
     IntegerRangeError,
+    PeerGoneError,
     ProtocolError,
 )
 from ._parent import child_environ, parent
 from ._fifo import mkfifo, open_fifo
 from .process import Process
-from ._shmconn import PeerGoneError
 from ._unix import Client, Listener
 from .connection import Connection, Pipe
 

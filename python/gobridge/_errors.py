@@ -55,3 +55,12 @@ class EncodeError(BridgeError, TypeError):
 
 class IntegerRangeError(EncodeError, OverflowError):
     """An ``int`` outside [-2**63, 2**64) cannot be encoded."""
+
+
+class PeerGoneError(BridgeError, ConnectionResetError):
+    """The peer process died (SIGKILL, crash) without closing its end.
+
+    Every whole message it sent before dying is received first; a message it
+    was still writing is never delivered. A ``fifo:`` client also gets it when
+    the listener dies after taking its request.
+    """

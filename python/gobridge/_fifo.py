@@ -25,9 +25,10 @@ import select
 import stat
 import threading
 import time
-from typing import Any, List, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE, encode
+from ._errors import PeerGoneError
 from ._unix import Listener
 from .connection import Connection, _check_max_frame_size
 
@@ -75,15 +76,24 @@ def _remaining(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else deadline - time.monotonic()
 
 
-def _open_writer(path: str, deadline: Optional[float]) -> int:
-    """Open path for writing, waiting for a reader (ENXIO until one opens it)."""
+def _open_writer(path: str, deadline: Optional[float], alive: Optional[Callable[[], None]] = None) -> int:
+    """Open path for writing, waiting for a reader (ENXIO until one opens it).
+
+    ``alive``, if given, is called between tries, at most every 100 ms, and
+    ends the wait by raising when the reader can no longer come.
+    """
+    _check_fifo(path, os.lstat(path))  # not ours: refused before any wait
     delay = 0.00005
+    checked = time.monotonic()
     while True:
         try:
             return _open(path, os.O_WRONLY)
         except OSError as e:
             if e.errno != errno.ENXIO:
                 raise
+        if alive is not None and time.monotonic() - checked >= 0.1:
+            alive()
+            checked = time.monotonic()
         left = _remaining(deadline)
         if left is not None and left <= 0:
             raise TimeoutError(errno.ETIMEDOUT, f"gobridge: no reader opened {path!r} in time")
@@ -134,6 +144,15 @@ def _open_reader_wait(path: str, deadline: Optional[float]) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _fifo_has_reader(path: str) -> bool:
+    """Whether some process has the FIFO at path open for reading."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW))
+        return True
+    except OSError:
+        return False
 
 
 def _has_reader(wfd: int) -> bool:
@@ -375,7 +394,12 @@ def client(
             os.mkfifo(base + suffix, 0o600)
         fds.append(_open(base + _DOWN, os.O_RDONLY))
         _send_request(path, name, deadline)
-        fds.append(_open_writer(base + _UP, deadline))
+
+        def listener_alive() -> None:  # a dead listener leaves /p without a reader
+            if not _fifo_has_reader(path):
+                raise PeerGoneError(errno.ECONNRESET, f"gobridge: the listener at {address!r} went away")
+
+        fds.append(_open_writer(base + _UP, deadline, listener_alive))
     except BaseException:
         for fd in fds:
             os.close(fd)

@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 
 from . import _futex, _shm
 from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
-from ._errors import BridgeError, BufferTooShort, FrameTooLargeError, ProtocolError
+from ._errors import BufferTooShort, FrameTooLargeError, PeerGoneError, ProtocolError
 from ._ring import SLICE, PeerGone, Ring, Waiter, fence
 from ._unix import Listener
 from .connection import Connection, _check_max_frame_size, payload_view
@@ -65,14 +65,6 @@ _FLOCK = struct.Struct("hhqqi4x")  # struct flock on x86-64 and arm64
 _SMALL = 64 * 1024
 
 WritableBuffer = Union[bytearray, memoryview]
-
-
-class PeerGoneError(BridgeError, ConnectionResetError):
-    """The peer process died (SIGKILL, crash) without closing its end.
-
-    Every whole message it sent before dying is received first; a message it
-    was still writing is never delivered.
-    """
 
 
 # --- byte locks (SPEC 11.1): who is alive -------------------------------------

@@ -4,8 +4,9 @@
 //	procpeer fun1 [SECONDS]   seed 003's fun1: sleep, then send "msg" on the parent's connection
 //	procpeer fun2             seed 003's fun2: receive one message and print it
 //	procpeer misuse           send on the handed-down end; print the error
-//	procpeer signals DIR      report SIGUSR1/SIGUSR2 on the connection; listen on
-//	                          DIR/s.sock and fifo DIR/f, closed on SIGTERM/SIGINT
+//	procpeer signals DIR TAG  report SIGUSR1/SIGUSR2 on the connection; listen on
+//	                          DIR/s.sock and fifo DIR/f and map the tagged segment
+//	                          TAG, all closed (and removed) on SIGTERM/SIGINT
 //	procpeer fifo-write PATH N SIZE TAG
 //	                          write N frames of SIZE bytes, each filled with byte TAG+i
 package main
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/bridge/shm"
 )
 
 func main() {
@@ -86,8 +88,13 @@ func run(args []string) error {
 			}
 			s.CloseOnShutdown(l)
 		}
+		m, err := shm.Open(args[2], 4096, shm.AccessWrite)
+		if err != nil {
+			return err
+		}
+		s.CloseOnShutdown(m)
 		c.Send("ready")
-		select {}
+		time.Sleep(time.Hour) // until a signal; not select{}, which the runtime calls a deadlock
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
 }

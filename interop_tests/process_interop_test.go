@@ -2,6 +2,8 @@ package interop_tests
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,5 +130,24 @@ func TestPythonChildExitCodes(t *testing.T) {
 	p.Join(ctx)
 	if code, exited := p.ExitCode(); !exited || code != -15 {
 		t.Fatalf("terminated python: %d %v", code, exited)
+	}
+}
+
+// Go children that die during the exchange with a Python parent: inside a
+// frame (status 3), the parent's recv raises a truncated-frame OSError; a
+// SIGKILLed one gives EOFError. Neither hangs, and exitcode says what
+// happened.
+func TestGoChildDiesDuringExchange(t *testing.T) {
+	out := runPython(t, procPeerScript(), "go-crash", buildProcPeer(t))
+	var rep map[string][]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	crash, killed := rep["crash"], rep["killed"]
+	if len(crash) != 3 || crash[0] != "hello" || crash[1] != "OSError: got end of file during message" || crash[2] != 3.0 {
+		t.Errorf("mid-frame crash: %v", crash)
+	}
+	if fmt.Sprint(killed) != "[hello EOFError -9]" {
+		t.Errorf("killed child: %v", killed)
 	}
 }

@@ -2,6 +2,9 @@
 
   misuse                    send on the handed-down (receive-only) end; print the error
   go-misuse PROCPEER        hand a Go child the receive end of Pipe(False); print what it says
+  go-crash PROCPEER         start Go children that die during the exchange (mid-frame
+                            with status 3; SIGKILLed while the parent waits); print
+                            what the parent saw as JSON
   kill-go PROCPEER DIR TAG SIG
                             start the Go peer's `signals` mode, os.kill it with SIGUSR1,
                             SIGUSR2, then SIG (TERM or INT); print a JSON report
@@ -18,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import gobridge
@@ -37,6 +41,30 @@ def main(role, *args):
         p.start()
         p.join(20)
         w.close()
+    elif role == "go-crash":
+        report = {}
+        p = gobridge.Process([args[0], "crash"])
+        p.start()
+        first = p.conn.recv()
+        try:
+            p.conn.recv()
+            second = "no error"
+        except OSError as e:  # a truncated frame, not a hang
+            second = "OSError: " + str(e)
+        p.join(20)
+        report["crash"] = [first, second, p.exitcode]
+        p = gobridge.Process([args[0], "hang"], daemon=True)
+        p.start()
+        first = p.conn.recv()
+        threading.Timer(0.2, p.kill).start()
+        try:
+            p.conn.recv()
+            second = "no error"
+        except EOFError:
+            second = "EOFError"
+        p.join(20)
+        report["killed"] = [first, second, p.exitcode]
+        print(json.dumps(report))
     elif role == "kill-go":
         p = gobridge.Process([args[0], "signals", args[1], args[2]])
         p.start()

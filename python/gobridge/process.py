@@ -14,7 +14,7 @@ import ctypes
 import os
 import signal
 import subprocess
-from typing import IO, Any, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, Mapping, Optional, Sequence, Union
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE
 from ._parent import child_environ
@@ -26,11 +26,21 @@ _PR_SET_PDEATHSIG = 1
 _File = Union[None, int, IO[Any]]
 
 
-def _die_with_parent(parent_pid: int) -> None:  # runs in the child before exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent_pid:  # the parent died before prctl
-        os._exit(1)
+def _die_with_parent_fn() -> Callable[[], None]:
+    """The preexec_fn of a daemon child: PR_SET_PDEATHSIG, SIGKILL.
+
+    libc is loaded here, in the parent: between fork and exec the child
+    should do as little as it can.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent_pid = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child before exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl
+            os._exit(1)
+
+    return die_with_parent
 
 
 class Process:
@@ -82,7 +92,6 @@ class Process:
         else:
             mine, theirs = Pipe(self.duplex, max_frame_size=self._max_frame_size)
         try:
-            me = os.getpid()
             self.popen = subprocess.Popen(
                 self.args,
                 env=child_environ(theirs, self._env),
@@ -90,7 +99,7 @@ class Process:
                 cwd=self._cwd,
                 stdout=self._stdout,
                 stderr=self._stderr,
-                preexec_fn=(lambda: _die_with_parent(me)) if self.daemon else None,
+                preexec_fn=_die_with_parent_fn() if self.daemon else None,
             )
         except BaseException:
             if mine is not None:

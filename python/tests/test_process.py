@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -192,3 +193,111 @@ def test_blocked_receiver_wakes_when_peer_is_killed():
             proc.kill()
         proc.wait(timeout=30)
         mine.close()
+
+
+# --- gobridge.Process: a Python parent starting a child with a Pipe end -------
+
+def py_child(code, **kwargs):
+    return gobridge.Process([sys.executable, "-c", textwrap.dedent(code)], **kwargs)
+
+
+def test_process_round_trip_and_exit_codes():
+    p = py_child("""
+        import gobridge, sys
+        c = gobridge.parent()
+        c.send(c.recv() * 2)
+        sys.exit(c.recv())
+    """)
+    assert p.pid is None and p.exitcode is None and not p.is_alive()
+    p.start()
+    assert p.is_alive() and p.pid > 0
+    with pytest.raises(AssertionError):
+        p.start()
+    p.conn.send(21)
+    assert p.conn.recv() == 42
+    p.conn.send(3)
+    with pytest.raises(EOFError):  # the child exited between messages
+        p.conn.recv()
+    p.join(20)
+    assert p.exitcode == 3 and not p.is_alive()
+    assert "exitcode=3" in repr(p)
+    p.close()
+
+
+@pytest.mark.parametrize("stop, code", [("terminate", -signal.SIGTERM), ("kill", -signal.SIGKILL)])
+def test_process_terminate_and_kill(stop, code):
+    p = py_child("""
+        import gobridge, time
+        gobridge.parent().send("up")
+        time.sleep(60)
+    """)
+    p.start()
+    assert p.conn.recv() == "up"
+    getattr(p, stop)()
+    p.join(20)
+    assert p.exitcode == code
+    getattr(p, stop)()  # a stopped child is not an error
+    p.close()
+
+
+def test_process_child_dies_mid_frame():
+    p = py_child("""
+        import gobridge, os
+        c = gobridge.parent()
+        c.send("hello")
+        os.write(c.fileno(), b"\\x00\\x00\\x00\\x64\\x91")  # 1 byte of a 100-byte frame
+        os._exit(9)
+    """)
+    p.start()
+    assert p.conn.recv() == "hello"
+    with pytest.raises(OSError, match="end of file during message"):
+        p.conn.recv()
+    p.join(20)
+    assert p.exitcode == 9
+    p.close()
+
+
+def test_process_one_way_and_captured_output():
+    p = py_child("""
+        import gobridge
+        c = gobridge.parent()
+        print("to stdout", c.readable, c.writable, flush=True)
+        c.send("one way")
+    """, duplex=False, stdout=subprocess.PIPE)
+    p.start()
+    assert p.conn.recv() == "one way"
+    with pytest.raises(OSError, match="read-only"):
+        p.conn.send("back")
+    assert p.popen.stdout.read() == b"to stdout False True\n"
+    p.join(20)
+    assert p.exitcode == 0
+    p.close()
+
+
+def test_daemon_child_dies_with_its_parent():
+    """A daemon child is SIGKILLed by Linux when its parent dies, however it dies."""
+    middle = py_child("""
+        import gobridge, sys
+        up = gobridge.parent()
+        d = gobridge.Process([sys.executable, "-c", "import time; time.sleep(60)"], daemon=True)
+        d.start()
+        up.send(d.pid)
+        up.recv()  # killed here
+    """)
+    middle.start()
+    grandchild = middle.conn.recv()
+    os.kill(grandchild, 0)  # alive
+    middle.kill()
+    middle.join(20)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with open(f"/proc/{grandchild}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break  # reaped by init
+        if state == "Z":
+            break  # dead, waiting for init to reap it
+        assert time.monotonic() < deadline, "the daemon outlived its parent"
+        time.sleep(0.02)
+    middle.close()

@@ -7,6 +7,8 @@
 //	procpeer signals DIR TAG  report SIGUSR1/SIGUSR2 on the connection; listen on
 //	                          DIR/s.sock and fifo DIR/f and map the tagged segment
 //	                          TAG, all closed (and removed) on SIGTERM/SIGINT
+//	procpeer crash            send "hello", then half a frame, then exit 3
+//	procpeer hang             send "hello", then sleep (to be killed)
 //	procpeer fifo-write PATH N SIZE TAG
 //	                          write N frames of SIZE bytes, each filled with byte TAG+i
 package main
@@ -23,6 +25,7 @@ import (
 
 	"github.com/gobridge/gobridge/bridge"
 	"github.com/gobridge/gobridge/bridge/shm"
+	"github.com/gobridge/gobridge/wire"
 )
 
 func main() {
@@ -54,12 +57,27 @@ func run(args []string) error {
 		}
 		return nil
 	}
+	if args[0] == "crash" { // the raw descriptor, to die inside a frame
+		fd, err := strconv.Atoi(os.Getenv("GOBRIDGE_FD"))
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), "parent")
+		hello, _ := wire.Marshal("hello")
+		f.Write(append(wire.AppendHeader(nil, int64(len(hello))), hello...))
+		f.Write([]byte{0, 0, 0, 100, 0x91}) // a 100-byte frame, 1 byte of it
+		os.Exit(3)
+	}
 	c, err := bridge.Parent()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	switch args[0] {
+	case "hang":
+		c.Send("hello")
+		time.Sleep(time.Hour)
+		return nil
 	case "fun1":
 		d := 2.0
 		if len(args) > 1 {

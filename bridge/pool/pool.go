@@ -28,10 +28,17 @@ type PythonError struct {
 	Type      string // the exception's class name, e.g. "ValueError"
 	Message   string // str(exception)
 	Traceback string // the formatted Python traceback
+	// Index is the failing call's position: the item's index in Map's
+	// items, 0 for Apply and ApplyAsync, -1 when the function could not be
+	// found or its result could not be encoded.
+	Index int
 }
 
 func (e *PythonError) Error() string {
-	return fmt.Sprintf("pool: %s raised %s: %s", e.Func, e.Type, e.Message)
+	if e.Index < 0 {
+		return fmt.Sprintf("pool: %s: %s: %s", e.Func, e.Type, e.Message)
+	}
+	return fmt.Sprintf("pool: %s raised %s: %s (call %d)", e.Func, e.Type, e.Message, e.Index)
 }
 
 // An Option configures New.
@@ -73,6 +80,7 @@ type Pool struct {
 type task struct {
 	fn    string
 	calls [][]any
+	first int // index of calls[0] among the items of a Map
 	res   *AsyncResult
 }
 
@@ -307,14 +315,18 @@ func (p *Pool) do(w *bridge.Process, t *task) ([]any, error) {
 	case rid != id:
 		return nil, fmt.Errorf("pool: %s: reply to request %d, want %d", t.fn, rid, id)
 	case rerr != nil:
-		return nil, &PythonError{Func: t.fn, Type: rerr.Type, Message: rerr.Message, Traceback: rerr.Traceback}
+		index := -1
+		if rerr.Index >= 0 {
+			index = t.first + int(rerr.Index)
+		}
+		return nil, &PythonError{Func: t.fn, Type: rerr.Type, Message: rerr.Message, Traceback: rerr.Traceback, Index: index}
 	case len(results) != len(t.calls):
 		return nil, fmt.Errorf("pool: %s: %d results for %d calls", t.fn, len(results), len(t.calls))
 	}
 	return results, nil
 }
 
-func (p *Pool) submit(fn string, calls [][]any) *AsyncResult {
+func (p *Pool) submit(fn string, calls [][]any, first int) *AsyncResult {
 	res := newResult()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -322,7 +334,7 @@ func (p *Pool) submit(fn string, calls [][]any) *AsyncResult {
 		res.finish(nil, ErrClosed)
 		return res
 	}
-	p.queue = append(p.queue, &task{fn: fn, calls: calls, res: res})
+	p.queue = append(p.queue, &task{fn: fn, calls: calls, first: first, res: res})
 	p.signalLocked()
 	return res
 }
@@ -332,7 +344,7 @@ func (p *Pool) ApplyAsync(fn string, args ...any) *AsyncResult {
 	if args == nil {
 		args = []any{}
 	}
-	return p.submit(fn, [][]any{args})
+	return p.submit(fn, [][]any{args}, 0)
 }
 
 // Apply runs fn(args...) and waits for its result, as apply.
@@ -343,7 +355,7 @@ func (p *Pool) Apply(ctx context.Context, fn string, args ...any) (any, error) {
 // Map calls fn(item) for every item and returns the results in the order of
 // items, as Pool.map. Items go to the workers in chunks (as Python's
 // chunksize: len(items)/(4*workers), rounded up). The first failing item's
-// error is returned, naming its index.
+// error is returned: a *PythonError's Index is that item's index.
 func (p *Pool) Map(ctx context.Context, fn string, items []any) ([]any, error) {
 	p.mu.Lock()
 	workers := max(1, len(p.procs))
@@ -355,16 +367,12 @@ func (p *Pool) Map(ctx context.Context, fn string, items []any) ([]any, error) {
 		for _, it := range items[i:min(i+chunk, len(items))] {
 			calls = append(calls, []any{it})
 		}
-		parts = append(parts, p.submit(fn, calls))
+		parts = append(parts, p.submit(fn, calls, i))
 	}
 	out := make([]any, 0, len(items))
-	for i, r := range parts {
+	for _, r := range parts {
 		vals, err := r.wait(ctx)
 		if err != nil {
-			var pe *PythonError
-			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("pool: map item in chunk from %d: %w", i*chunk, err)
-			}
 			return nil, err
 		}
 		out = append(out, vals...)

@@ -71,8 +71,19 @@ func TestApplyAsyncAndErrors(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Type != "ValueError" || pe.Message != "bad value 7" || !strings.Contains(pe.Traceback, "boom") {
 		t.Fatalf("python exception: %v", err)
 	}
-	if _, err := p.Apply(ctx, "nosuchmodule:f"); !errors.As(err, &pe) || pe.Type != "ModuleNotFoundError" {
+	if pe.Index != 0 {
+		t.Errorf("Apply's failing call has index %d", pe.Index)
+	}
+	if _, err := p.Apply(ctx, "nosuchmodule:f"); !errors.As(err, &pe) || pe.Type != "ModuleNotFoundError" || pe.Index != -1 {
 		t.Fatalf("unknown module: %v", err)
+	}
+	items := make([]any, 200)
+	for i := range items {
+		items[i] = i
+	}
+	_, err = p.Map(ctx, "pooltasks:fail_at", append(items, "stop"))
+	if !errors.As(err, &pe) || pe.Type != "KeyError" || pe.Index != 200 || !strings.Contains(err.Error(), "call 200") {
+		t.Fatalf("map with a failing item: %v", err)
 	}
 	slow := p.ApplyAsync("pooltasks:slow_pid", 0.5)
 	if _, err := slow.Get(10 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) || slow.Ready() {

@@ -16,6 +16,12 @@ def boom(x):
     raise ValueError(f"bad value {x}")
 
 
+def fail_at(x):
+    if x == "stop":
+        raise KeyError(x)
+    return x
+
+
 def die_on(x, bad):
     if x == bad:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -79,8 +79,9 @@ type Pool struct {
 
 type task struct {
 	fn    string
-	calls [][]any
-	first int // index of calls[0] among the items of a Map
+	calls [][]any // fn(calls[i]...) for each i; or
+	items []any   // fn(items[i]) for each i (Map's chunks)
+	first int     // index of the first call among the items of a Map
 	res   *AsyncResult
 }
 
@@ -264,7 +265,8 @@ func (p *Pool) run(w *bridge.Process) {
 type request struct {
 	ID    int64   `msgpack:"id"`
 	Fn    string  `msgpack:"fn"`
-	Calls [][]any `msgpack:"calls"`
+	Calls [][]any `msgpack:"calls,omitempty"`
+	Items []any   `msgpack:"items,omitempty"`
 }
 
 // reply is decoded generically (map[string]any), so that results are the
@@ -294,7 +296,7 @@ func (p *Pool) do(w *bridge.Process, t *task) ([]any, error) {
 	id := p.nextID
 	p.mu.Unlock()
 	c := w.Conn()
-	if err := c.Send(request{ID: id, Fn: t.fn, Calls: t.calls}); err != nil {
+	if err := c.Send(request{ID: id, Fn: t.fn, Calls: t.calls, Items: t.items}); err != nil {
 		if errors.Is(err, bridge.ErrBrokenPipe) || errors.Is(err, bridge.ErrClosed) {
 			return nil, fmt.Errorf("%w: %v", ErrWorkerDied, err)
 		}
@@ -320,13 +322,13 @@ func (p *Pool) do(w *bridge.Process, t *task) ([]any, error) {
 			index = t.first + int(rerr.Index)
 		}
 		return nil, &PythonError{Func: t.fn, Type: rerr.Type, Message: rerr.Message, Traceback: rerr.Traceback, Index: index}
-	case len(results) != len(t.calls):
-		return nil, fmt.Errorf("pool: %s: %d results for %d calls", t.fn, len(results), len(t.calls))
+	case len(results) != len(t.calls)+len(t.items):
+		return nil, fmt.Errorf("pool: %s: %d results for %d calls", t.fn, len(results), len(t.calls)+len(t.items))
 	}
 	return results, nil
 }
 
-func (p *Pool) submit(fn string, calls [][]any, first int) *AsyncResult {
+func (p *Pool) submit(t *task) *AsyncResult {
 	res := newResult()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -334,7 +336,8 @@ func (p *Pool) submit(fn string, calls [][]any, first int) *AsyncResult {
 		res.finish(nil, ErrClosed)
 		return res
 	}
-	p.queue = append(p.queue, &task{fn: fn, calls: calls, first: first, res: res})
+	t.res = res
+	p.queue = append(p.queue, t)
 	p.signalLocked()
 	return res
 }
@@ -344,7 +347,7 @@ func (p *Pool) ApplyAsync(fn string, args ...any) *AsyncResult {
 	if args == nil {
 		args = []any{}
 	}
-	return p.submit(fn, [][]any{args}, 0)
+	return p.submit(&task{fn: fn, calls: [][]any{args}})
 }
 
 // Apply runs fn(args...) and waits for its result, as apply.
@@ -363,11 +366,7 @@ func (p *Pool) Map(ctx context.Context, fn string, items []any) ([]any, error) {
 	chunk := max(1, (len(items)+4*workers-1)/(4*workers))
 	var parts []*AsyncResult
 	for i := 0; i < len(items); i += chunk {
-		calls := make([][]any, 0, chunk)
-		for _, it := range items[i:min(i+chunk, len(items))] {
-			calls = append(calls, []any{it})
-		}
-		parts = append(parts, p.submit(fn, calls, i))
+		parts = append(parts, p.submit(&task{fn: fn, items: items[i:min(i+chunk, len(items))], first: i}))
 	}
 	out := make([]any, 0, len(items))
 	for _, r := range parts {

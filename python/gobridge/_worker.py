@@ -4,6 +4,7 @@ Reads requests from the connection its parent handed down (SPEC 6.3) and
 runs ``module:function`` on each call's arguments (wire/SPEC.md section 12):
 
     request  {"id": int, "fn": "module:function", "calls": [[arg, ...], ...]}
+          or {"id": int, "fn": "module:function", "items": [arg, ...]}
     reply    {"id": int, "results": [result, ...]}
           or {"id": int, "error": {"type": str, "message": str,
                                    "traceback": str, "index": int}}
@@ -16,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from ._errors import EncodeError
 from ._parent import parent
@@ -62,20 +63,22 @@ def main() -> int:
         req_id = req.get("id") if isinstance(req, dict) else None
         try:
             fn = _resolve(str(req["fn"]), cache)
-            calls: List[Any] = req["calls"]
+            items: Optional[List[Any]] = req.get("items")
+            calls: List[Any] = req["calls"] if items is None else []
         except Exception as e:  # bad request or unknown function
             conn.send(_error(req_id, e, -1))
             continue
         results: List[Any] = []
-        failed = False
-        for i, args in enumerate(calls):
-            try:
-                results.append(fn(*args))
-            except Exception as e:
-                conn.send(_error(req_id, e, i))
-                failed = True
-                break
-        if failed:
+        append = results.append
+        try:  # one try around the loop: the index of a failure is len(results)
+            if items is not None:  # Map's chunks: one argument each
+                for arg in items:
+                    append(fn(arg))
+            else:
+                for args in calls:
+                    append(fn(*args))
+        except Exception as e:
+            conn.send(_error(req_id, e, len(results)))
             continue
         try:
             conn.send({"id": req_id, "results": results})

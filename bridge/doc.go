@@ -12,6 +12,21 @@
 // errors satisfy errors.Is(err, os.ErrDeadlineExceeded). Call Close to
 // release a Conn or Listener; a Listener's Close removes its socket file.
 //
+// Addresses name the transport: "unix:/path" (AF_UNIX sockets), "fifo:/path"
+// (named pipes: a rendezvous FIFO and a private pair per connection) and
+// "shm:NAME" (rings in shared memory); all give the same Conn. Plain named
+// pipes shared by many writers are opened with OpenFIFOReader and
+// OpenFIFOWriter (Mkfifo makes one).
+//
+// StartProcess is Go's multiprocessing.Process for any program: it starts a
+// child with a Pipe end handed down and reports Join, ExitCode (minus the
+// signal number when killed), Terminate and Kill; WithDaemon children die
+// with their parent. Signals runs signal handlers and, on SIGTERM or SIGINT,
+// closes the Listeners and segments registered with CloseOnShutdown, so that
+// no socket file, FIFO or /dev/shm object is left. Package bridge/pool runs
+// Python functions in a pool of Python workers; bridge/mp has named Queue,
+// Value, Array, Semaphore and Lock objects; bridge/shm tagged shared memory.
+//
 // Errors are matched with errors.Is against the sentinels of this package
 // (ErrClosed, ErrFrameTooLarge, ErrBrokenPipe, ...) and io.EOF, which Recv
 // returns when the peer closed cleanly between messages.

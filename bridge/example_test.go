@@ -2,8 +2,10 @@ package bridge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/gobridge/gobridge/bridge"
@@ -49,4 +51,64 @@ func ExampleListen() {
 	c.Recv(&reply)
 	fmt.Println(reply)
 	// Output: copy! hello
+}
+
+// A named pipe shared by writers, read as the receive end of a one-way
+// Pipe: a Python writer would use gobridge.open_fifo(path, "w").
+func ExampleOpenFIFOReader() {
+	dir, _ := os.MkdirTemp("", "gb")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "jobs")
+	if _, err := bridge.Mkfifo(path); err != nil { // mode 0600
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	go func() {
+		w, err := bridge.OpenFIFOWriter(ctx, path) // waits for a reader
+		if err != nil {
+			return
+		}
+		defer w.Close()
+		w.Send("job 1")
+		w.Send("job 2")
+	}()
+	r, err := bridge.OpenFIFOReader(ctx, path) // waits for a writer
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	for {
+		var job string
+		if err := r.RecvContext(ctx, &job); err != nil {
+			fmt.Println(err) // io.EOF once the last writer has closed
+			return
+		}
+		fmt.Println(job)
+	}
+	// Output:
+	// job 1
+	// job 2
+	// EOF
+}
+
+// A child process with a connection (a Python child would pick its end up
+// with gobridge.parent()); here sleep, to show what a terminated child
+// reports.
+func ExampleStartProcess() {
+	p, err := bridge.StartProcess(exec.Command("sleep", "10"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	p.Terminate()
+	var exit *bridge.ProcessExitError
+	fmt.Println(errors.As(p.Join(context.Background()), &exit), exit.Code)
+	code, _ := p.ExitCode()
+	fmt.Println(code)
+	// Output:
+	// true -15
+	// -15
 }

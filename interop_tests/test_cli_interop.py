@@ -5,6 +5,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -169,3 +170,49 @@ def test_python_one_way_misuse():
         w.recv()
     r.close()
     w.close()
+
+
+def test_cli_on_fifo_addresses(gb_bin, sockdir):
+    """mkfifo, recv and send on fifo: addresses, against Python's Client and Listener."""
+    plain = os.path.join(sockdir, "plain")
+    subprocess.run([gb_bin, "mkfifo", plain], check=True)
+    assert oct(os.stat(plain).st_mode & 0o777) == "0o600"
+    link = os.path.join(sockdir, "link")
+    os.symlink(plain, link)
+    r = subprocess.run([gb_bin, "mkfifo", link], capture_output=True, text=True)
+    assert r.returncode != 0 and "not a FIFO" in r.stderr
+    os.unlink(link)
+    os.unlink(plain)
+
+    # gobridge recv listens on a fifo: address; Python dials it.
+    addr = "fifo:" + os.path.join(sockdir, "r")
+    proc = subprocess.Popen([gb_bin, "recv", "--count", "2", addr], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(addr[5:]):
+            assert time.monotonic() < deadline, "recv did not listen"
+            time.sleep(0.01)
+        with gobridge.Client(addr, timeout=20) as c:
+            c.send({"a": [1, 2.5]})
+            c.send(b"\x00\xff")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert [json.loads(l) for l in out.splitlines()] == [{"a": [1, 2.5]}, {"$bin": "AP8="}]
+
+    # gobridge send --reply dials a Python fifo: listener.
+    addr = "fifo:" + os.path.join(sockdir, "s")
+    with gobridge.Listener(addr) as listener:
+        proc = subprocess.Popen([gb_bin, "send", "--reply", addr, '"hi"', "[1, null]"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with listener.accept() as c:
+            for _ in range(2):
+                c.send(["got", c.recv()])
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ['["got","hi"]', '["got",[1,null]]']
+    assert os.listdir(sockdir) == []

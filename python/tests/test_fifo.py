@@ -133,6 +133,12 @@ def test_client_fails_when_listener_dies_after_request(sockdir):
 def test_plain_fifo_one_way_eof_and_misuse(sockdir):
     p = os.path.join(sockdir, "f")
     gobridge.mkfifo(p)
+    # An anchor writer, held until every writer process has exited, keeps the
+    # FIFO open for writers that start late; the reader's EOF comes when it,
+    # the last writer, closes.
+    anchor = []
+    opener = threading.Thread(target=lambda: anchor.append(gobridge.open_fifo(p, "w", timeout=20)))
+    opener.start()
     writers = [child(
         "import gobridge, sys\n"
         "with gobridge.open_fifo(sys.argv[1], 'w', timeout=20) as w:\n"
@@ -140,6 +146,14 @@ def test_plain_fifo_one_way_eof_and_misuse(sockdir):
         "        w.send_bytes(bytes([int(sys.argv[2])]) * 100000)\n",
         p, str(i)) for i in range(4)]
     with gobridge.open_fifo(p, "r", timeout=CHILD_TIMEOUT) as r:
+        opener.join()
+
+        def close_anchor():
+            for w in writers:
+                w.wait(CHILD_TIMEOUT)
+            anchor[0].close()
+
+        threading.Thread(target=close_anchor).start()
         with pytest.raises(OSError, match="connection is read-only"):
             r.send("x")
         counts = {}

@@ -29,7 +29,7 @@ from typing import Any, Callable, List, Optional, Union
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE, encode
 from ._errors import PeerGoneError
-from ._unix import Listener
+from ._unix import Listener, check_options, unlink_if_same
 from .connection import Connection, _check_max_frame_size
 
 __all__ = ["mkfifo", "open_fifo", "FifoListener", "FifoConnection", "client"]
@@ -272,7 +272,7 @@ class FifoListener(Listener):
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        _check_options(family, authkey)
+        check_options(family, authkey, "fifo")
         self._address = os.fspath(address)
         self._path = _path_of(address)
         self._max_frame_size = _check_max_frame_size(max_frame_size)
@@ -344,24 +344,13 @@ class FifoListener(Listener):
         if req is None:
             return
         try:
-            st = os.lstat(self._path)
-            if (st.st_dev, st.st_ino) == self._ident:
-                os.unlink(self._path)
-        except FileNotFoundError:
-            pass
+            unlink_if_same(self._path, self._ident)
         finally:
             req.close()
             os.close(self._keep)
 
     def __repr__(self) -> str:
         return f"<Listener {self._address!r} {'closed' if self._req is None else 'listening'}>"
-
-
-def _check_options(family: Optional[str], authkey: Optional[bytes]) -> None:
-    if authkey is not None:
-        raise ValueError("gobridge: authkey is not supported")
-    if family is not None and family != "AF_FIFO":
-        raise ValueError(f"gobridge: family {family!r} is not supported for fifo: addresses")
 
 
 def client(
@@ -378,7 +367,7 @@ def client(
     waited for, up to ``timeout`` seconds (``TimeoutError``), as opening a
     FIFO waits for its other end.
     """
-    _check_options(family, authkey)
+    check_options(family, authkey, "fifo")
     max_frame_size = _check_max_frame_size(max_frame_size)
     path = _path_of(address)
     deadline = None if timeout is None else time.monotonic() + timeout

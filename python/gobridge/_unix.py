@@ -30,11 +30,34 @@ def _is_fifo(address: object) -> bool:
     return isinstance(address, str) and address.startswith("fifo:")
 
 
-def _unix_path(address: Address, family: Optional[str], authkey: Optional[bytes]) -> str:
+def check_options(family: Optional[str], authkey: Optional[bytes], scheme: str) -> None:
+    """Refuse what multiprocessing.connection accepts but gobridge does not.
+
+    ``authkey`` is never supported; ``family`` may be None or the scheme's
+    own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``).
+    """
     if authkey is not None:
         raise ValueError("gobridge: authkey is not supported")
-    if family is not None and family != "AF_UNIX":
-        raise ValueError(f"gobridge: family {family!r} is not supported (only AF_UNIX)")
+    if family is not None and family != "AF_" + scheme.upper():
+        raise ValueError(f"gobridge: family {family!r} is not supported for {scheme}: addresses")
+
+
+def unlink_if_same(path: str, ident: Tuple[int, int]) -> None:
+    """Remove path if it still names the file (st_dev, st_ino) = ident.
+
+    A listener's close removes only what it made: a file another process put
+    at the path since is left alone.
+    """
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == ident:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _unix_path(address: Address, family: Optional[str], authkey: Optional[bytes]) -> str:
+    check_options(family, authkey, "unix")
     text = os.fspath(address)
     scheme, rest = parse_address(text)
     if scheme != "unix":
@@ -184,11 +207,7 @@ class Listener:
             return
         self._sock = None
         try:
-            st = os.lstat(self._path)
-            if (st.st_dev, st.st_ino) == self._ident:
-                os.unlink(self._path)
-        except FileNotFoundError:
-            pass
+            unlink_if_same(self._path, self._ident)
         finally:
             sock.close()
 

@@ -216,3 +216,30 @@ def test_cli_on_fifo_addresses(gb_bin, sockdir):
     assert proc.returncode == 0, err
     assert out.splitlines() == ['["got","hi"]', '["got",[1,null]]']
     assert os.listdir(sockdir) == []
+
+
+def test_cli_on_plain_named_pipes(gb_bin, sockdir):
+    """send --pipe / recv --pipe on a plain FIFO, with Python's open_fifo on the other end."""
+    p = os.path.join(sockdir, "jobs")
+    gobridge.mkfifo(p)
+    # Python writes, gobridge recv --pipe reads until the last writer closes.
+    proc = subprocess.Popen([gb_bin, "recv", "--pipe", p], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    with gobridge.open_fifo(p, "w", timeout=20) as w:
+        w.send({"job": 1})
+        w.send_bytes(gobridge.encode([b"\x01", None]))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert [json.loads(l) for l in out.splitlines()] == [{"job": 1}, [{"$bin": "AQ=="}, None]]
+    # gobridge send --pipe writes, Python reads.
+    proc = subprocess.Popen([gb_bin, "send", "--pipe", p, '{"job": 2}', '"done"'],
+                            stderr=subprocess.PIPE, text=True)
+    with gobridge.open_fifo(p, "r", timeout=20) as r:
+        got = [r.recv(), r.recv()]
+        with pytest.raises(EOFError):
+            r.recv()
+    assert proc.wait(30) == 0
+    assert got == [{"job": 2}, "done"]
+    r = subprocess.run([gb_bin, "send", "--pipe", "--reply", p, "1"], capture_output=True, text=True)
+    assert r.returncode == 2 and "one-way" in r.stderr
+    os.unlink(p)

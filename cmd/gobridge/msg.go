@@ -123,10 +123,13 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("recv", "[--count N] ADDR",
+	fs := newFlags("recv", "[--count N] ADDR | --pipe PATH",
 		"Listen on ADDR and print every message as one gobridge JSON line (wire/SPEC.md\n"+
-			"section 7). Clients are served concurrently.", stderr)
-	count := fs.Int("count", 0, "exit after N messages (0: run until interrupted)")
+			"section 7). Clients are served concurrently. With --pipe, read the plain named\n"+
+			"pipe PATH (gobridge mkfifo; writers: gobridge send --pipe, open_fifo(PATH, 'w'))\n"+
+			"until its last writer closes.", stderr)
+	count := fs.Int("count", 0, "exit after N messages (0: run until interrupted, or end of the pipe)")
+	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to read, not an address to listen on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,7 +139,7 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var mu sync.Mutex
 	seen := 0
 	out := bufio.NewWriter(stdout)
-	return serve(ctx, fs.Arg(0), stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+	printAll := func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
 		for {
 			var v any
 			err := c.RecvContext(ctx, &v)
@@ -165,21 +168,44 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return errDone
 			}
 		}
-	})
+	}
+	if *pipe {
+		r, err := bridge.OpenFIFOReader(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		if err := printAll(ctx, r, nil); err != nil && !errors.Is(err, errDone) {
+			return err
+		}
+		return context.Cause(ctx) // nil at the end of the pipe
+	}
+	return serve(ctx, fs.Arg(0), stderr, false, printAll)
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", "[--reply] ADDR [JSON...]",
+	fs := newFlags("send", "[--reply] ADDR [JSON...] | --pipe PATH [JSON...]",
 		"Connect to ADDR and send each JSON value (gobridge JSON, wire/SPEC.md section 7)\n"+
-			"as one message: the arguments, or one value per line of standard input.", stderr)
+			"as one message: the arguments, or one value per line of standard input. With\n"+
+			"--pipe, write them to the plain named pipe PATH (waiting for its reader).", stderr)
 	reply := fs.Bool("reply", false, "after each message, wait for one reply and print it as a JSON line")
+	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to write, not an address to connect to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() < 1 {
 		return fmt.Errorf("%w: want ADDR", errUsage)
 	}
-	c, err := bridge.Dial(ctx, fs.Arg(0))
+	if *pipe && *reply {
+		return fmt.Errorf("%w: a named pipe is one-way: --reply cannot go with --pipe", errUsage)
+	}
+	var c *bridge.Conn
+	var err error
+	if *pipe {
+		c, err = bridge.OpenFIFOWriter(ctx, fs.Arg(0))
+	} else {
+		c, err = bridge.Dial(ctx, fs.Arg(0))
+	}
 	if err != nil {
 		return err
 	}

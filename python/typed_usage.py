@@ -104,6 +104,43 @@ def shared_objects(name: str) -> int:
     return n
 
 
+def named_pipes(path: str) -> Any:
+    """Plain named pipes and fifo: connections (SPEC 6.6)."""
+    created: bool = gobridge.mkfifo(path)
+    with gobridge.open_fifo(path, "w", timeout=1.0) as w:
+        w.send("job")
+    r: gobridge.Connection = gobridge.open_fifo(path, "r", timeout=1.0)
+    r.close()
+    with gobridge.Listener("fifo:" + path + ".l") as listener:
+        c = gobridge.Client(listener.address, timeout=1.0)
+        c.close()
+    return created
+
+
+def process(program: str) -> Tuple[Any, int]:
+    """A child program with a Pipe end handed down (SPEC 6.7), and signals (6.8)."""
+    from gobridge import signals
+
+    signals.install()
+    unregister = signals.close_on_shutdown(gobridge.Listener("unix:/tmp/typed.sock"))
+    p = gobridge.Process([program], duplex=True, daemon=True, stdout=subprocess.PIPE)
+    p.start()
+    got: Any = p.conn.recv()
+    p.terminate()
+    p.join(5.0)
+    code: int = p.exitcode if p.exitcode is not None else 0
+    pid: int = p.pid or 0
+    alive: bool = p.is_alive()
+    p.close()
+    unregister()
+    signals.shutdown()
+    return got, code + pid + int(alive)
+
+
+def peer_gone(e: gobridge.PeerGoneError) -> ConnectionResetError:
+    return e
+
+
 def errors_are_builtins() -> List[type]:
     kinds: List[type] = [
         gobridge.ProtocolError, gobridge.FrameTooLargeError, gobridge.BufferTooShort,

@@ -206,3 +206,30 @@ func TestJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A NaN map key is never found by lookup, so the encoder must not look keys
+// up again after sorting them: {NaN: 48} once came back as {NaN: nil}
+// (found by FuzzUnmarshal).
+func TestNaNMapKeyKeepsItsValue(t *testing.T) {
+	var v any
+	if err := Unmarshal([]byte("\x81\xca\xff\xa1\x00\x00\x30"), &v); err != nil { // {float32 NaN: 48}
+		t.Fatal(err)
+	}
+	p, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back any
+	if err := Unmarshal(p, &back); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := back.(map[any]any)
+	for k, val := range w {
+		if f, ok := k.(float64); !ok || !math.IsNaN(f) || val != int64(48) {
+			t.Fatalf("round trip gave %T %#v: %T %#v", k, k, val, val)
+		}
+	}
+	if len(w) != 1 {
+		t.Fatalf("round trip gave %#v", back)
+	}
+}

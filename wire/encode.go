@@ -119,19 +119,21 @@ func (e *Encoder) value(v any) error {
 		if x == nil {
 			return e.enc.EncodeNil()
 		}
-		keys := make([]any, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		// Pairs, not keys looked up again: a NaN key is never found by x[k].
+		type pair struct{ k, v any }
+		pairs := make([]pair, 0, len(x))
+		for k, v := range x {
+			pairs = append(pairs, pair{k, v})
 		}
-		sort.Slice(keys, func(i, j int) bool { return KeyLess(keys[i], keys[j]) })
+		sort.Slice(pairs, func(i, j int) bool { return KeyLess(pairs[i].k, pairs[j].k) })
 		if err = e.enc.EncodeMapLen(len(x)); err != nil {
 			return err
 		}
-		for _, k := range keys {
-			if err := e.value(k); err != nil {
+		for _, p := range pairs {
+			if err := e.value(p.k); err != nil {
 				return err
 			}
-			if err := e.value(x[k]); err != nil {
+			if err := e.value(p.v); err != nil {
 				return err
 			}
 		}

@@ -147,12 +147,45 @@ func Same(a, b any) bool {
 		if !ok || len(x) != len(y) {
 			return false
 		}
+		// A NaN key is never found by lookup: NaN-keyed values are compared
+		// as multisets instead.
+		var xNaN, yNaN []any
 		for k, xv := range x {
-			if yv, ok := y[k]; !ok || !Same(xv, yv) {
+			if isNaN(k) {
+				xNaN = append(xNaN, xv)
+			} else if yv, ok := y[k]; !ok || !Same(xv, yv) {
 				return false
 			}
+		}
+		for k, yv := range y {
+			if isNaN(k) {
+				yNaN = append(yNaN, yv)
+			}
+		}
+		if len(xNaN) != len(yNaN) {
+			return false
+		}
+	next:
+		for _, xv := range xNaN {
+			for j, yv := range yNaN {
+				if Same(xv, yv) {
+					yNaN = append(yNaN[:j], yNaN[j+1:]...)
+					continue next
+				}
+			}
+			return false
 		}
 		return true
 	}
 	return a == b
+}
+
+func isNaN(k any) bool {
+	switch f := k.(type) {
+	case float64:
+		return math.IsNaN(f)
+	case float32:
+		return math.IsNaN(float64(f))
+	}
+	return false
 }

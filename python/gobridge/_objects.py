@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import mmap
+import operator
 import os
 import struct
 import threading
@@ -600,7 +601,9 @@ class Value:
     """multiprocessing.Value(typecode, value), named. .value reads and writes
     under the object's lock as multiprocessing's synchronized Value does;
     get_lock() returns that lock (an RLock) for read-modify-write steps:
-    ``with v.get_lock(): v.value += 1``. Attaching keeps the current value."""
+    ``with v.get_lock(): v.value += 1``. Attaching keeps the current value.
+    As with ctypes, an integer out of the typecode's range wraps
+    (Value('b', 200).value == -56) and float typecodes take ints."""
 
     def __init__(self, typecode: str, value: Number = 0, *, name: Optional[str] = None,
                  keep: bool = False, lock: bool = True) -> None:
@@ -608,7 +611,7 @@ class Value:
 
         def init(h: _Handle) -> None:
             v = h.view(VALUE_OFF, VALUE_OFF + size, typecode)
-            v[0] = value
+            v[0] = _wrap(typecode, value)
 
         self._h = _Handle(name, KIND_VALUE, VALUE_OFF + 8, typecode, init=init, keep=keep)
         self._typecode = chr(self._h.mm[6])
@@ -626,6 +629,7 @@ class Value:
 
     @value.setter
     def value(self, v: Number) -> None:
+        v = _wrap(self._typecode, v)
         with self._lock:
             self._item[0] = v
 
@@ -713,7 +717,7 @@ class Array:
                     raise TypeError("can only assign a sequence to a slice")
                 self._items[i] = _pack_seq(self._typecode, v)
             else:
-                self._items[i] = v
+                self._items[i] = _wrap(self._typecode, v)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Number]:
         return iter(self[:])
@@ -744,5 +748,24 @@ def _reopen_array(typecode: str, n: int, name: str) -> Array:
 
 
 def _pack_seq(typecode: str, items: Sequence[Number]) -> Any:
-    v: Any = memoryview(struct.pack(f"={len(items)}{typecode}", *items))
+    # native sizes ("l" is C long, 8 bytes), as the segment's items; "="
+    # would pack l/L in 4 bytes and the assignment would fail
+    v: Any = memoryview(struct.pack(f"@{len(items)}{typecode}", *[_wrap(typecode, x) for x in items]))
     return v.cast(typecode)
+
+
+_FLOATS = ("f", "d")
+
+
+def _wrap(typecode: str, v: Number) -> Number:
+    """What ctypes stores for v: integers wrap modulo 2**bits (ctypes does no
+    overflow check: Value('b', 200).value == -56, as with multiprocessing);
+    float typecodes take ints (and bools) too. A float for an integer
+    typecode raises TypeError, as ctypes does."""
+    if typecode in _FLOATS:
+        return float(v)
+    bits = TYPECODES[typecode] * 8
+    x = operator.index(v) & ((1 << bits) - 1)  # type: ignore[arg-type]
+    if typecode.islower() and x >> (bits - 1):
+        x -= 1 << bits
+    return x

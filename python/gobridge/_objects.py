@@ -349,7 +349,9 @@ class _Handle:
         self.seg.close()
 
     def close(self) -> None:
-        with self.mu:
+        # Both mutexes (get lock's first, the lock order), so that a get or
+        # put in another thread finishes before the mapping goes.
+        with self.gmu, self.mu:
             if self.closed:
                 return
             self.closed = True

@@ -82,3 +82,75 @@ def test_bench_queue_quick() -> None:
     for p in ("go->py", "py->go"):
         assert ("queue 64B", p) in pairs and ("queue put->get", p) in pairs
     assert all(x["value"] > 0 for x in res)
+
+
+def _interrupted_get(q: gobridge.Queue) -> None:
+    """Leave a get committed but not applied: the redo log's count is set,
+    head and get_seq are not, as a getter killed just after its commit point
+    leaves them (SPEC 10.5)."""
+    from gobridge import _queue as Q
+    h = q._h
+    h.lock_get()
+    try:
+        hd, gs = h.u64(Q.Q_HEAD), h.u64(Q.Q_GETSEQ)
+        (n,) = Q._LEN.unpack_from(q._ring, hd % q._cap)
+        Q._GET_ENTRIES.pack_into(h.mm, Q.OFF_GET_REDO_N + 8, Q.Q_HEAD, 8, hd + 8 + ((n + 7) & ~7),
+                                 Q.Q_GETSEQ, 8, gs + 1)
+        h.set32(Q.OFF_GET_REDO_N, 2)
+    finally:
+        h.unlock_get()
+
+
+def _interrupted_put(q: gobridge.Queue, payload: bytes) -> None:
+    """Leave a put committed but not applied (a putter killed just after its
+    commit point): the record is in the ring, the header's redo log set."""
+    from gobridge import _queue as Q
+    h = q._h
+    h.lock()
+    try:
+        tl, ps = h.u64(Q.Q_TAIL), h.u64(Q.Q_PUTSEQ)
+        at = tl % q._cap
+        Q._LEN.pack_into(q._ring, at, len(payload))
+        q._ring[at + 8:at + 8 + len(payload)] = payload
+        Q._PUT_ENTRIES2.pack_into(h.mm, Q.OFF_REDO_N + 8, Q.Q_TAIL, 8, tl + 8 + ((len(payload) + 7) & ~7),
+                                  Q.Q_PUTSEQ, 8, ps + 1)
+        h.set32(Q.OFF_REDO_N, 2)
+    finally:
+        h.unlock()
+
+
+@pytest.mark.parametrize("getter", ["go", "py"])
+def test_interrupted_get_commit_is_finished_by_the_next_getter(tag: str, getter: str) -> None:
+    q = gobridge.Queue(name=tag)
+    try:
+        q.put("first")
+        q.put("second")
+        _interrupted_get(q)
+        if getter == "go":
+            out = gb("queue", "get", tag, "--timeout", "1")
+            assert out.returncode == 0 and out.stdout.splitlines() == ['"second"'], out
+        else:
+            assert q.get_nowait() == "second"
+        assert q.qsize() == 0
+        st = json.loads(gb("queue", "stat", tag).stdout)
+        assert st["gets"] == 2 and st["used_bytes"] == 0, st
+    finally:
+        q.close()
+
+
+@pytest.mark.parametrize("getter", ["go", "py"])
+def test_interrupted_put_commit_is_finished_by_a_getter(tag: str, getter: str) -> None:
+    """Nobody puts after the killed putter: the getter that finds the queue
+    empty finishes the commit under the internal lock and gets the message."""
+    q = gobridge.Queue(name=tag)
+    try:
+        _interrupted_put(q, gobridge.encode("orphan"))
+        if getter == "go":
+            out = gb("queue", "get", tag, "--timeout", "1")
+            assert out.returncode == 0 and out.stdout.splitlines() == ['"orphan"'], out
+        else:
+            assert q.get_nowait() == "orphan"
+        q.put("next")
+        assert q.get(timeout=1) == "next"
+    finally:
+        q.close()

@@ -304,6 +304,45 @@ def test_kinds_and_typecodes_are_checked(tag: str) -> None:
         v.close()
 
 
+_WRAP_CASES = [("b", 200), ("b", -129), ("B", 300), ("B", -1), ("h", 40000), ("H", -2), ("i", 2**40 + 5),
+               ("I", -1), ("l", 2**63), ("L", -1), ("q", -(2**63) - 1), ("Q", 2**64 + 7), ("f", 3), ("d", True),
+               ("f", 0.1), ("i", True)]
+
+
+@pytest.mark.parametrize("typecode,value", _WRAP_CASES)
+def test_value_and_array_store_what_ctypes_stores(tag: str, typecode: str, value: int) -> None:
+    """Out-of-range integers wrap and float typecodes take ints, exactly as
+    multiprocessing's ctypes-backed Value and Array do."""
+    import multiprocessing
+    want = multiprocessing.Value(typecode, value, lock=False).value
+    v = gobridge.Value(typecode, value, name=tag)
+    try:
+        a = gobridge.Array(typecode, [value, 0], name=tag + "-a")
+    except BaseException:
+        v.close()
+        raise
+    try:
+        assert v.value == want
+        v.value = 0
+        v.value = value
+        assert v.value == want
+        a[1] = value
+        assert a[:] == [want, want]
+        a[0:2] = [0, value]
+        assert a[:] == [0, want]
+    finally:
+        v.close()
+        a.close()
+
+
+def test_value_rejects_a_float_for_an_integer_typecode(tag: str) -> None:
+    import multiprocessing
+    with pytest.raises(TypeError):
+        multiprocessing.Value("i", 1.5)  # ctypes raises too
+    with pytest.raises(TypeError):
+        gobridge.Value("i", 1.5, name=tag)
+
+
 def test_queue_message_types_cross_language(tag: str) -> None:
     q = gobridge.Queue(name=tag)
     try:

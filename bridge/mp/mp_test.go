@@ -389,3 +389,75 @@ func TestRedoReplay(t *testing.T) {
 		t.Fatalf("got %v %v", v, err)
 	}
 }
+
+// TestGetRedoReplay interrupts a get's commit after its commit point: the
+// next getter finishes it, so the message is taken once and the next one is
+// delivered.
+func TestGetRedoReplay(t *testing.T) {
+	ctx := ctxT(t)
+	q, err := OpenQueue(tag(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for _, s := range []string{"first", "second"} {
+		if err := q.Put(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := q.o
+	if err := o.lockGet(); err != nil {
+		t.Fatal(err)
+	}
+	h, gs := o.u64(qHead), o.u64(qGetSeq)
+	p, err := q.read(h, o.u64(qTail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := qGetRedoN + 8
+	o.set32(e, qHead)
+	o.set32(e+4, 8)
+	o.set64(e+8, h+recSize(len(p)))
+	o.set32(e+16, qGetSeq)
+	o.set32(e+20, 8)
+	o.set64(e+24, gs+1)
+	o.set32(qGetRedoN, 2) // "killed" here: fields not yet written
+	o.unlockGet()
+	v, err := q.GetNowait()
+	if err != nil || v != "second" {
+		t.Fatalf("got %v %v, want second", v, err)
+	}
+	if n := q.Qsize(); n != 0 {
+		t.Fatalf("qsize %d after the replayed get and one more", n)
+	}
+}
+
+// TestGetFinishesAPuttersCommit: a putter killed after its commit point
+// with nobody putting after it; a getter that finds the queue empty
+// finishes the commit and gets the message.
+func TestGetFinishesAPuttersCommit(t *testing.T) {
+	q, err := OpenQueue(tag(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	p := []byte{0xa1, 'x'}
+	o := q.o
+	if err := o.lock(); err != nil {
+		t.Fatal(err)
+	}
+	q.write(0, p)
+	e := offRedo
+	o.set32(e, qTail)
+	o.set32(e+4, 8)
+	o.set64(e+8, recSize(len(p)))
+	o.set32(e+16, qPutSeq)
+	o.set32(e+20, 8)
+	o.set64(e+24, 1)
+	o.set32(offRedoN, 2) // "killed" here: fields not yet written
+	o.unlock()
+	v, err := q.GetNowait()
+	if err != nil || v != "x" {
+		t.Fatalf("got %v %v", v, err)
+	}
+}

@@ -19,21 +19,22 @@ import (
 // The common header of every shared object (SPEC section 10.2).
 const (
 	magic   = 0x504d4247 // "GBMP" little-endian
-	version = 1
+	version = 2          // 2: queues have a get lock and a get redo log (SPEC 10.5)
 
 	offMagic    = 0
 	offVersion  = 4
 	offKind     = 5
 	offTypecode = 6
 	offItemsize = 7
-	offRedoN    = 8
+	offRedoN    = 8 // the header's redo log: count at 8, entries at 16
 	offHolder   = 12
 	offRedo     = 16 // 3 entries of 16 bytes: u32 offset, u32 width, u64 value
 	redoMax     = 3
 	headerSize  = 64
 
-	lockInternal = 0 // byte of the segment locked around every header change
+	lockInternal = 0 // byte of the segment locked around every header change (a queue's put side)
 	lockUser     = 1 // byte locked by Lock, RLock and Value/Array Lock
+	lockGet      = 2 // a queue's get side (SPEC 10.5)
 )
 
 // Kind codes, stored in the header.
@@ -67,6 +68,7 @@ type object struct {
 	mem  []byte
 
 	mu     sync.Mutex // held while this handle holds the internal lock
+	gmu    sync.Mutex // held while this handle holds a queue's get lock
 	closed atomic.Bool
 }
 
@@ -137,37 +139,52 @@ func mapObject(seg *shmseg.Segment, name string, kind byte) (*object, error) {
 // setup initializes the segment if nobody has (whoever holds the internal
 // lock first and finds no magic does it), or checks it.
 func (o *object) setup(size int, attachOnly bool, hdr [3]byte, init initFunc, check checkFunc) error {
+	queue := o.kind == kindQueue || o.kind == kindJoinableQueue
 	for deadline := time.Now().Add(2 * time.Second); ; {
-		if err := o.lock(); err != nil {
+		done, err := o.setupOnce(queue, size, attachOnly, hdr, init, check)
+		if done || err != nil {
 			return err
 		}
-		if o.u32(offMagic) == magic {
-			err := o.checkHeader(hdr, check)
-			o.unlock()
-			return err
-		}
-		if !attachOnly {
-			if len(o.mem) < size {
-				o.unlock()
-				return fmt.Errorf("%w: %s has %d bytes, an empty object needs %d", ErrLayout, o.name, len(o.mem), size)
-			}
-			o.mem[offVersion] = version
-			o.mem[offKind] = o.kind
-			o.mem[offTypecode] = hdr[1]
-			o.mem[offItemsize] = hdr[2]
-			if init != nil {
-				init(o.mem)
-			}
-			atomic.StoreUint32(o.p32(offMagic), magic)
-			o.unlock()
-			return nil
-		}
-		o.unlock()
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%w: %s", ErrNotReady, o.name)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// setupOnce is one try of setup; done is false when the object is not
+// initialized yet and this opener may not do it. A queue's fields are
+// checked with both of its locks held (get lock first), so that getters do
+// not move head under the check.
+func (o *object) setupOnce(queue bool, size int, attachOnly bool, hdr [3]byte, init initFunc, check checkFunc) (done bool, err error) {
+	if queue {
+		if err := o.lockGet(); err != nil {
+			return false, err
+		}
+		defer o.unlockGet()
+	}
+	if err := o.lock(); err != nil {
+		return false, err
+	}
+	defer o.unlock()
+	if o.u32(offMagic) == magic {
+		return true, o.checkHeader(hdr, check)
+	}
+	if attachOnly {
+		return false, nil
+	}
+	if len(o.mem) < size {
+		return false, fmt.Errorf("%w: %s has %d bytes, an empty object needs %d", ErrLayout, o.name, len(o.mem), size)
+	}
+	o.mem[offVersion] = version
+	o.mem[offKind] = o.kind
+	o.mem[offTypecode] = hdr[1]
+	o.mem[offItemsize] = hdr[2]
+	if init != nil {
+		init(o.mem)
+	}
+	atomic.StoreUint32(o.p32(offMagic), magic)
+	return true, nil
 }
 
 func (o *object) checkHeader(hdr [3]byte, check checkFunc) error {
@@ -208,26 +225,47 @@ func (o *object) set32(off int, v uint32) {
 func (o *object) set64(off int, v uint64) { atomic.StoreUint64(o.p64(off), v) }
 
 // lock takes the internal lock (this handle's mutex, then the OFD lock on
-// byte 0) and replays an interrupted commit.
-func (o *object) lock() error {
-	o.mu.Lock()
+// byte 0) and replays an interrupted commit of the header's redo log.
+func (o *object) lock() error { return o.lockAt(&o.mu, lockInternal, offRedoN) }
+
+func (o *object) unlock() { o.unlockAt(&o.mu, lockInternal) }
+
+// lockGet takes a queue's get lock (byte 2) and replays an interrupted
+// commit of the get side's redo log. Lock order: the get lock before the
+// internal lock, never the reverse.
+func (o *object) lockGet() error { return o.lockAt(&o.gmu, lockGet, qGetRedoN) }
+
+func (o *object) unlockGet() { o.unlockAt(&o.gmu, lockGet) }
+
+func (o *object) lockAt(mu *sync.Mutex, b int64, log int) error {
+	mu.Lock()
 	if o.closed.Load() {
-		o.mu.Unlock()
+		mu.Unlock()
 		return ErrClosed
 	}
-	if err := ofdlock.Lock(o.fd, lockInternal); err != nil {
-		o.mu.Unlock()
+	if err := ofdlock.Lock(o.fd, b); err != nil {
+		mu.Unlock()
 		return err
 	}
-	if o.u32(offMagic) == magic {
-		o.replay()
+	if o.u32(offMagic) == magic && o.hasLog(log) {
+		o.replay(log)
 	}
 	return nil
 }
 
-func (o *object) unlock() {
-	_ = ofdlock.Unlock(o.fd, lockInternal)
-	o.mu.Unlock()
+func (o *object) unlockAt(mu *sync.Mutex, b int64) {
+	_ = ofdlock.Unlock(o.fd, b)
+	mu.Unlock()
+}
+
+// hasLog reports whether the redo log at log exists in this segment: the
+// header's always does, the get log only in a queue.
+func (o *object) hasLog(log int) bool {
+	if log == offRedoN {
+		return true
+	}
+	k := o.mem[offKind]
+	return (k == kindQueue || k == kindJoinableQueue) && len(o.mem) >= qRing
 }
 
 // redo is one field of a commit.
@@ -237,38 +275,39 @@ type redo struct {
 	val   uint64
 }
 
-// commit changes up to three header fields so that a process killed at any
+// commit changes up to three fields so that a process killed at any
 // instruction leaves either none or all of them changed: the entries are
-// written, then their count (the commit point), then the fields, then the
-// count is cleared. The next holder of the internal lock finishes a commit
-// whose count is set (replay). Called with the internal lock held.
-func (o *object) commit(rs ...redo) {
+// written to the redo log at log (its count at log, entries from log+8),
+// then their count (the commit point), then the fields, then the count is
+// cleared. The next holder of the lock that guards the log finishes a
+// commit whose count is set (replay). Called with that lock held.
+func (o *object) commit(log int, rs ...redo) {
 	for i, r := range rs {
-		e := offRedo + 16*i
+		e := log + 8 + 16*i
 		o.set32(e, uint32(r.off))
 		o.set32(e+4, uint32(r.width))
 		o.set64(e+8, r.val)
 	}
-	o.set32(offRedoN, uint32(len(rs)))
-	o.apply(len(rs))
-	o.set32(offRedoN, 0)
+	o.set32(log, uint32(len(rs)))
+	o.apply(log, len(rs))
+	o.set32(log, 0)
 }
 
-func (o *object) replay() {
-	n := int(o.u32(offRedoN))
+func (o *object) replay(log int) {
+	n := int(o.u32(log))
 	if n == 0 {
 		return
 	}
 	if n > redoMax {
 		n = 0 // corrupt: drop it rather than write anywhere
 	}
-	o.apply(n)
-	o.set32(offRedoN, 0)
+	o.apply(log, n)
+	o.set32(log, 0)
 }
 
-func (o *object) apply(n int) {
+func (o *object) apply(log, n int) {
 	for i := 0; i < n; i++ {
-		e := offRedo + 16*i
+		e := log + 8 + 16*i
 		off, width, val := int(o.u32(e)), o.u32(e+4), o.u64(e+8)
 		if off < headerSize || off+int(width) > len(o.mem) || off%int(max(width, 1)) != 0 {
 			continue
@@ -310,6 +349,8 @@ func (o *object) wake(off int, n int) {
 // the last handle removes the object from /dev/shm unless it is kept.
 // Idempotent. Calls blocked in another goroutine must have returned.
 func (o *object) Close() error {
+	o.gmu.Lock()
+	defer o.gmu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed.Swap(true) {

@@ -25,6 +25,7 @@ const (
 	qGetters  = 120 // getters asleep (a hint for the waker)
 	qPutters  = 124 // putters asleep
 	qUnfin    = 128 // futex: unfinished tasks (JoinableQueue)
+	qGetRedoN = 136 // the get side's redo log: count at 136, entries at 144
 	qRing     = 256
 
 	recHeader = 8
@@ -81,7 +82,7 @@ func openQueue(name string, kind byte, c openConfig) (*Queue, error) {
 		q := &object{mem: mem}
 		cp, h, t := q.u64(qCapacity), q.u64(qHead), q.u64(qTail)
 		if cp < minCap || cp%8 != 0 || qRing+cp > uint64(len(mem)) || t < h || t-h > cp || h%8 != 0 || t%8 != 0 ||
-			q.u64(qPutSeq) < q.u64(qGetSeq) {
+			q.u64(qPutSeq) < q.u64(qGetSeq) || q.u32(qGetRedoN) > redoMax {
 			return fmt.Errorf("%w: %s: queue fields out of range", ErrLayout, name)
 		}
 		return nil
@@ -124,17 +125,28 @@ func (q *Queue) PutNowait(v any) error {
 // object (Python's get decodes it).
 func (q *Queue) PutBytes(ctx context.Context, p []byte) error { return q.put(ctx, p) }
 
-// put appends p; ctx nil means do not wait.
+// put appends p; ctx nil means do not wait. Putters hold the internal
+// lock and getters the get lock, so a putter and a getter never wait for
+// each other (SPEC 10.4, 10.5): the putter reads the getters' head and
+// get_seq without their lock, and a stale value only makes it see less room.
 func (q *Queue) put(ctx context.Context, p []byte) error {
 	need := recSize(len(p))
 	if need > q.cap || int64(len(p)) > wire.DefaultMaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, the ring holds %d", ErrTooLarge, len(p), q.cap)
 	}
 	o := q.o
+	asleep := false // counted in qPutters by the last round
 	for {
 		if err := o.lock(); err != nil {
 			return err
 		}
+		if asleep {
+			uncount(o, qPutters)
+			asleep = false
+		}
+		// nget before head and get_seq: a get that makes room after these
+		// reads changes nget, so the sleep below returns at once.
+		seq := o.u32(qNGet)
 		h, t := o.u64(qHead), o.u64(qTail)
 		ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
 		maxsize := o.u64(qMaxsize)
@@ -144,11 +156,10 @@ func (q *Queue) put(ctx context.Context, p []byte) error {
 			if o.mem[offKind] == kindJoinableQueue {
 				rs = append(rs, redo{qUnfin, 4, uint64(o.u32(qUnfin) + 1)})
 			}
-			o.commit(rs...)
-			atomic.AddUint32(o.p32(qNPut), 1)
-			getters := o.u32(qGetters)
+			o.commit(offRedoN, rs...)
+			atomic.AddUint32(o.p32(qNPut), 1) // a full barrier: getters is read after it
 			o.unlock()
-			if getters > 0 {
+			if o.u32(qGetters) > 0 {
 				o.wake(qNPut, 1)
 			}
 			return nil
@@ -157,20 +168,24 @@ func (q *Queue) put(ctx context.Context, p []byte) error {
 			o.unlock()
 			return ErrFull
 		}
-		seq := o.u32(qNGet)
 		o.set32(qPutters, o.u32(qPutters)+1)
+		asleep = true
 		o.unlock()
-		err := o.sleep(ctx, qNGet, seq)
-		if lerr := o.lock(); lerr != nil {
-			return lerr
-		}
-		if n := o.u32(qPutters); n > 0 {
-			o.set32(qPutters, n-1)
-		}
-		o.unlock()
-		if err != nil {
+		if err := o.sleep(ctx, qNGet, seq); err != nil {
+			if o.lock() == nil {
+				uncount(o, qPutters)
+				o.unlock()
+			}
 			return err
 		}
+	}
+}
+
+// uncount takes back a sleeper's count at off (a hint, never below 0);
+// called with the lock that guards it held.
+func uncount(o *object, off int) {
+	if n := o.u32(off); n > 0 {
+		o.set32(off, n-1)
 	}
 }
 
@@ -231,25 +246,33 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 		for end := time.Now().Add(getSpin); o.u64(qPutSeq) == o.u64(qGetSeq) && time.Now().Before(end); {
 		}
 	}
+	asleep := false // counted in qGetters by the last round
 	for {
-		if err := o.lock(); err != nil {
+		if err := o.lockGet(); err != nil {
 			return nil, err
 		}
+		if asleep {
+			uncount(o, qGetters)
+			asleep = false
+		}
+		// nput before put_seq: a put after these reads changes nput, so the
+		// sleep below returns at once.
+		seq := o.u32(qNPut)
 		ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
 		if ps != gs {
 			h, t := o.u64(qHead), o.u64(qTail)
 			p, err := q.read(h, t)
 			if err != nil {
-				o.unlock()
+				o.unlockGet()
 				return nil, err
 			}
 			need := recSize(len(p))
-			o.commit(redo{qHead, 8, h + need}, redo{qGetSeq, 8, gs + 1})
-			atomic.AddUint32(o.p32(qNGet), 1)
-			putters, getters := o.u32(qPutters), o.u32(qGetters)
+			o.commit(qGetRedoN, redo{qHead, 8, h + need}, redo{qGetSeq, 8, gs + 1})
+			atomic.AddUint32(o.p32(qNGet), 1) // a full barrier: putters is read after it
+			getters := o.u32(qGetters)
 			room := roomEnough(t-h-need, q.cap, ps-gs-1, o.u64(qMaxsize))
-			o.unlock()
-			if putters > 0 && room {
+			o.unlockGet()
+			if room && o.u32(qPutters) > 0 {
 				o.wake(qNGet, 1)
 			}
 			if getters > 0 && ps-gs > 1 {
@@ -257,22 +280,30 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 			}
 			return p, nil
 		}
-		if ctx == nil {
+		if o.u32(offRedoN) != 0 {
+			// A putter is inside its commit, or was killed there: take the
+			// internal lock (get lock first, as always), which finishes the
+			// commit, and look again.
+			if err := o.lock(); err != nil {
+				o.unlockGet()
+				return nil, err
+			}
 			o.unlock()
+			o.unlockGet()
+			continue
+		}
+		if ctx == nil {
+			o.unlockGet()
 			return nil, ErrEmpty
 		}
-		seq := o.u32(qNPut)
 		o.set32(qGetters, o.u32(qGetters)+1)
-		o.unlock()
-		err := o.sleep(ctx, qNPut, seq)
-		if lerr := o.lock(); lerr != nil {
-			return nil, lerr
-		}
-		if n := o.u32(qGetters); n > 0 {
-			o.set32(qGetters, n-1)
-		}
-		o.unlock()
-		if err != nil {
+		asleep = true
+		o.unlockGet()
+		if err := o.sleep(ctx, qNPut, seq); err != nil {
+			if o.lockGet() == nil {
+				uncount(o, qGetters)
+				o.unlockGet()
+			}
 			return nil, err
 		}
 	}
@@ -326,9 +357,13 @@ func (q *Queue) Full() bool {
 	return m > 0 && uint64(q.Qsize()) >= m
 }
 
-// Stat returns the queue's counters, read under its lock.
+// Stat returns the queue's counters, read under both of its locks.
 func (q *Queue) Stat() (QueueStat, error) {
 	o := q.o
+	if err := o.lockGet(); err != nil {
+		return QueueStat{}, err
+	}
+	defer o.unlockGet()
 	if err := o.lock(); err != nil {
 		return QueueStat{}, err
 	}

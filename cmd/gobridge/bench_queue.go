@@ -191,7 +191,7 @@ func queueLatGoToPy(ctx context.Context, o benchOptions, n, pace int) ([]float64
 			if err := q.Put(ctx, []any{monoNS(), pad}); err != nil {
 				return err
 			}
-			time.Sleep(time.Duration(pace) * time.Microsecond)
+			sleepPrecise(time.Duration(pace) * time.Microsecond)
 		}
 		return nil
 	}, "lat-get", fmt.Sprint(n))
@@ -214,4 +214,14 @@ func queueLatPyToGo(ctx context.Context, o benchOptions, n, pace int) ([]float64
 		return nil
 	}, "lat-put", fmt.Sprint(n), fmt.Sprint(pace))
 	return out, err
+}
+
+// sleepPrecise sleeps for d in nanosleep(2), as Python's time.sleep does.
+// time.Sleep rounds short sleeps up to about a millisecond here (the
+// runtime's timers), which would pace the Go producer at 1.1 ms instead of
+// the 200 us its Python counterparts keep.
+func sleepPrecise(d time.Duration) {
+	ts := unix.NsecToTimespec(int64(d))
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
 }

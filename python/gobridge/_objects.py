@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import mmap
+import operator
 import os
 import struct
 import threading
@@ -26,18 +27,21 @@ from . import _futex, _shm
 __all__ = ["Value", "Array", "Semaphore", "Lock", "RLock", "TYPECODES"]
 
 MAGIC = 0x504D4247  # "GBMP"
-VERSION = 1
+VERSION = 2  # 2: queues have a get lock and a get redo log (SPEC 10.5)
 HEADER = 64
 REDO_MAX = 3
-OFF_REDO_N = 8
+OFF_REDO_N = 8  # the header's redo log: count at 8, entries at 16
 OFF_HOLDER = 12
 OFF_REDO = 16
 LOCK_INTERNAL = 0
 LOCK_USER = 1
+LOCK_GET = 2  # a queue's get side
+OFF_GET_REDO_N = 136  # a queue's get-side redo log: count at 136, entries at 144
 VALUE_OFF = 64
 WAIT_SLICE = 0.05  # every futex sleep is bounded by this (SPEC 10.6)
 
 KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
+_QUEUES = (KIND_QUEUE, KIND_JOINABLE)
 KIND_NAMES = {
     KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
     KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
@@ -54,8 +58,14 @@ def _flock(typ: int, off: int) -> bytes:
     return _FLOCK.pack(typ, os.SEEK_SET, off, 1, 0)
 
 
-_WRLCK = [_flock(fcntl.F_WRLCK, i) for i in range(2)]
-_UNLCK = [_flock(fcntl.F_UNLCK, i) for i in range(2)]
+_WRLCK = [_flock(fcntl.F_WRLCK, i) for i in range(3)]
+_UNLCK = [_flock(fcntl.F_UNLCK, i) for i in range(3)]
+
+
+_fcntl = fcntl.fcntl
+_SETLKW, _SETLK = fcntl.F_OFD_SETLKW, fcntl.F_OFD_SETLK
+_WRLCK0, _UNLCK0 = _WRLCK[LOCK_INTERNAL], _UNLCK[LOCK_INTERNAL]
+_WRLCKG, _UNLCKG = _WRLCK[LOCK_GET], _UNLCK[LOCK_GET]
 
 
 class LayoutError(ValueError):
@@ -112,7 +122,9 @@ class _Handle:
         if seg is None:
             raise OSError(f"shared object {self.name!r}: gave up after create/unlink races")
         self.seg = seg
+        self.fd = seg.fileno()
         self.mu = threading.Lock()
+        self.gmu = threading.Lock()  # held while this handle holds a queue's get lock
         self.closed = False
         try:
             n = seg.size()
@@ -158,29 +170,44 @@ class _Handle:
     # -- setup ---------------------------------------------------------------
 
     def _setup(self, size: int, typecode: str, may_init: bool, init: Optional[Init], check: Optional[Check]) -> None:
+        # A queue's fields are checked with both of its locks held (the get
+        # lock first), so that getters do not move head under the check.
+        queue = self.kind in (KIND_QUEUE, KIND_JOINABLE)
         deadline = time.monotonic() + 2.0
         while True:
-            self.lock()
+            if queue:
+                self.lock_get()
             try:
-                if self.u32(0) == MAGIC:
-                    self._check(typecode, check)
-                    return
-                if may_init:
-                    if len(self.mm) < size:
-                        raise LayoutError(f"{self.name!r} has {len(self.mm)} bytes, an empty object needs {size}")
-                    self.mm[4] = VERSION
-                    self.mm[5] = self.kind
-                    self.mm[6] = ord(typecode) if typecode else 0
-                    self.mm[7] = TYPECODES.get(typecode, 0)
-                    if init is not None:
-                        init(self)
-                    self.set32(0, MAGIC)
+                if self._setup_once(size, typecode, may_init, init, check):
                     return
             finally:
-                self.unlock()
+                if queue:
+                    self.unlock_get()
             if time.monotonic() > deadline:
                 raise LayoutError(f"shared object {self.name!r} was never initialized")
             time.sleep(0.005)
+
+    def _setup_once(self, size: int, typecode: str, may_init: bool, init: Optional[Init],
+                    check: Optional[Check]) -> bool:
+        self.lock()
+        try:
+            if self.u32(0) == MAGIC:
+                self._check(typecode, check)
+                return True
+            if may_init:
+                if len(self.mm) < size:
+                    raise LayoutError(f"{self.name!r} has {len(self.mm)} bytes, an empty object needs {size}")
+                self.mm[4] = VERSION
+                self.mm[5] = self.kind
+                self.mm[6] = ord(typecode) if typecode else 0
+                self.mm[7] = TYPECODES.get(typecode, 0)
+                if init is not None:
+                    init(self)
+                self.set32(0, MAGIC)
+                return True
+            return False
+        finally:
+            self.unlock()
 
     def _check(self, typecode: str, check: Optional[Check]) -> None:
         if self.mm[4] != VERSION:
@@ -202,51 +229,64 @@ class _Handle:
     # -- the internal lock and the redo log ---------------------------------
 
     def lock(self) -> None:
+        """Take the internal lock (this handle's mutex, then the OFD lock on
+        byte 0) and replay an interrupted commit of the header's redo log."""
         self.mu.acquire()
         try:
             if self.closed:
                 raise ValueError(f"shared object {self.name!r} is closed")
-            fcntl.fcntl(self.seg.fileno(), fcntl.F_OFD_SETLKW, _WRLCK[LOCK_INTERNAL])
+            _fcntl(self.fd, _SETLKW, _WRLCK0)
         except BaseException:
             self.mu.release()
             raise
-        if self.w32[0] == MAGIC and self.w32[OFF_REDO_N >> 2]:
-            self._replay()
+        w32 = self.w32
+        if w32[OFF_REDO_N >> 2] and w32[0] == MAGIC:
+            self._replay(OFF_REDO_N)
 
     def unlock(self) -> None:
         try:
-            fcntl.fcntl(self.seg.fileno(), fcntl.F_OFD_SETLK, _UNLCK[LOCK_INTERNAL])
+            _fcntl(self.fd, _SETLK, _UNLCK0)
         finally:
             self.mu.release()
 
-    def commit(self, *entries: "tuple[int, int, int]") -> None:
-        """Change up to three (offset, width, value) fields all or nothing."""
-        w32, w64 = self.w32, self.w64
-        for i, (off, width, val) in enumerate(entries):
-            e = OFF_REDO + 16 * i
-            w32[e >> 2] = off
-            w32[(e >> 2) + 1] = width
-            w64[(e + 8) >> 3] = val
-        w32[OFF_REDO_N >> 2] = len(entries)  # the commit point
-        self._apply(len(entries))
-        w32[OFF_REDO_N >> 2] = 0
+    def lock_get(self) -> None:
+        """Take a queue's get lock (byte 2) and replay an interrupted commit
+        of the get side's redo log. Lock order: the get lock before the
+        internal lock, never the reverse."""
+        self.gmu.acquire()
+        try:
+            if self.closed:
+                raise ValueError(f"shared object {self.name!r} is closed")
+            _fcntl(self.fd, _SETLKW, _WRLCKG)
+        except BaseException:
+            self.gmu.release()
+            raise
+        w32 = self.w32
+        if len(w32) > OFF_GET_REDO_N >> 2 and w32[OFF_GET_REDO_N >> 2] and w32[0] == MAGIC and self.mm[5] in _QUEUES:
+            self._replay(OFF_GET_REDO_N)
 
-    def _replay(self) -> None:
-        n = self.u32(OFF_REDO_N)
-        self._apply(n if n <= REDO_MAX else 0)
-        self.set32(OFF_REDO_N, 0)
+    def unlock_get(self) -> None:
+        try:
+            _fcntl(self.fd, _SETLK, _UNLCKG)
+        finally:
+            self.gmu.release()
 
-    def _apply(self, n: int) -> None:
+    def _replay(self, log: int) -> None:
+        n = self.u32(log)
+        self._apply(log, n if n <= REDO_MAX else 0)
+        self.set32(log, 0)
+
+    def _apply(self, log: int, n: int) -> None:
         w32, w64 = self.w32, self.w64
         for i in range(n):
-            e = OFF_REDO + 16 * i
+            e = log + 8 + 16 * i
             off, width, val = w32[e >> 2], w32[(e >> 2) + 1], w64[(e + 8) >> 3]
             if off < HEADER or off + width > len(self.mm) or width not in (4, 8) or off % width:
                 continue
             if width == 4:
-                self.set32(off, val)
+                w32[off >> 2] = val & 0xFFFFFFFF
             else:
-                self.set64(off, val)
+                w64[off >> 3] = val
 
     # -- futex ----------------------------------------------------------------
 
@@ -274,12 +314,14 @@ class _Handle:
             return
         self.pid = os.getpid()
         self.mu = threading.Lock()
+        self.gmu = threading.Lock()
         old = self.seg
         fd = old._fd
         old._fd = None
         if fd is not None:
             os.close(fd)  # not old.close(): its LOCK_EX test would be the parent's
         self.seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[self.kind], create=False, **self._open_args)
+        self.fd = self.seg.fileno()
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _Handle._finalize, self.seg, self.mm, self._views, self._word)
 
@@ -307,7 +349,9 @@ class _Handle:
         self.seg.close()
 
     def close(self) -> None:
-        with self.mu:
+        # Both mutexes (get lock's first, the lock order), so that a get or
+        # put in another thread finishes before the mapping goes.
+        with self.gmu, self.mu:
             if self.closed:
                 return
             self.closed = True
@@ -559,7 +603,9 @@ class Value:
     """multiprocessing.Value(typecode, value), named. .value reads and writes
     under the object's lock as multiprocessing's synchronized Value does;
     get_lock() returns that lock (an RLock) for read-modify-write steps:
-    ``with v.get_lock(): v.value += 1``. Attaching keeps the current value."""
+    ``with v.get_lock(): v.value += 1``. Attaching keeps the current value.
+    As with ctypes, an integer out of the typecode's range wraps
+    (Value('b', 200).value == -56) and float typecodes take ints."""
 
     def __init__(self, typecode: str, value: Number = 0, *, name: Optional[str] = None,
                  keep: bool = False, lock: bool = True) -> None:
@@ -567,7 +613,7 @@ class Value:
 
         def init(h: _Handle) -> None:
             v = h.view(VALUE_OFF, VALUE_OFF + size, typecode)
-            v[0] = value
+            v[0] = _wrap(typecode, value)
 
         self._h = _Handle(name, KIND_VALUE, VALUE_OFF + 8, typecode, init=init, keep=keep)
         self._typecode = chr(self._h.mm[6])
@@ -585,6 +631,7 @@ class Value:
 
     @value.setter
     def value(self, v: Number) -> None:
+        v = _wrap(self._typecode, v)
         with self._lock:
             self._item[0] = v
 
@@ -672,7 +719,7 @@ class Array:
                     raise TypeError("can only assign a sequence to a slice")
                 self._items[i] = _pack_seq(self._typecode, v)
             else:
-                self._items[i] = v
+                self._items[i] = _wrap(self._typecode, v)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Number]:
         return iter(self[:])
@@ -703,5 +750,24 @@ def _reopen_array(typecode: str, n: int, name: str) -> Array:
 
 
 def _pack_seq(typecode: str, items: Sequence[Number]) -> Any:
-    v: Any = memoryview(struct.pack(f"={len(items)}{typecode}", *items))
+    # native sizes ("l" is C long, 8 bytes), as the segment's items; "="
+    # would pack l/L in 4 bytes and the assignment would fail
+    v: Any = memoryview(struct.pack(f"@{len(items)}{typecode}", *[_wrap(typecode, x) for x in items]))
     return v.cast(typecode)
+
+
+_FLOATS = ("f", "d")
+
+
+def _wrap(typecode: str, v: Number) -> Number:
+    """What ctypes stores for v: integers wrap modulo 2**bits (ctypes does no
+    overflow check: Value('b', 200).value == -56, as with multiprocessing);
+    float typecodes take ints (and bools) too. A float for an integer
+    typecode raises TypeError, as ctypes does."""
+    if typecode in _FLOATS:
+        return float(v)
+    bits = TYPECODES[typecode] * 8
+    x = operator.index(v) & ((1 << bits) - 1)  # type: ignore[arg-type]
+    if typecode.islower() and x >> (bits - 1):
+        x -= 1 << bits
+    return x

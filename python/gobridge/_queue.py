@@ -8,8 +8,8 @@ import struct
 import time
 from typing import Any, Optional
 
-from ._codec import decode, encode
-from ._objects import KIND_JOINABLE, KIND_QUEUE, LayoutError, _Handle
+from ._codec import DEFAULT_MAX_FRAME_SIZE, _decode, decode, encode
+from ._objects import KIND_JOINABLE, KIND_QUEUE, OFF_GET_REDO_N, OFF_REDO_N, REDO_MAX, LayoutError, _Handle
 
 __all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
 
@@ -18,6 +18,14 @@ DEFAULT_CAPACITY = 1 << 20
 
 Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104
 Q_NPUT, Q_NGET, Q_GETTERS, Q_PUTTERS, Q_UNFIN = 112, 116, 120, 124, 128
+# word indexes of the header fields in the handle's w64/w32 views
+_HEAD, _TAIL, _PUTSEQ, _GETSEQ, _MAXSIZE = Q_HEAD >> 3, Q_TAIL >> 3, Q_PUTSEQ >> 3, Q_GETSEQ >> 3, Q_MAXSIZE >> 3
+_NPUT, _NGET, _GETTERS, _PUTTERS, _UNFIN = Q_NPUT >> 2, Q_NGET >> 2, Q_GETTERS >> 2, Q_PUTTERS >> 2, Q_UNFIN >> 2
+_REDO_N, _GET_REDO_N = OFF_REDO_N >> 2, OFF_GET_REDO_N >> 2
+# redo entries (u32 offset, u32 width, u64 value) of the commits: put (tail,
+# put_seq, and unfinished in a joinable queue) and get (head, get_seq)
+_PUT_ENTRIES2 = _GET_ENTRIES = struct.Struct("<IIQIIQ")
+_PUT_ENTRIES3 = struct.Struct("<IIQIIQIIQ")
 Q_RING = 256
 REC_HEADER = 8
 MIN_CAP = 64
@@ -66,7 +74,7 @@ class Queue:
         def check(h: _Handle) -> None:
             c, hd, tl = h.u64(Q_CAPACITY), h.u64(Q_HEAD), h.u64(Q_TAIL)
             if (c < MIN_CAP or c % 8 or Q_RING + c > len(h.mm) or tl < hd or tl - hd > c or hd % 8 or tl % 8
-                    or h.u64(Q_PUTSEQ) < h.u64(Q_GETSEQ)):
+                    or h.u64(Q_PUTSEQ) < h.u64(Q_GETSEQ) or h.u32(OFF_GET_REDO_N) > REDO_MAX):
                 raise LayoutError(f"{h.name!r}: queue fields out of range")
 
         self._h = h = _Handle(name, self._kind, Q_RING + cap, init=init, check=check, keep=keep)
@@ -99,6 +107,9 @@ class Queue:
         self.put(obj, False)
 
     def _put(self, p: bytes, block: bool, timeout: Optional[float]) -> None:
+        # Putters hold the internal lock, getters the get lock (SPEC 10.4,
+        # 10.5): the getters' head and get_seq are read without their lock,
+        # and a stale value only shows less room.
         n = len(p)
         need = REC_HEADER + ((n + 7) & ~7)
         cap = self._cap
@@ -111,59 +122,80 @@ class Queue:
             deadline = time.monotonic() + timeout
         h = self._h
         w32, w64 = h.w32, h.w64
+        asleep = False  # counted in putters by the last round
         while True:
             h.lock()
             try:
-                hd, tl = w64[Q_HEAD >> 3], w64[Q_TAIL >> 3]
-                ps, gs = w64[Q_PUTSEQ >> 3], w64[Q_GETSEQ >> 3]
-                maxsize = w64[Q_MAXSIZE >> 3]
+                if asleep:
+                    asleep = False
+                    if w32[_PUTTERS]:
+                        w32[_PUTTERS] -= 1
+                # nget before head and get_seq: a get that makes room after
+                # these reads changes nget, so the sleep below returns at once.
+                seq = w32[_NGET]
+                hd, tl = w64[_HEAD], w64[_TAIL]
+                ps, gs = w64[_PUTSEQ], w64[_GETSEQ]
+                maxsize = w64[_MAXSIZE]
                 if (maxsize == 0 or ps - gs < maxsize) and cap - (tl - hd) >= need:
                     ring = self._ring
                     at = tl % cap
                     _LEN.pack_into(ring, at, n)
                     at = (at + REC_HEADER) % cap
-                    first = min(n, cap - at)
-                    ring[at:at + first] = p[:first] if first < n else p
-                    if first < n:
-                        ring[0:n - first] = p[first:]
-                    if self._joinable:
-                        h.commit((Q_TAIL, 8, tl + need), (Q_PUTSEQ, 8, ps + 1), (Q_UNFIN, 4, w32[Q_UNFIN >> 2] + 1))
+                    if at + n <= cap:
+                        ring[at:at + n] = p
                     else:
-                        h.commit((Q_TAIL, 8, tl + need), (Q_PUTSEQ, 8, ps + 1))
-                    w32[Q_NPUT >> 2] = (w32[Q_NPUT >> 2] + 1) & 0xFFFFFFFF
-                    getters = w32[Q_GETTERS >> 2]
+                        first = cap - at
+                        ring[at:cap] = p[:first]
+                        ring[0:n - first] = p[first:]
+                    # The put commit (SPEC 10.5), inline: entries, count (the
+                    # commit point), fields, count cleared.
+                    if self._joinable:
+                        unfin = (w32[_UNFIN] + 1) & 0xFFFFFFFF
+                        _PUT_ENTRIES3.pack_into(h.mm, OFF_REDO_N + 8, Q_TAIL, 8, tl + need, Q_PUTSEQ, 8, ps + 1,
+                                                Q_UNFIN, 4, unfin)
+                        w32[_REDO_N] = 3
+                        w64[_TAIL] = tl + need
+                        w64[_PUTSEQ] = ps + 1
+                        w32[_UNFIN] = unfin
+                    else:
+                        _PUT_ENTRIES2.pack_into(h.mm, OFF_REDO_N + 8, Q_TAIL, 8, tl + need, Q_PUTSEQ, 8, ps + 1)
+                        w32[_REDO_N] = 2
+                        w64[_TAIL] = tl + need
+                        w64[_PUTSEQ] = ps + 1
+                    w32[_REDO_N] = 0
+                    w32[_NPUT] = (w32[_NPUT] + 1) & 0xFFFFFFFF
                     break
                 if not block:
                     raise _stdqueue.Full
-                seq = w32[Q_NGET >> 2]
-                w32[Q_PUTTERS >> 2] += 1
+                w32[_PUTTERS] += 1
+                asleep = True
             finally:
                 h.unlock()
-            try:
-                ok = h.sleep(Q_NGET, seq, deadline)
-            finally:
-                self._uncount(Q_PUTTERS)
-            if not ok:
+            if not h.sleep(Q_NGET, seq, deadline):
+                self._uncount(h.lock, h.unlock, _PUTTERS)
                 raise _stdqueue.Full
-        if getters:
+        # getters is read after the unlock (a system call, a full barrier),
+        # so a getter registering now either is seen here or sees nput moved.
+        if w32[_GETTERS]:
             h.wake(Q_NPUT, 1)
 
-    def _uncount(self, off: int) -> None:
-        h = self._h
-        h.lock()
+    def _uncount(self, lock: Any, unlock: Any, i: int) -> None:
+        """Take back a sleeper's count in word i, under the lock guarding it."""
+        w32 = self._h.w32
+        lock()
         try:
-            v = h.w32[off >> 2]
-            if v:
-                h.w32[off >> 2] = v - 1
+            if w32[i]:
+                w32[i] -= 1
         finally:
-            h.unlock()
+            unlock()
 
     # -- get -------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
-        return decode(self._get(block, timeout))
+        p = self._get(block, timeout)
+        return _decode(p) if len(p) <= DEFAULT_MAX_FRAME_SIZE else decode(p)
 
     def get_nowait(self) -> Any:
         return self.get(False)
@@ -177,19 +209,27 @@ class Queue:
         h = self._h
         w32, w64 = h.w32, h.w64
         cap = self._cap
-        if block and w64[Q_PUTSEQ >> 3] == w64[Q_GETSEQ >> 3]:
+        if block and w64[_PUTSEQ] == w64[_GETSEQ]:
             # Spin briefly without the lock: a message that arrives within
             # SPIN seconds costs no futex sleep and wake-up on either side.
             clock = time.perf_counter
             end = clock() + SPIN
-            while w64[Q_PUTSEQ >> 3] == w64[Q_GETSEQ >> 3] and clock() < end:
+            while w64[_PUTSEQ] == w64[_GETSEQ] and clock() < end:
                 pass
+        asleep = False  # counted in getters by the last round
         while True:
-            h.lock()
+            h.lock_get()
             try:
-                ps, gs = w64[Q_PUTSEQ >> 3], w64[Q_GETSEQ >> 3]
+                if asleep:
+                    asleep = False
+                    if w32[_GETTERS]:
+                        w32[_GETTERS] -= 1
+                # nput before put_seq: a put after these reads changes nput,
+                # so the sleep below returns at once.
+                seq = w32[_NPUT]
+                ps, gs = w64[_PUTSEQ], w64[_GETSEQ]
                 if ps != gs:
-                    hd, tl = w64[Q_HEAD >> 3], w64[Q_TAIL >> 3]
+                    hd, tl = w64[_HEAD], w64[_TAIL]
                     ring = self._ring
                     at = hd % cap
                     (n,) = _LEN.unpack_from(ring, at)
@@ -197,27 +237,38 @@ class Queue:
                     if need > tl - hd:
                         raise LayoutError(f"{self.name!r}: record of {n} bytes with {tl - hd} bytes queued")
                     at = (at + REC_HEADER) % cap
-                    first = min(n, cap - at)
-                    p: bytes = ring[at:at + first].tobytes()
-                    if first < n:
-                        p += ring[0:n - first].tobytes()
-                    h.commit((Q_HEAD, 8, hd + need), (Q_GETSEQ, 8, gs + 1))
-                    w32[Q_NGET >> 2] = (w32[Q_NGET >> 2] + 1) & 0xFFFFFFFF
-                    putters, getters = w32[Q_PUTTERS >> 2], w32[Q_GETTERS >> 2]
+                    if at + n <= cap:
+                        p: bytes = ring[at:at + n].tobytes()
+                    else:
+                        p = ring[at:cap].tobytes() + ring[0:n - (cap - at)].tobytes()
+                    # The get commit (SPEC 10.5), inline: entries, count (the
+                    # commit point), fields, count cleared.
+                    _GET_ENTRIES.pack_into(h.mm, OFF_GET_REDO_N + 8, Q_HEAD, 8, hd + need, Q_GETSEQ, 8, gs + 1)
+                    w32[_GET_REDO_N] = 2
+                    w64[_HEAD] = hd + need
+                    w64[_GETSEQ] = gs + 1
+                    w32[_GET_REDO_N] = 0
+                    w32[_NGET] = (w32[_NGET] + 1) & 0xFFFFFFFF
+                    getters = w32[_GETTERS]
                     break
+                if w32[_REDO_N]:
+                    # A putter is inside its commit, or was killed there: the
+                    # internal lock (taken after the get lock, as always)
+                    # finishes the commit; look again.
+                    h.lock()
+                    h.unlock()
+                    continue
                 if not block:
                     raise _stdqueue.Empty
-                seq = w32[Q_NPUT >> 2]
-                w32[Q_GETTERS >> 2] += 1
+                w32[_GETTERS] += 1
+                asleep = True
             finally:
-                h.unlock()
-            try:
-                ok = h.sleep(Q_NPUT, seq, deadline)
-            finally:
-                self._uncount(Q_GETTERS)
-            if not ok:
+                h.unlock_get()
+            if not h.sleep(Q_NPUT, seq, deadline):
+                self._uncount(h.lock_get, h.unlock_get, _GETTERS)
                 raise _stdqueue.Empty
-        if putters and _room_enough(tl - hd - need, cap, ps - gs - 1, w64[Q_MAXSIZE >> 3]):
+        # putters is read after the unlock (a full barrier), see _put.
+        if w32[_PUTTERS] and _room_enough(tl - hd - need, cap, ps - gs - 1, w64[_MAXSIZE]):
             h.wake(Q_NGET, 1)
         if getters and ps - gs > 1:
             h.wake(Q_NPUT, 1)  # pass the baton: more messages are waiting

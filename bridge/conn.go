@@ -142,18 +142,16 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
 	total := int64(len(c.wbuf) + len(p))
 	var n int64
-	err := c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
-		if len(p) <= smallFrame { // one write of header and payload
-			c.wbuf = append(c.wbuf, p...)
-			k, err := c.s.Write(c.wbuf)
-			n = int64(k)
+	var err error
+	if ctx.Done() == nil { // no closure to allocate on the common path
+		n, err = c.writeRaw(p)
+	} else {
+		err = c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
+			var err error
+			n, err = c.writeRaw(p)
 			return err
-		}
-		bufs := net.Buffers{c.wbuf, p} // writev: no copy of a large payload
-		var err error
-		n, err = bufs.WriteTo(c.s)
-		return err
-	})
+		})
+	}
 	if err == nil {
 		return nil
 	}
@@ -163,6 +161,17 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 		return c.werr
 	}
 	return err
+}
+
+// writeRaw writes the header in c.wbuf and payload p to the stream.
+func (c *Conn) writeRaw(p []byte) (int64, error) {
+	if len(p) <= smallFrame { // one write of header and payload
+		c.wbuf = append(c.wbuf, p...)
+		k, err := c.s.Write(c.wbuf)
+		return int64(k), err
+	}
+	bufs := net.Buffers{c.wbuf, p} // writev: no copy of a large payload
+	return bufs.WriteTo(c.s)
 }
 
 // Recv receives one message and decodes it into v, a non-nil pointer
@@ -199,11 +208,16 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	var p []byte
-	err := c.withContext(ctx, c.s.SetReadDeadline, &c.readDeadline, func() error {
-		var err error
+	var err error
+	if ctx.Done() == nil { // no closure to allocate on the common path
 		p, err = c.fr.ReadFrame(dst)
-		return err
-	})
+	} else {
+		err = c.withContext(ctx, c.s.SetReadDeadline, &c.readDeadline, func() error {
+			var err error
+			p, err = c.fr.ReadFrame(dst)
+			return err
+		})
+	}
 	if err == nil {
 		return p, nil
 	}

@@ -159,10 +159,14 @@ func TestWraparound(t *testing.T) {
 // before tail does.
 func TestIndexWrap(t *testing.T) {
 	const capacity = 64
-	r, mem := newTestRing(t, capacity)
+	_, mem := newTestRing(t, capacity)
 	start := uint64(1<<64 - 20)
 	binary.LittleEndian.PutUint64(mem[offHead:], start)
 	binary.LittleEndian.PutUint64(mem[offTail:], start)
+	r, err := New(mem[:CtlSize], mem[4096:4096+capacity]) // a ring attached mid-stream
+	if err != nil {
+		t.Fatal(err)
+	}
 	src := pattern(0, 48)
 	if n := r.TryWrite(src); n != 48 {
 		t.Fatalf("TryWrite = %d", n)
@@ -175,6 +179,9 @@ func TestIndexWrap(t *testing.T) {
 	}
 	if n := r.TryWrite(src); n != capacity-48 {
 		t.Fatalf("TryWrite into the rest = %d, want %d", n, capacity-48)
+	}
+	if n := r.TryWrite(src); n != 0 {
+		t.Fatalf("TryWrite into the full ring = %d, want 0", n)
 	}
 	buf := make([]byte, capacity)
 	if n := r.TryRead(buf); n != capacity {
@@ -431,5 +438,34 @@ func TestReadAfterPeerGoneKeepsBytes(t *testing.T) {
 	}
 	if _, err := r.Read(buf, w); !errors.Is(err, ErrPeerGone) {
 		t.Fatalf("second Read = %v, want ErrPeerGone", err)
+	}
+}
+
+// TestStepsAcrossTheWrap: transfers of several Steps, published Step by
+// Step, that straddle the end of the data area on both sides.
+func TestStepsAcrossTheWrap(t *testing.T) {
+	const capacity = 4 * Step
+	r, mem := newTestRing(t, capacity)
+	written, read := 0, 0
+	buf := make([]byte, capacity)
+	for _, sz := range [][2]int{{3*Step + 100, 2*Step + 7}, {3*Step - 7, 3 * Step}, {Step + 1, 2*Step + 94}, {capacity, capacity}} {
+		free := capacity - (written - read)
+		want := min(sz[0], free)
+		if n := r.TryWrite(pattern(written, sz[0])); n != want {
+			t.Fatalf("TryWrite(%d) with %d free = %d", sz[0], free, n)
+		}
+		written += want
+		if h := binary.LittleEndian.Uint64(mem[offHead:]); h != uint64(written) {
+			t.Fatalf("head = %d, want %d", h, written)
+		}
+		want = min(sz[1], written-read)
+		n := r.TryRead(buf[:sz[1]])
+		if n != want || !bytes.Equal(buf[:n], pattern(read, n)) {
+			t.Fatalf("TryRead(%d) at %d = %d bytes (want %d), equal %v", sz[1], read, n, want, bytes.Equal(buf[:n], pattern(read, n)))
+		}
+		read += n
+		if tl := binary.LittleEndian.Uint64(mem[offTail:]); tl != uint64(read) {
+			t.Fatalf("tail = %d, want %d", tl, read)
+		}
 	}
 }

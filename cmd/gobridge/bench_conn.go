@@ -120,6 +120,10 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 				}
 				add(tr.name+" rtt", "go-go", "us", true, samples...)
 				add(tr.name+" 64B", "go->go", "msg/s", false, rate)
+				if rate, err = goGoFrames(ctx, l, addr, msgs); err != nil {
+					return err
+				}
+				add(tr.name+" 64B frames", "go->go", "msg/s", false, rate)
 				big, err := goGoBig(ctx, l, addr, bigs)
 				if err != nil {
 					return err
@@ -199,6 +203,8 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 			r.Target = "<= 0.10x"
 		case s.name == "shm 64B" && s.pairing == "go->go":
 			r.Target = ">= 1.00x"
+		case s.name == "shm 64B frames":
+			r.Target = ">= 1.00x (like for like)"
 		case s.name == "shm 1MiB" && s.pairing == "go->py":
 			r.Target = ">= 0.50x"
 		}
@@ -363,6 +369,53 @@ func readRawFrame(r *bufio.Reader, buf []byte) (int, error) {
 	}
 	_, err := io.ReadFull(r, buf[:n])
 	return n, err
+}
+
+// goGoFrames sends n 64-byte frames between two goroutines with SendBytes
+// and RecvBytesInto (no msgpack, no allocation), until the receiver replies:
+// the like-for-like of the framed socket baseline; msg/s.
+func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (float64, error) {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := bridge.Dial(ctx, addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		defer context.AfterFunc(ctx, func() { c.Close() })()
+		buf := make([]byte, 64)
+		for i := 0; i < n && err == nil; i++ {
+			var p []byte
+			p, err = c.RecvBytesInto(context.Background(), buf)
+			if err == nil && len(p) != len(payload64)+2 {
+				err = fmt.Errorf("frame %d has %d bytes", i, len(p))
+			}
+		}
+		if err == nil {
+			err = c.SendBytes([]byte("done"))
+		}
+		errc <- err
+	}()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
+	msg := make([]byte, len(payload64)+2) // 64 bytes, as the msgpack messages
+	t := time.Now()
+	for i := 0; i < n && err == nil; i++ {
+		err = c.SendBytes(msg)
+	}
+	if err == nil {
+		_, err = c.RecvBytes()
+	}
+	rate := float64(n) / since(t)
+	if perr := <-errc; err == nil {
+		err = perr
+	}
+	return rate, err
 }
 
 // goGoBig sends n 1 MiB messages between two goroutines; MB/s.

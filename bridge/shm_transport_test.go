@@ -137,24 +137,26 @@ func TestShmManyConnections(t *testing.T) {
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			c, err := Dial(context.Background(), l.Addr())
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			for j := 0; j < 100; j++ {
-				if err := c.Send(int64(i*1000 + j)); err != nil {
-					errs <- err
-					return
+			// The client's Close runs before it reports: a report sent first
+			// let the test end (and check for leftovers) while the last
+			// handle of the segment was still closing.
+			errs <- func() error {
+				c, err := Dial(context.Background(), l.Addr())
+				if err != nil {
+					return err
 				}
-				var v any
-				if err := c.Recv(&v); err != nil || v != int64(i*1000+j) {
-					errs <- fmt.Errorf("got %v, %v", v, err)
-					return
+				defer c.Close()
+				for j := 0; j < 100; j++ {
+					if err := c.Send(int64(i*1000 + j)); err != nil {
+						return err
+					}
+					var v any
+					if err := c.Recv(&v); err != nil || v != int64(i*1000+j) {
+						return fmt.Errorf("got %v, %v", v, err)
+					}
 				}
-			}
-			errs <- nil
+				return nil
+			}()
 		}(i)
 	}
 	for i := 0; i < n; i++ {

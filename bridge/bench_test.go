@@ -122,3 +122,32 @@ func BenchmarkRawUnix64(b *testing.B) {
 	}
 	<-done
 }
+
+// BenchmarkSendBytes64: one-way 64-byte frames (SendBytes/RecvBytesInto, no
+// msgpack, no allocation): what the transport and the framing cost.
+func BenchmarkSendBytes64(b *testing.B) {
+	for _, tr := range []string{"socketpair", "unix", "shm"} {
+		b.Run(tr, func(b *testing.B) {
+			x, y := benchPair(b, tr)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 64)
+				for i := 0; i < b.N; i++ {
+					if _, err := y.RecvBytesInto(context.Background(), buf); err != nil {
+						return
+					}
+				}
+			}()
+			msg := make([]byte, 64)
+			b.SetBytes(64)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := x.SendBytes(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+		})
+	}
+}

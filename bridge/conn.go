@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,9 +50,10 @@ type Conn struct {
 	readable bool
 	writable bool
 
-	rmu sync.Mutex
-	br  *bufio.Reader
-	fr  *wire.Reader
+	rmu  sync.Mutex
+	br   *bufio.Reader
+	fr   *wire.Reader
+	rbuf []byte // Recv's payload buffer, reused: Unmarshal keeps no reference to it
 
 	wmu  sync.Mutex
 	enc  *wire.Encoder
@@ -65,7 +67,7 @@ type Conn struct {
 	closeOnce      sync.Once
 	closeErr       error
 	closed         chan struct{}
-	unreadableErr  error // CPython's _bad_message_length: set after a framing error
+	unreadableErr  atomic.Pointer[error] // CPython's _bad_message_length: set after a framing error
 	unreadableOnce sync.Once
 }
 
@@ -142,18 +144,16 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
 	total := int64(len(c.wbuf) + len(p))
 	var n int64
-	err := c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
-		if len(p) <= smallFrame { // one write of header and payload
-			c.wbuf = append(c.wbuf, p...)
-			k, err := c.s.Write(c.wbuf)
-			n = int64(k)
+	var err error
+	if ctx.Done() == nil { // no closure to allocate on the common path
+		n, err = c.writeRaw(p)
+	} else {
+		err = c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
+			var err error
+			n, err = c.writeRaw(p)
 			return err
-		}
-		bufs := net.Buffers{c.wbuf, p} // writev: no copy of a large payload
-		var err error
-		n, err = bufs.WriteTo(c.s)
-		return err
-	})
+		})
+	}
 	if err == nil {
 		return nil
 	}
@@ -165,6 +165,17 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	return err
 }
 
+// writeRaw writes the header in c.wbuf and payload p to the stream.
+func (c *Conn) writeRaw(p []byte) (int64, error) {
+	if len(p) <= smallFrame { // one write of header and payload
+		c.wbuf = append(c.wbuf, p...)
+		k, err := c.s.Write(c.wbuf)
+		return int64(k), err
+	}
+	bufs := net.Buffers{c.wbuf, p} // writev: no copy of a large payload
+	return bufs.WriteTo(c.s)
+}
+
 // Recv receives one message and decodes it into v, a non-nil pointer
 // (see wire.Unmarshal for the shapes a *any receives). At a clean end of
 // stream it returns io.EOF. A payload that does not decode gives an error and
@@ -173,12 +184,31 @@ func (c *Conn) Recv(v any) error { return c.RecvContext(context.Background(), v)
 
 // RecvContext is Recv that gives up when ctx is done.
 func (c *Conn) RecvContext(ctx context.Context, v any) error {
-	p, err := c.recvFrame(ctx, nil)
-	if err != nil {
+	if err := c.checkRead(); err != nil {
 		return err
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	// The payload goes into c.rbuf and is decoded before the next receive can
+	// reuse it: Unmarshal copies every string and byte slice it keeps.
+	resumed := c.fr.InFrame() // its buffer is an earlier call's, maybe a caller's
+	p, err := c.readFrameLocked(ctx, c.rbuf)
+	if err != nil {
+		if c.fr.InFrame() {
+			// The frame resumes into c.rbuf, and may then be returned by
+			// RecvBytes: the buffer is no longer ours to reuse.
+			c.rbuf = nil
+		}
+		return err
+	}
+	if !resumed && cap(p) <= maxRecvBuf {
+		c.rbuf = p[:0]
 	}
 	return wire.Unmarshal(p, v)
 }
+
+// maxRecvBuf bounds the payload buffer a Conn keeps between Recvs.
+const maxRecvBuf = 64 << 10
 
 // RecvBytes receives one frame and returns its payload.
 func (c *Conn) RecvBytes() ([]byte, error) { return c.recvFrame(context.Background(), nil) }
@@ -198,12 +228,22 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	return c.readFrameLocked(ctx, dst)
+}
+
+// readFrameLocked reads one frame into dst when it fits; c.rmu is held.
+func (c *Conn) readFrameLocked(ctx context.Context, dst []byte) ([]byte, error) {
 	var p []byte
-	err := c.withContext(ctx, c.s.SetReadDeadline, &c.readDeadline, func() error {
-		var err error
+	var err error
+	if ctx.Done() == nil { // no closure to allocate on the common path
 		p, err = c.fr.ReadFrame(dst)
-		return err
-	})
+	} else {
+		err = c.withContext(ctx, c.s.SetReadDeadline, &c.readDeadline, func() error {
+			var err error
+			p, err = c.fr.ReadFrame(dst)
+			return err
+		})
+	}
 	if err == nil {
 		return p, nil
 	}
@@ -220,9 +260,7 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 // open for sending, a receive-only one is closed.
 func (c *Conn) makeUnreadable(err error) {
 	c.unreadableOnce.Do(func() {
-		c.dmu.Lock()
-		c.unreadableErr = err
-		c.dmu.Unlock()
+		c.unreadableErr.Store(&err)
 		if !c.writable {
 			c.Close()
 		}
@@ -359,9 +397,10 @@ func (c *Conn) checkRead() error {
 	if !c.readable {
 		return ErrNotReadable
 	}
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	return c.unreadableErr
+	if p := c.unreadableErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c *Conn) checkWrite() error {

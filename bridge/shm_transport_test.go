@@ -137,14 +137,15 @@ func TestShmManyConnections(t *testing.T) {
 	errs := make(chan error, n)
 	for i := 0; i < n; i++ {
 		go func(i int) {
-			c, err := Dial(context.Background(), l.Addr())
-			if err != nil {
-				errs <- err
-				return
-			}
-			// Closed before reporting: the dialer's close may be the last
-			// one, which removes the segment, and the leftover check follows.
-			err = func() error {
+			// The client's Close runs before it reports: a report sent first
+			// let the test end (and check for leftovers) while the last
+			// handle of the segment was still closing.
+			errs <- func() error {
+				c, err := Dial(context.Background(), l.Addr())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
 				for j := 0; j < 100; j++ {
 					if err := c.Send(int64(i*1000 + j)); err != nil {
 						return err
@@ -156,8 +157,6 @@ func TestShmManyConnections(t *testing.T) {
 				}
 				return nil
 			}()
-			c.Close()
-			errs <- err
 		}(i)
 	}
 	for i := 0; i < n; i++ {

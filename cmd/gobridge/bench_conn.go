@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +17,8 @@ import (
 
 // connTransports are the transports `gobridge bench transports` measures,
 // each at an address made in a fresh directory. A transport whose Listen
-// says ErrUnsupportedTransport (fifo: until issue 4 lands) is skipped with a
-// note, so adding one here is all a new transport needs.
+// says ErrUnsupportedTransport is skipped with a note, so adding one here is
+// all a new transport needs.
 var connTransports = []struct {
 	name string
 	addr func(dir string) string
@@ -30,9 +32,10 @@ const mib = 1 << 20
 
 // benchTransports measures, in one run, every transport for every pairing
 // (RTT median and p99, 64-byte messages/s, 1 MiB throughput) next to
-// multiprocessing.Pipe, multiprocessing.Queue, a raw Go AF_UNIX socket and
-// memcpy. RTTs are compared with mp.Pipe's, 64-byte rates with the raw Go
-// socket's, 1 MiB throughput with memcpy.
+// multiprocessing.Pipe, multiprocessing.Queue, a Go AF_UNIX socket carrying
+// bufio-buffered frames (rawUnix) and memcpy. RTTs are compared with
+// mp.Pipe's, 64-byte rates with the framed Go socket's, 1 MiB throughput with
+// memcpy.
 func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	rtts, msgs, bigs := 20000, 200000, 300
 	if o.N > 0 {
@@ -68,15 +71,15 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 
 	for round := 0; round < o.Rounds; round++ {
 		fmt.Fprintf(o.Log, "  round %d/%d\n", round+1, o.Rounds)
-		step("baselines: memcpy, raw Go AF_UNIX, multiprocessing.Pipe and Queue")
+		step("baselines: memcpy, framed Go AF_UNIX, multiprocessing.Pipe and Queue")
 		add("memcpy", "go", "MB/s", false, memcpyRate())
 		rawRTT, rawRate, rawBig, err := rawUnix(ctx, dir, rtts, msgs, bigs)
 		if err != nil {
 			return nil, fmt.Errorf("raw unix: %w", err)
 		}
-		add("go AF_UNIX raw rtt", "go-go", "us", true, rawRTT...)
-		add("go AF_UNIX raw 64B", "go->go", "msg/s", false, rawRate)
-		add("go AF_UNIX raw 1MiB", "go->go", "MB/s", false, rawBig)
+		add("go AF_UNIX framed rtt", "go-go", "us", true, rawRTT...)
+		add("go AF_UNIX framed 64B", "go->go", "msg/s", false, rawRate)
+		add("go AF_UNIX framed 1MiB", "go->go", "MB/s", false, rawBig)
 		for _, b := range []struct{ name, mod, rtt, tput string }{
 			{"mp.Pipe", "gobridge._bench", "mp-pipe-rtt", "mp-pipe-tput"},
 			{"mp.Queue", "gobridge._bench_shm_conn", "mpq-rtt", "mpq-tput"},
@@ -117,6 +120,10 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 				}
 				add(tr.name+" rtt", "go-go", "us", true, samples...)
 				add(tr.name+" 64B", "go->go", "msg/s", false, rate)
+				if rate, err = goGoFrames(ctx, l, addr, msgs); err != nil {
+					return err
+				}
+				add(tr.name+" 64B frames", "go->go", "msg/s", false, rate)
 				big, err := goGoBig(ctx, l, addr, bigs)
 				if err != nil {
 					return err
@@ -174,7 +181,7 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 		return 0
 	}
 	pipeRTT := med("mp.Pipe rtt", "py-py")
-	rawRate := med("go AF_UNIX raw 64B", "go->go")
+	rawRate := med("go AF_UNIX framed 64B", "go->go")
 	memcpy := med("memcpy", "go")
 	var out []benchResult
 	for _, k := range order {
@@ -186,8 +193,8 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 			if s.name != "mp.Pipe rtt" {
 				r.Baseline, r.Ratio = "mp.Pipe rtt", r.Value/pipeRTT
 			}
-		case s.unit == "msg/s" && s.name != "go AF_UNIX raw 64B":
-			r.Baseline, r.Ratio = "go AF_UNIX raw 64B", r.Value/rawRate
+		case s.unit == "msg/s" && s.name != "go AF_UNIX framed 64B":
+			r.Baseline, r.Ratio = "go AF_UNIX framed 64B", r.Value/rawRate
 		case s.unit == "MB/s" && s.name != "memcpy":
 			r.Baseline, r.Ratio = "memcpy", r.Value/memcpy
 		}
@@ -196,6 +203,8 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 			r.Target = "<= 0.10x"
 		case s.name == "shm 64B" && s.pairing == "go->go":
 			r.Target = ">= 1.00x"
+		case s.name == "shm 64B frames":
+			r.Target = ">= 1.00x (like for like)"
 		case s.name == "shm 1MiB" && s.pairing == "go->py":
 			r.Target = ">= 0.50x"
 		}
@@ -220,9 +229,14 @@ func memcpyRate() float64 {
 	return n * mib / 1e6 / since(t)
 }
 
-// rawUnix measures a plain Go AF_UNIX stream socket without framing: 64-byte
-// round trips, 64-byte writes through a 64 KiB bufio-like batch, and 1 MiB
-// writes.
+// rawUnix is the socket baseline: a plain Go AF_UNIX stream socket carrying
+// frames of SPEC section 2 (4-byte length, then the payload) with no msgpack
+// and no Conn, each side buffered with bufio, as a hand-written Go program
+// would do it. It measures 64-byte round trips (one frame each way, flushed),
+// 64-byte messages/s (the writer writes a header and a payload per message
+// into a 64 KiB bufio.Writer; the reader takes each header from a 64 KiB
+// bufio.Reader and reads that message into its buffer), and 1 MiB messages.
+// Both rates run until the reader acknowledges the last message.
 func rawUnix(ctx context.Context, dir string, rtts, msgs, bigs int) ([]float64, float64, float64, error) {
 	path := filepath.Join(dir, "raw.sock")
 	ln, err := net.Listen("unix", path)
@@ -231,76 +245,177 @@ func rawUnix(ctx context.Context, dir string, rtts, msgs, bigs int) ([]float64, 
 	}
 	defer ln.Close()
 	errc := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64)
-		for i := 0; i < rtts+rtts/10; i++ {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				errc <- err
-				return
-			}
-			if _, err := c.Write(buf); err != nil {
-				errc <- err
-				return
-			}
-		}
-		_, err = io.CopyN(io.Discard, c, int64(64*msgs+mib*bigs))
-		if err == nil {
-			_, err = c.Write([]byte{1})
-		}
-		errc <- err
-	}()
+	go func() { errc <- rawUnixPeer(ln, rtts+rtts/10, msgs, bigs) }()
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	defer c.Close()
-	buf := make([]byte, 64)
+	defer context.AfterFunc(ctx, func() { c.Close() })()
+	fail := func(err error) ([]float64, float64, float64, error) {
+		c.Close()
+		if perr := <-errc; perr != nil && !errors.Is(perr, io.EOF) && !errors.Is(perr, net.ErrClosed) {
+			return nil, 0, 0, fmt.Errorf("%w (peer: %v)", err, perr)
+		}
+		return nil, 0, 0, err
+	}
+	br, bw := bufio.NewReaderSize(c, 64<<10), bufio.NewWriterSize(c, 64<<10)
+	msg := make([]byte, 64)
 	samples := make([]float64, 0, rtts)
 	for i := 0; i < rtts+rtts/10; i++ {
 		t := time.Now()
-		if _, err := c.Write(buf); err != nil {
-			return nil, 0, 0, err
+		if err := writeRawFrame(bw, msg); err != nil {
+			return fail(err)
 		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return nil, 0, 0, err
+		if err := bw.Flush(); err != nil {
+			return fail(err)
+		}
+		if _, err := readRawFrame(br, msg); err != nil {
+			return fail(err)
 		}
 		if i >= rtts/10 {
 			samples = append(samples, float64(time.Since(t).Nanoseconds())/1e3)
 		}
 	}
-	batch := make([]byte, 0, 64<<10)
-	t := time.Now()
-	for i := 0; i < msgs; i++ {
-		if len(batch)+64 > cap(batch) {
-			if _, err := c.Write(batch); err != nil {
-				return nil, 0, 0, err
+	stream := func(p []byte, n int) (float64, error) {
+		t := time.Now()
+		for i := 0; i < n; i++ {
+			if err := writeRawFrame(bw, p); err != nil {
+				return 0, err
 			}
-			batch = batch[:0]
 		}
-		batch = append(batch, buf...)
-	}
-	if _, err := c.Write(batch); err != nil {
-		return nil, 0, 0, err
-	}
-	rate := float64(msgs) / since(t)
-	big := make([]byte, mib)
-	t = time.Now()
-	for i := 0; i < bigs; i++ {
-		if _, err := c.Write(big); err != nil {
-			return nil, 0, 0, err
+		if err := bw.Flush(); err != nil {
+			return 0, err
 		}
+		if _, err := readRawFrame(br, msg); err != nil { // the reader's acknowledgement
+			return 0, err
+		}
+		return since(t), nil
 	}
-	if _, err := io.ReadFull(c, buf[:1]); err != nil {
-		return nil, 0, 0, err
+	d, err := stream(msg, msgs)
+	if err != nil {
+		return fail(err)
 	}
-	bigRate := float64(bigs) * mib / 1e6 / since(t)
+	rate := float64(msgs) / d
+	if d, err = stream(make([]byte, mib), bigs); err != nil {
+		return fail(err)
+	}
+	bigRate := float64(bigs) * mib / 1e6 / d
 	return samples, rate, bigRate, <-errc
+}
+
+// rawUnixPeer is rawUnix's other end: it echoes rtts frames, then receives
+// msgs 64-byte and bigs 1 MiB frames, acknowledging each batch with a frame.
+func rawUnixPeer(ln net.Listener, rtts, msgs, bigs int) error {
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	br, bw := bufio.NewReaderSize(c, 64<<10), bufio.NewWriterSize(c, 64<<10)
+	buf := make([]byte, mib)
+	for i := 0; i < rtts; i++ {
+		n, err := readRawFrame(br, buf)
+		if err != nil {
+			return err
+		}
+		if err := writeRawFrame(bw, buf[:n]); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, batch := range []struct{ n, size int }{{msgs, 64}, {bigs, mib}} {
+		for i := 0; i < batch.n; i++ {
+			n, err := readRawFrame(br, buf)
+			if err != nil {
+				return err
+			}
+			if n != batch.size {
+				return fmt.Errorf("raw unix: frame %d has %d bytes, want %d", i, n, batch.size)
+			}
+		}
+		if err := writeRawFrame(bw, []byte("ok")); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRawFrame buffers a 4-byte big-endian length and p.
+func writeRawFrame(w *bufio.Writer, p []byte) error {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+// readRawFrame reads one frame into buf and returns its length.
+func readRawFrame(r *bufio.Reader, buf []byte) (int, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[:]))
+	if n > len(buf) {
+		return 0, fmt.Errorf("raw unix: frame of %d bytes, buffer of %d", n, len(buf))
+	}
+	_, err := io.ReadFull(r, buf[:n])
+	return n, err
+}
+
+// goGoFrames sends n 64-byte frames between two goroutines with SendBytes
+// and RecvBytesInto (no msgpack, no allocation), until the receiver replies:
+// the like-for-like of the framed socket baseline; msg/s.
+func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (float64, error) {
+	errc := make(chan error, 1)
+	go func() {
+		c, err := bridge.Dial(ctx, addr)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		defer context.AfterFunc(ctx, func() { c.Close() })()
+		buf := make([]byte, 64)
+		for i := 0; i < n && err == nil; i++ {
+			var p []byte
+			p, err = c.RecvBytesInto(context.Background(), buf)
+			if err == nil && len(p) != len(payload64)+2 {
+				err = fmt.Errorf("frame %d has %d bytes", i, len(p))
+			}
+		}
+		if err == nil {
+			err = c.SendBytes([]byte("done"))
+		}
+		errc <- err
+	}()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
+	msg := make([]byte, len(payload64)+2) // 64 bytes, as the msgpack messages
+	t := time.Now()
+	for i := 0; i < n && err == nil; i++ {
+		err = c.SendBytes(msg)
+	}
+	if err == nil {
+		_, err = c.RecvBytes()
+	}
+	rate := float64(n) / since(t)
+	if perr := <-errc; err == nil {
+		err = perr
+	}
+	return rate, err
 }
 
 // goGoBig sends n 1 MiB messages between two goroutines; MB/s.

@@ -47,6 +47,12 @@ var (
 	ErrLayout = errors.New("ring: bad layout")
 )
 
+// Step is the most a write or read moves before it publishes its index
+// (SPEC 11.4): a larger transfer is published step by step, so that the
+// consumer copies out one step while the producer copies in the next. A
+// write of at most Step bytes that fits is published with one index store.
+const Step = 64 << 10
+
 // A Ring is one direction of a channel.
 type Ring struct {
 	head, tail       *uint64
@@ -54,6 +60,15 @@ type Ring struct {
 	rwait, wwait     *uint32
 	data             []byte
 	mask             uint64
+
+	// Each side's last sight of the other's index, so that it reads the
+	// other side's cache line only when what it saw last is used up. On
+	// separate lines: the producer writes tailSeen, the consumer headSeen.
+	_        [64]byte
+	tailSeen uint64 // producer's
+	_        [56]byte
+	headSeen uint64 // consumer's
+	_        [56]byte
 }
 
 // New returns the Ring whose control block is ctl (CtlSize bytes, 64-byte
@@ -64,7 +79,7 @@ func New(ctl, data []byte) (*Ring, error) {
 		return nil, ErrLayout
 	}
 	p := unsafe.Pointer(&ctl[0])
-	return &Ring{
+	r := &Ring{
 		head:    (*uint64)(unsafe.Add(p, offHead)),
 		wclosed: (*uint32)(unsafe.Add(p, offWClosed)),
 		tail:    (*uint64)(unsafe.Add(p, offTail)),
@@ -73,7 +88,13 @@ func New(ctl, data []byte) (*Ring, error) {
 		wwait:   (*uint32)(unsafe.Add(p, offWWait)),
 		data:    data,
 		mask:    n - 1,
-	}, nil
+	}
+	// Indices seen earlier than the true ones only make the free space or
+	// the buffered bytes look smaller, so these are safe whichever side
+	// calls New and whatever the peer has done since.
+	r.tailSeen = atomic.LoadUint64(r.tail)
+	r.headSeen = atomic.LoadUint64(r.head)
+	return r, nil
 }
 
 // Cap returns the data area's size.
@@ -104,50 +125,59 @@ type Waiter struct {
 }
 
 // TryWrite copies as much of p as fits, publishes it and wakes a sleeping
-// consumer. It never blocks.
+// consumer. It never blocks. More than Step bytes are published Step bytes
+// at a time.
 func (r *Ring) TryWrite(p []byte) int {
 	head := *r.head // only this side stores head
-	free := uint64(len(r.data)) - (head - atomic.LoadUint64(r.tail))
+	size := uint64(len(r.data))
 	n := uint64(len(p))
-	if n > free {
-		n = free
+	if free := size - (head - r.tailSeen); n > free {
+		r.tailSeen = atomic.LoadUint64(r.tail) // acquire: the space after the index
+		if free = size - (head - r.tailSeen); n > free {
+			n = free
+		}
 	}
-	if n == 0 {
-		return 0
-	}
-	i := head & r.mask
-	k := copy(r.data[i:], p[:n])
-	copy(r.data, p[k:n])
-	atomic.StoreUint64(r.head, head+n) // release: the bytes before the index
-	// Dekker with the consumer (SPEC 11.4): the index store above and this
-	// load are both sequentially consistent, so either the consumer sees
-	// the new head or we see its rwait flag.
-	if atomic.LoadUint32(r.rwait) != 0 {
-		atomic.StoreUint32(r.rwait, 0)
-		futex.Wake(r.rwait, 1)
+	for done := uint64(0); done < n; {
+		k := min(n-done, Step)
+		i := (head + done) & r.mask
+		c := copy(r.data[i:], p[done:done+k])
+		copy(r.data, p[done+uint64(c):done+k])
+		done += k
+		atomic.StoreUint64(r.head, head+done) // release: the bytes before the index
+		// Dekker with the consumer (SPEC 11.4): the index store above and
+		// this load are both sequentially consistent, so either the consumer
+		// sees the new head or we see its rwait flag.
+		if atomic.LoadUint32(r.rwait) != 0 {
+			atomic.StoreUint32(r.rwait, 0)
+			futex.Wake(r.rwait, 1)
+		}
 	}
 	return int(n)
 }
 
 // TryRead copies up to len(p) buffered bytes, releases their space and wakes
-// a producer waiting for space. It never blocks.
+// a producer waiting for space. It never blocks. More than Step bytes are
+// released Step bytes at a time.
 func (r *Ring) TryRead(p []byte) int {
-	tail := *r.tail                           // only this side stores tail
-	avail := atomic.LoadUint64(r.head) - tail // acquire: the bytes after the index
+	tail := *r.tail // only this side stores tail
 	n := uint64(len(p))
-	if n > avail {
-		n = avail
+	if avail := r.headSeen - tail; n > avail {
+		r.headSeen = atomic.LoadUint64(r.head) // acquire: the bytes before the index
+		if avail = r.headSeen - tail; n > avail {
+			n = avail
+		}
 	}
-	if n == 0 {
-		return 0
-	}
-	i := tail & r.mask
-	k := copy(p[:n], r.data[i:])
-	copy(p[k:n], r.data)
-	atomic.StoreUint64(r.tail, tail+n)
-	if atomic.LoadUint32(r.wwait) != 0 {
-		atomic.StoreUint32(r.wwait, 0)
-		futex.Wake(r.wwait, 1)
+	for done := uint64(0); done < n; {
+		k := min(n-done, Step)
+		i := (tail + done) & r.mask
+		c := copy(p[done:done+k], r.data[i:])
+		copy(p[done+uint64(c):done+k], r.data)
+		done += k
+		atomic.StoreUint64(r.tail, tail+done)
+		if atomic.LoadUint32(r.wwait) != 0 {
+			atomic.StoreUint32(r.wwait, 0)
+			futex.Wake(r.wwait, 1)
+		}
 	}
 	return int(n)
 }

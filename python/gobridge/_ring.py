@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap as _mmap
 import platform
+import struct
 import threading
 import time
 from typing import Callable, Optional
@@ -35,6 +36,15 @@ _RWAIT = 32
 _WWAIT = 33
 
 _SPIN = 400  # polls before sleeping (a few tens of microseconds)
+# The most a write or read moves before publishing its index (SPEC 11.4): a
+# larger transfer is published step by step, so that the reader copies out one
+# step while the writer copies in the next. Go's internal/ring.Step.
+STEP = 64 << 10
+# A read releases its space every four steps: each release costs Python a
+# fence and a few object creations, and a Go writer spins for tens of
+# microseconds before it sleeps, far longer than copying four steps takes.
+_READ_STEP = 4 * STEP
+_SHORT = struct.Struct("!i")  # a frame's 4-byte length (section 2)
 SLICE = 0.2  # seconds per sleep; peer liveness is checked between slices
 
 _fence_lock = threading.Lock()
@@ -137,20 +147,26 @@ class Ring:
     # --- producer ------------------------------------------------------------
 
     def try_write(self, src: memoryview) -> int:
-        """Copy as much of src as fits, publish it, wake a sleeping reader."""
+        """Copy as much of src as fits, publish it (STEP bytes at a time),
+        wake a sleeping reader."""
         q = self._q
         head = q[_HEAD]
         n = min(len(src), self._cap - (head - q[_TAIL]))
         if n <= 0:
             return 0
-        i = head & self._mask
-        k = min(n, self._cap - i)
-        self._data[i:i + k] = src[:k]
-        if k < n:
-            self._data[:n - k] = src[k:n]
-        _order()  # arm64: the bytes before the index
-        q[_HEAD] = head + n
-        self._wake_reader()
+        data, mask, cap = self._data, self._mask, self._cap
+        done = 0
+        while done < n:
+            k = min(n - done, STEP)
+            i = (head + done) & mask
+            j = min(k, cap - i)
+            data[i:i + j] = src[done:done + j]
+            if j < k:
+                data[:k - j] = src[done + j:done + k]
+            done += k
+            _order()  # arm64: the bytes before the index
+            q[_HEAD] = head + done
+            self._wake_reader()
         return n
 
     def _wake_reader(self) -> None:
@@ -161,12 +177,13 @@ class Ring:
             self._rwait.wake(1)
 
     def write_all(self, parts: "list[memoryview]", waiter: "Waiter") -> None:
-        """Write every part, waiting for space; parts that fit together are
-        published with one index store (the reader sees a whole small frame)."""
+        """Write every part, waiting for space; parts of at most STEP bytes
+        together that fit are published with one index store (the reader sees
+        a whole small frame)."""
         total = sum(len(p) for p in parts)
         q = self._q
         head = q[_HEAD]
-        if total <= self._cap - (head - q[_TAIL]):
+        if total <= STEP and total <= self._cap - (head - q[_TAIL]):
             data, mask, cap = self._data, self._mask, self._cap
             pos = head
             for p in parts:
@@ -181,14 +198,41 @@ class Ring:
             q[_HEAD] = pos
             self._wake_reader()
             return
+        w, cap = self._w, self._cap
         for p in parts:
             done = 0
             while done < len(p):
-                if self._w[_RCLOSED]:
+                if w[_RCLOSED]:
                     raise BrokenPipeError("gobridge: shm: peer closed its end")
                 done += self.try_write(p[done:])
                 if done < len(p):
-                    waiter.wait(self._wwait, _WWAIT, self._w, self._space)
+                    # Spin first (SPEC 11.4): a reader copying out frees a
+                    # step within microseconds; a futex sleep and wake-up
+                    # per step would cost far more than the copy.
+                    for _ in range(_SPIN):
+                        if q[_HEAD] - q[_TAIL] < cap or w[_RCLOSED]:
+                            break
+                    else:
+                        waiter.wait(self._wwait, _WWAIT, w, self._space)
+
+    def write_frame(self, header: bytes, payload: memoryview, waiter: "Waiter") -> None:
+        """Write a frame's header and payload: a small frame that fits without
+        wrapping is copied and published here with one index store (no list,
+        no loop); anything else goes through write_all."""
+        h = len(header)
+        total = h + len(payload)
+        q = self._q
+        head = q[_HEAD]
+        i = head & self._mask
+        if total <= STEP and total <= self._cap - (head - q[_TAIL]) and i + total <= self._cap:
+            data = self._data
+            data[i:i + h] = header
+            data[i + h:i + total] = payload
+            _order()
+            q[_HEAD] = head + total
+            self._wake_reader()
+            return
+        self.write_all([memoryview(header), payload], waiter)
 
     def _space(self) -> bool:
         q = self._q
@@ -234,17 +278,44 @@ class Ring:
                 _order()
                 return int(n)
 
-    def read_into(self, dst: memoryview) -> None:
-        """Copy len(dst) bytes, which must be buffered, and release them."""
+    def take_frame(self, limit: int) -> Optional[bytes]:
+        """The payload of a whole frame with a 4-byte header of at most limit
+        bytes that is buffered without wrapping, released with one index
+        store; None (nothing consumed) for anything else."""
         q = self._q
         tail = q[_TAIL]
-        n = len(dst)
+        avail = q[_HEAD] - tail
+        if avail < 4:
+            return None
+        _order()
         i = tail & self._mask
-        k = min(n, self._cap - i)
-        dst[:k] = self._data[i:i + k]
-        if k < n:
-            dst[k:] = self._data[:n - k]
-        self._consume(tail + n)
+        if i + 4 > self._cap:
+            return None
+        data = self._data
+        n = _SHORT.unpack_from(data, i)[0]
+        end = i + 4 + n
+        if n < 0 or n > limit or 4 + n > avail or end > self._cap:
+            return None
+        b = data[i + 4:end].tobytes()
+        self._consume(tail + 4 + n)
+        return b
+
+    def read_into(self, dst: memoryview) -> None:
+        """Copy len(dst) bytes, which must be buffered, and release them
+        (_READ_STEP bytes at a time)."""
+        tail = self._q[_TAIL]
+        n = len(dst)
+        data, mask, cap = self._data, self._mask, self._cap
+        done = 0
+        while done < n:
+            k = min(n - done, _READ_STEP)
+            i = (tail + done) & mask
+            j = min(k, cap - i)
+            dst[done:done + j] = data[i:i + j]
+            if j < k:
+                dst[done + j:done + k] = data[:k - j]
+            done += k
+            self._consume(tail + done)
 
     def read_bytes(self, n: int) -> bytes:
         """Return n buffered bytes and release them."""

@@ -23,7 +23,7 @@ from typing import Any, Optional, Union
 from . import _futex, _shm
 from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
 from ._errors import BufferTooShort, FrameTooLargeError, PeerGoneError, ProtocolError
-from ._ring import SLICE, PeerGone, Ring, Waiter, fence
+from ._ring import SLICE, STEP, PeerGone, Ring, Waiter, fence
 from ._unix import Listener
 from .connection import Connection, _check_max_frame_size, payload_view
 
@@ -235,7 +235,7 @@ class ShmConnection(Connection):
         header = _HEADER.pack(n) if n <= _MAX_SHORT else _HEADER.pack(-1) + _HEADER64.pack(n)
         self._wwaiter.deadline = None
         try:
-            self._out.write_all([memoryview(header), payload], self._wwaiter)
+            self._out.write_frame(header, payload, self._wwaiter)
         except PeerGone:
             raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
 
@@ -273,7 +273,7 @@ class ShmConnection(Connection):
         ring, w = self._in, self._rwaiter
         n = len(dst)
         got = 0
-        step = max(1, ring.cap // 4)
+        step = max(1, min(STEP, ring.cap // 4))  # copy out while the writer copies in
         while got < n:
             avail = ring.wait_avail(min(n - got, step), w, False)
             k = min(avail, n - got)
@@ -285,7 +285,13 @@ class ShmConnection(Connection):
         if self._m is None or self._rerror is not None:
             raise self._not_readable()
         self._rwaiter.deadline = None
+        ring = self._in
         try:
+            if dest is None:  # a small frame already whole: one index store
+                ring.wait_avail(4, self._rwaiter, True)
+                b = ring.take_frame(limit)
+                if b is not None:
+                    return len(b), b
             n = self._read_header(limit)
             if dest is not None and n <= len(dest):
                 self._recv_into(dest[:n])

@@ -48,7 +48,7 @@ var benchmarks = []struct {
 	{"shm", benchShm},
 	{"queue", benchQueue},
 	{"transports", benchTransports}, // bench_conn.go: every transport, every pairing, with baselines
-	{"fifo", benchFIFO},             // bench_fifo.go: fifo: Go<->Python next to mp.Pipe
+	{"fifo", benchFIFO},             // bench_conn.go: the transports table for fifo: alone
 	{"pool", benchPool},             // bench_pool.go: pool.Map vs multiprocessing.Pool.map
 }
 

@@ -37,6 +37,18 @@ const mib = 1 << 20
 // mp.Pipe's, 64-byte rates with the framed Go socket's, 1 MiB throughput with
 // memcpy.
 func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error) {
+	return benchConns(ctx, o, "")
+}
+
+// benchFIFO is the transports table for fifo: alone (every pairing, with
+// the same baselines, multiprocessing.Pipe among them).
+func benchFIFO(ctx context.Context, o benchOptions) ([]benchResult, error) {
+	return benchConns(ctx, o, "fifo")
+}
+
+// benchConns measures the transport named only, or every transport when
+// only is empty.
+func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult, error) {
 	rtts, msgs, bigs := 20000, 200000, 300
 	if o.N > 0 {
 		rtts, msgs = o.N, o.N
@@ -100,6 +112,9 @@ func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error)
 			add(b.name+" 1MiB", "py->py", "MB/s", false, r.MsgsPerS*mib/1e6)
 		}
 		for _, tr := range connTransports {
+			if only != "" && tr.name != only {
+				continue
+			}
 			addr := tr.addr(dir)
 			l, err := bridge.Listen(addr)
 			if errors.Is(err, bridge.ErrUnsupportedTransport) {

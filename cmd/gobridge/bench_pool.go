@@ -11,7 +11,7 @@ import (
 
 // benchPool measures pool.Map tasks per second (Go driving Python workers)
 // against multiprocessing.Pool.map on the same function
-// (gobridge._bench_fifo:square) with as many workers, in this run. Both are
+// (gobridge._bench_pool:square) with as many workers, in this run. Both are
 // timed after a warm-up map, so worker start-up is not counted.
 func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	n := 100000
@@ -34,7 +34,7 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	for i := range items {
 		items[i] = i
 	}
-	if _, err := p.Map(ctx, "gobridge._bench_fifo:square", items[:workers*10]); err != nil {
+	if _, err := p.Map(ctx, "gobridge._bench_pool:square", items[:workers*10]); err != nil {
 		return nil, err
 	}
 	var goRate, mpRate []float64
@@ -43,12 +43,12 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		var r struct {
 			TasksPerS float64 `json:"tasks_per_s"`
 		}
-		if err := pyModule(ctx, o, "gobridge._bench_fifo", &r, "mp-pool-map", fmt.Sprint(n), fmt.Sprint(workers)); err != nil {
+		if err := pyModule(ctx, o, "gobridge._bench_pool", &r, "mp-pool-map", fmt.Sprint(n), fmt.Sprint(workers)); err != nil {
 			return nil, err
 		}
 		mpRate = append(mpRate, r.TasksPerS)
 		t := time.Now()
-		out, err := p.Map(ctx, "gobridge._bench_fifo:square", items)
+		out, err := p.Map(ctx, "gobridge._bench_pool:square", items)
 		if err != nil {
 			return nil, err
 		}

@@ -4,9 +4,7 @@
                           -> {"tasks_per_s": x}, timed after a warm-up map
 
 ``square`` is also the function Go's pool.Map runs in the same benchmark
-(``gobridge._bench_fifo:square``), so both measure the same work. The fifo
-benchmark needs no roles of its own: the echo/sink/source roles of
-gobridge._bench dial fifo: addresses as they dial unix: ones.
+(``gobridge._bench_pool:square``), so both measure the same work.
 """
 from __future__ import annotations
 

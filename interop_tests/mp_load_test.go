@@ -16,21 +16,8 @@ import (
 	"github.com/gobridge/gobridge/internal/testenv"
 )
 
-// buildMPPeer builds interop_tests/internal/mppeer into a test directory.
-func buildMPPeer(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go not found")
-	}
-	out := filepath.Join(t.TempDir(), "mppeer")
-	cmd := exec.Command(goBin, "build", "-o", out, "./interop_tests/internal/mppeer")
-	cmd.Dir = testenv.RepoRoot()
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build mppeer: %v\n%s", err, b)
-	}
-	return out
-}
+// buildMPPeer builds the Go peer of the shared-object tests.
+func buildMPPeer(t *testing.T) string { return buildGoPeer(t, "mppeer") }
 
 // TestMPLoad is the CI-sized run of the queue load test; TestStressMPLoad
 // (make stress) sends a million messages.

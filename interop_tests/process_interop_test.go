@@ -15,21 +15,25 @@ import (
 	"github.com/gobridge/gobridge/internal/testenv"
 )
 
-// buildProcPeer builds interop_tests/internal/procpeer into a test directory.
-func buildProcPeer(t *testing.T) string {
+// buildGoPeer builds interop_tests/internal/NAME into a test directory and
+// returns the program's path.
+func buildGoPeer(t *testing.T, name string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("go not found")
 	}
-	out := filepath.Join(t.TempDir(), "procpeer")
-	cmd := exec.Command(goBin, "build", "-o", out, "./interop_tests/internal/procpeer")
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goBin, "build", "-o", out, "./interop_tests/internal/"+name)
 	cmd.Dir = testenv.RepoRoot()
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build procpeer: %v\n%s", err, b)
+		t.Fatalf("build %s: %v\n%s", name, err, b)
 	}
 	return out
 }
+
+// buildProcPeer builds the Go peer of the process, FIFO and signal tests.
+func buildProcPeer(t *testing.T) string { return buildGoPeer(t, "procpeer") }
 
 func procPeerScript() string {
 	return filepath.Join(testenv.RepoRoot(), "interop_tests", "peers", "proc_peer.py")

@@ -24,7 +24,7 @@ from . import _futex, _shm
 from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
 from ._errors import BufferTooShort, FrameTooLargeError, PeerGoneError, ProtocolError
 from ._ring import SLICE, STEP, PeerGone, Ring, Waiter, fence
-from ._unix import Listener
+from ._unix import Listener, check_options
 from .connection import Connection, _check_max_frame_size, payload_view
 
 __all__ = ["ShmConnection", "ShmListener", "PeerGoneError", "client", "dial", "KIND_CONN", "KIND_LISTEN"]
@@ -576,7 +576,7 @@ class ShmListener(Listener):
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        _check_options(family, authkey)
+        check_options(family, authkey, "shm")
         self._address = os.fspath(address)
         self._last_accepted: Optional[str] = None
         self._core: Optional[ShmListenerCore] = ShmListenerCore(
@@ -604,13 +604,6 @@ class ShmListener(Listener):
         return f"<Listener {self._address!r} {'closed' if self._core is None else 'listening'}>"
 
 
-def _check_options(family: Optional[str], authkey: Optional[bytes]) -> None:
-    if authkey is not None:
-        raise ValueError("gobridge: authkey is not supported")
-    if family is not None and family != "AF_SHM":
-        raise ValueError(f"gobridge: family {family!r} is not supported for shm: addresses")
-
-
 def client(
     address: str,
     family: Optional[str] = None,
@@ -620,5 +613,5 @@ def client(
     timeout: Optional[float] = None,
 ) -> Connection:
     """``gobridge.Client("shm:NAME")``: connect to a shared-memory listener."""
-    _check_options(family, authkey)
+    check_options(family, authkey, "shm")
     return dial(address[len("shm:"):], _check_max_frame_size(max_frame_size), timeout)

@@ -389,86 +389,58 @@ func readRawFrame(r *bufio.Reader, buf []byte) (int, error) {
 // goGoFrames sends n 64-byte frames between two goroutines with SendBytes
 // and RecvBytesInto (no msgpack, no allocation), until the receiver replies:
 // the like-for-like of the framed socket baseline; msg/s.
-func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (float64, error) {
-	errc := make(chan error, 1)
-	go func() {
-		c, err := bridge.Dial(ctx, addr)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer c.Close()
-		defer context.AfterFunc(ctx, func() { c.Close() })()
+func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (rate float64, err error) {
+	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
 		buf := make([]byte, 64)
-		for i := 0; i < n && err == nil; i++ {
-			var p []byte
-			p, err = c.RecvBytesInto(context.Background(), buf)
-			if err == nil && len(p) != len(payload64)+2 {
-				err = fmt.Errorf("frame %d has %d bytes", i, len(p))
+		for i := 0; i < n; i++ {
+			p, err := c.RecvBytesInto(context.Background(), buf)
+			if err != nil {
+				return err
+			}
+			if len(p) != len(payload64)+2 {
+				return fmt.Errorf("frame %d has %d bytes", i, len(p))
 			}
 		}
-		if err == nil {
-			err = c.SendBytes([]byte("done"))
+		return c.SendBytes([]byte("done"))
+	}, func(c *bridge.Conn) error {
+		msg := make([]byte, len(payload64)+2) // 64 bytes, as the msgpack messages
+		var err error
+		t := time.Now()
+		for i := 0; i < n && err == nil; i++ {
+			err = c.SendBytes(msg)
 		}
-		errc <- err
-	}()
-	c, err := l.Accept(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	defer context.AfterFunc(ctx, func() { c.Close() })()
-	msg := make([]byte, len(payload64)+2) // 64 bytes, as the msgpack messages
-	t := time.Now()
-	for i := 0; i < n && err == nil; i++ {
-		err = c.SendBytes(msg)
-	}
-	if err == nil {
-		_, err = c.RecvBytes()
-	}
-	rate := float64(n) / since(t)
-	if perr := <-errc; err == nil {
-		err = perr
-	}
+		if err == nil {
+			_, err = c.RecvBytes()
+		}
+		rate = float64(n) / since(t)
+		return err
+	})
 	return rate, err
 }
 
 // goGoBig sends n 1 MiB messages between two goroutines; MB/s.
-func goGoBig(ctx context.Context, l *bridge.Listener, addr string, n int) (float64, error) {
-	errc := make(chan error, 1)
-	go func() {
-		c, err := bridge.Dial(ctx, addr)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer c.Close()
+func goGoBig(ctx context.Context, l *bridge.Listener, addr string, n int) (rate float64, err error) {
+	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
 		buf := make([]byte, 2*mib)
+		for i := 0; i < n; i++ {
+			if _, err := c.RecvBytesInto(ctx, buf); err != nil {
+				return err
+			}
+		}
+		return c.SendBytes([]byte("done"))
+	}, func(c *bridge.Conn) error {
+		big := make([]byte, mib)
+		var err error
+		t := time.Now()
 		for i := 0; i < n && err == nil; i++ {
-			_, err = c.RecvBytesInto(ctx, buf)
+			err = c.SendBytesContext(ctx, big)
 		}
 		if err == nil {
-			err = c.SendBytes([]byte("done"))
+			_, err = c.RecvBytesContext(ctx)
 		}
-		errc <- err
-	}()
-	c, err := l.Accept(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	big := make([]byte, mib)
-	t := time.Now()
-	for i := 0; i < n && err == nil; i++ {
-		err = c.SendBytesContext(ctx, big)
-	}
-	if err == nil {
-		_, err = c.RecvBytesContext(ctx)
-	}
-	rate := float64(n) * mib / 1e6 / since(t)
-	if perr := <-errc; err == nil {
-		err = perr
-	}
+		rate = float64(n) * mib / 1e6 / since(t)
+		return err
+	})
 	return rate, err
 }
 

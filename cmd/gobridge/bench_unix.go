@@ -200,9 +200,11 @@ func drain(ctx context.Context, c *bridge.Conn, n int) (float64, error) {
 	return float64(n-1) / since(t), nil
 }
 
-// goGo measures round trips and throughput between two goroutines over the
-// same unix socket transport.
-func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) ([]float64, float64, error) {
+// goPair dials addr from a goroutine that runs peer on its Conn, accepts
+// that connection and runs main on it: the shape of every Go->Go
+// measurement. Both Conns close when ctx ends. It returns main's error, or
+// else peer's.
+func goPair(ctx context.Context, l *bridge.Listener, addr string, peer, main func(c *bridge.Conn) error) error {
 	errc := make(chan error, 1)
 	go func() {
 		c, err := bridge.Dial(ctx, addr)
@@ -212,45 +214,55 @@ func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) 
 		}
 		defer c.Close()
 		defer context.AfterFunc(ctx, func() { c.Close() })()
+		errc <- peer(c)
+	}()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	defer context.AfterFunc(ctx, func() { c.Close() })()
+	err = main(c)
+	if perr := <-errc; err == nil {
+		err = perr
+	}
+	return err
+}
+
+// goGo measures round trips and throughput between two goroutines over the
+// same transport.
+func goGo(ctx context.Context, l *bridge.Listener, addr string, rtts, msgs int) (samples []float64, rate float64, err error) {
+	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
 		for { // echo the round trips, then sink the stream
 			var v []byte
 			if err := c.Recv(&v); err != nil {
-				errc <- err
-				return
+				return err
 			}
 			if len(v) == 0 {
 				break
 			}
 			c.Send(v)
 		}
-		_, err = drain(ctx, c, msgs)
-		if err == nil {
-			err = c.Send("done")
+		if _, err := drain(ctx, c, msgs); err != nil {
+			return err
 		}
-		errc <- err
-	}()
-	c, err := l.Accept(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer c.Close()
-	defer context.AfterFunc(ctx, func() { c.Close() })()
-	samples, err := roundTrips(ctx, c, rtts)
-	if err != nil {
-		return nil, 0, err
-	}
-	c.Send([]byte{})
-	t := time.Now()
-	for i := 0; i < msgs && err == nil; i++ {
-		err = c.Send(payload64)
-	}
-	var done string
-	if err == nil {
-		err = c.Recv(&done)
-	}
-	rate := float64(msgs) / since(t)
-	if perr := <-errc; err == nil {
-		err = perr
-	}
+		return c.Send("done")
+	}, func(c *bridge.Conn) error {
+		var err error
+		if samples, err = roundTrips(ctx, c, rtts); err != nil {
+			return err
+		}
+		c.Send([]byte{})
+		t := time.Now()
+		for i := 0; i < msgs && err == nil; i++ {
+			err = c.Send(payload64)
+		}
+		var done string
+		if err == nil {
+			err = c.Recv(&done)
+		}
+		rate = float64(msgs) / since(t)
+		return err
+	})
 	return samples, rate, err
 }

@@ -13,7 +13,7 @@ FUZZTIME   ?= 300000x
 export GOBRIDGE_PYTHON := $(PY)
 export GOBRIDGE_BIN    := $(GOBRIDGE)
 
-.PHONY: all venv build demo test test-go test-py test-fuzz vet typecheck leftovers bench stress clean
+.PHONY: all venv build demo test test-go test-race test-py test-fuzz vet typecheck leftovers bench stress clean
 
 all: build
 
@@ -47,6 +47,10 @@ typecheck: venv
 test-go: venv build
 	$(GO) test -count=1 -timeout 300s ./...
 
+# The packages with goroutines, locks and shared memory, under the race detector.
+test-race: venv build
+	$(GO) test -race -count=1 -timeout 300s ./bridge/... ./internal/...
+
 test-fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
@@ -65,6 +69,7 @@ leftovers:
 test: vet typecheck
 	@$(PY) interop_tests/leftovers.py snapshot
 	$(MAKE) test-go
+	$(MAKE) test-race
 	$(MAKE) test-fuzz
 	$(MAKE) test-py
 	$(MAKE) leftovers

@@ -143,10 +143,12 @@ func (r *Ring) TryWrite(p []byte) int {
 		c := copy(r.data[i:], p[done:done+k])
 		copy(r.data, p[done+uint64(c):done+k])
 		done += k
-		atomic.StoreUint64(r.head, head+done) // release: the bytes before the index
-		// Dekker with the consumer (SPEC 11.4): the index store above and
-		// this load are both sequentially consistent, so either the consumer
-		// sees the new head or we see its rwait flag.
+		// Swap, not Store: the index store must be a full barrier before the
+		// rwait load below (Dekker with the consumer, SPEC 11.4), so that
+		// either the consumer sees the new head or we see its flag. On amd64
+		// both are one XCHG; under the race detector Store is only a release
+		// and a wake-up could be lost.
+		atomic.SwapUint64(r.head, head+done)
 		if atomic.LoadUint32(r.rwait) != 0 {
 			atomic.StoreUint32(r.rwait, 0)
 			futex.Wake(r.rwait, 1)
@@ -173,7 +175,7 @@ func (r *Ring) TryRead(p []byte) int {
 		c := copy(p[done:done+k], r.data[i:])
 		copy(p[done+uint64(c):done+k], r.data)
 		done += k
-		atomic.StoreUint64(r.tail, tail+done)
+		atomic.SwapUint64(r.tail, tail+done) // a full barrier before the wwait load, as in TryWrite
 		if atomic.LoadUint32(r.wwait) != 0 {
 			atomic.StoreUint32(r.wwait, 0)
 			futex.Wake(r.wwait, 1)
@@ -273,7 +275,7 @@ func (r *Ring) wait(w *Waiter, flag *uint32, ready func() bool) error {
 				timeout = left
 			}
 		}
-		atomic.StoreUint32(flag, 1) // seq-cst store, then load: see TryWrite
+		atomic.SwapUint32(flag, 1) // a full barrier, then the load: see TryWrite
 		if ready() {
 			atomic.StoreUint32(flag, 0)
 			return nil

@@ -362,31 +362,45 @@ func TestLockAndSemaphore(t *testing.T) {
 	}
 }
 
-// TestRedoReplay interrupts a commit after its commit point (as a process
-// killed there would) and checks the next lock holder finishes it.
+// TestRedoReplay: a putter killed after its commit point (the message and
+// the redo entries written, the fields not), with nobody putting after it.
+// A getter that finds the queue empty with the redo count set takes the
+// internal lock, which finishes the commit, and gets the message: blocking
+// or not.
 func TestRedoReplay(t *testing.T) {
-	ctx := ctxT(t)
-	q, err := OpenQueue(tag(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	p := []byte{0xa1, 'x'}
-	o := q.o
-	o.lock()
-	q.write(0, p)
-	e := offRedo
-	o.set32(e, qTail)
-	o.set32(e+4, 8)
-	o.set64(e+8, recSize(len(p)))
-	o.set32(e+16, qPutSeq)
-	o.set32(e+20, 8)
-	o.set64(e+24, 1)
-	o.set32(offRedoN, 2) // "killed" here: fields not yet written
-	o.unlock()
-	v, err := q.Get(ctx)
-	if err != nil || v != "x" {
-		t.Fatalf("got %v %v", v, err)
+	for _, get := range []struct {
+		name string
+		get  func(q *Queue) (any, error)
+	}{
+		{"Get", func(q *Queue) (any, error) { return q.Get(ctxT(t)) }},
+		{"GetNowait", func(q *Queue) (any, error) { return q.GetNowait() }},
+	} {
+		t.Run(get.name, func(t *testing.T) {
+			q, err := OpenQueue(tag(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			p := []byte{0xa1, 'x'}
+			o := q.o
+			if err := o.lock(); err != nil {
+				t.Fatal(err)
+			}
+			q.write(0, p)
+			e := offRedo
+			o.set32(e, qTail)
+			o.set32(e+4, 8)
+			o.set64(e+8, recSize(len(p)))
+			o.set32(e+16, qPutSeq)
+			o.set32(e+20, 8)
+			o.set64(e+24, 1)
+			o.set32(offRedoN, 2) // "killed" here: fields not yet written
+			o.unlock()
+			v, err := get.get(q)
+			if err != nil || v != "x" {
+				t.Fatalf("got %v %v", v, err)
+			}
+		})
 	}
 }
 
@@ -429,35 +443,5 @@ func TestGetRedoReplay(t *testing.T) {
 	}
 	if n := q.Qsize(); n != 0 {
 		t.Fatalf("qsize %d after the replayed get and one more", n)
-	}
-}
-
-// TestGetFinishesAPuttersCommit: a putter killed after its commit point
-// with nobody putting after it; a getter that finds the queue empty
-// finishes the commit and gets the message.
-func TestGetFinishesAPuttersCommit(t *testing.T) {
-	q, err := OpenQueue(tag(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	p := []byte{0xa1, 'x'}
-	o := q.o
-	if err := o.lock(); err != nil {
-		t.Fatal(err)
-	}
-	q.write(0, p)
-	e := offRedo
-	o.set32(e, qTail)
-	o.set32(e+4, 8)
-	o.set64(e+8, recSize(len(p)))
-	o.set32(e+16, qPutSeq)
-	o.set32(e+20, 8)
-	o.set64(e+24, 1)
-	o.set32(offRedoN, 2) // "killed" here: fields not yet written
-	o.unlock()
-	v, err := q.GetNowait()
-	if err != nil || v != "x" {
-		t.Fatalf("got %v %v", v, err)
 	}
 }

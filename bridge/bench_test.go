@@ -72,30 +72,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 // BenchmarkSend64: one-way 64-byte messages (Send/Recv with msgpack), the
 // figure `gobridge bench` compares with multiprocessing.Pipe.
 func BenchmarkSend64(b *testing.B) {
-	for _, tr := range []string{"socketpair", "unix", "shm"} {
-		b.Run(tr, func(b *testing.B) {
-			x, y := benchPair(b, tr)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				var v []byte
-				for i := 0; i < b.N; i++ {
-					if err := y.Recv(&v); err != nil {
-						return
-					}
-				}
-			}()
-			msg := make([]byte, 62) // a 64-byte msgpack payload
-			b.SetBytes(64)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := x.Send(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-			<-done
-		})
-	}
+	msg := make([]byte, 62) // a 64-byte msgpack payload
+	var v []byte
+	benchOneWay64(b, func(x *Conn) error { return x.Send(msg) }, func(y *Conn) error { return y.Recv(&v) })
 }
 
 // BenchmarkRawUnix64: the floor: 64-byte writes on a plain Go AF_UNIX socket.
@@ -126,24 +105,32 @@ func BenchmarkRawUnix64(b *testing.B) {
 // BenchmarkSendBytes64: one-way 64-byte frames (SendBytes/RecvBytesInto, no
 // msgpack, no allocation): what the transport and the framing cost.
 func BenchmarkSendBytes64(b *testing.B) {
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	benchOneWay64(b, func(x *Conn) error { return x.SendBytes(msg) }, func(y *Conn) error {
+		_, err := y.RecvBytesInto(context.Background(), buf)
+		return err
+	})
+}
+
+// benchOneWay64 runs send b.N times on one end of each transport while a
+// goroutine runs recv as often on the other.
+func benchOneWay64(b *testing.B, send, recv func(*Conn) error) {
 	for _, tr := range []string{"socketpair", "unix", "shm"} {
 		b.Run(tr, func(b *testing.B) {
 			x, y := benchPair(b, tr)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				buf := make([]byte, 64)
 				for i := 0; i < b.N; i++ {
-					if _, err := y.RecvBytesInto(context.Background(), buf); err != nil {
+					if recv(y) != nil {
 						return
 					}
 				}
 			}()
-			msg := make([]byte, 64)
 			b.SetBytes(64)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := x.SendBytes(msg); err != nil {
+				if err := send(x); err != nil {
 					b.Fatal(err)
 				}
 			}

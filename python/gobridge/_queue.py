@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE, _decode, decode, encode
 from ._objects import KIND_JOINABLE, KIND_QUEUE, OFF_GET_REDO_N, OFF_REDO_N, REDO_MAX, LayoutError, _Handle
-from ._ring import _order
+from ._ring import WEAK, fence
 
 __all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
 
@@ -148,7 +148,8 @@ class Queue:
                         first = cap - at
                         ring[at:cap] = p[:first]
                         ring[0:n - first] = p[first:]
-                    _order()  # arm64: the record before tail and put_seq (lock-free getters read them)
+                    if WEAK:
+                        fence()  # arm64: the record before tail and put_seq (lock-free getters read them)
                     # The put commit (SPEC 10.5), inline: entries, count (the
                     # commit point), fields, count cleared.
                     if self._joinable:
@@ -231,7 +232,8 @@ class Queue:
                 seq = w32[_NPUT]
                 ps, gs = w64[_PUTSEQ], w64[_GETSEQ]
                 if ps != gs:
-                    _order()  # arm64: put_seq before tail and the record
+                    if WEAK:
+                        fence()  # arm64: put_seq before tail and the record
                     hd, tl = w64[_HEAD], w64[_TAIL]
                     ring = self._ring
                     at = hd % cap
@@ -244,7 +246,8 @@ class Queue:
                         p: bytes = ring[at:at + n].tobytes()
                     else:
                         p = ring[at:cap].tobytes() + ring[0:n - (cap - at)].tobytes()
-                    _order()  # arm64: our reads of the record before head frees its space
+                    if WEAK:
+                        fence()  # arm64: our reads of the record before head frees its space
                     # The get commit (SPEC 10.5), inline: entries, count (the
                     # commit point), fields, count cleared.
                     _GET_ENTRIES.pack_into(h.mm, OFF_GET_REDO_N + 8, Q_HEAD, 8, hd + need, Q_GETSEQ, 8, gs + 1)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/wire"
 )
 
 // connTransports are the transports `gobridge bench transports` measures,
@@ -361,11 +362,10 @@ func rawUnixPeer(ln net.Listener, rtts, msgs, bigs int) error {
 	return nil
 }
 
-// writeRawFrame buffers a 4-byte big-endian length and p.
+// writeRawFrame buffers p's SPEC section 2 header (wire.AppendHeader) and p.
 func writeRawFrame(w *bufio.Writer, p []byte) error {
 	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(p)))
-	if _, err := w.Write(hdr[:]); err != nil {
+	if _, err := w.Write(wire.AppendHeader(hdr[:0], int64(len(p)))); err != nil {
 		return err
 	}
 	_, err := w.Write(p)

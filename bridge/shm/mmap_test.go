@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gobridge/gobridge/internal/shmseg"
+	"github.com/gobridge/gobridge/internal/testenv"
 )
-
-var seq atomic.Int64
 
 func tag(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("gbtest-%d-%d", os.Getpid(), seq.Add(1))
-	t.Cleanup(func() { os.Remove(shmseg.Path(name)) })
-	return name
+	return testenv.Tag(t)
 }
 
 func TestTaggedMethods(t *testing.T) {

@@ -9,22 +9,18 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gobridge/gobridge/internal/testenv"
 	"golang.org/x/sys/unix"
 )
-
-var seq atomic.Int64
 
 // tag returns a name unique to this process and call.
 func tag(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("gbtest-%d-%d", os.Getpid(), seq.Add(1))
-	t.Cleanup(func() { os.Remove(Path(name)) })
-	return name
+	return testenv.Tag(t)
 }
 
 func exists(name string) bool {

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from . import _futex
 
-__all__ = ["Ring", "CTL_SIZE", "PeerGoneError", "fence"]
+__all__ = ["Ring", "CTL_SIZE", "PeerGone", "fence"]
 
 CTL_SIZE = 192
 # 8-byte word indices (offset // 8) and 4-byte word indices (offset // 4).
@@ -72,9 +72,6 @@ WEAK = platform.machine() not in ("x86_64", "AMD64", "i686", "i386")
 
 class PeerGone(Exception):
     """Internal: raised by a Waiter's check when the peer died."""
-
-
-PeerGoneError = PeerGone
 
 
 class Ring:

@@ -9,11 +9,12 @@ import (
 	"github.com/gobridge/gobridge/internal/testenv"
 )
 
-// benchPair returns two connected duplex Conns over a transport.
-func benchPair(b *testing.B, transport string) (*Conn, *Conn) {
+// benchPair returns two connected duplex Conns over a transport; opts
+// configure the first.
+func benchPair(b *testing.B, transport string, opts ...ConnOption) (*Conn, *Conn) {
 	switch transport {
 	case "socketpair":
-		x, y, err := Pipe(true)
+		x, y, err := Pipe(true, opts...) // both ends: Pipe has no other way
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -31,7 +32,7 @@ func benchPair(b *testing.B, transport string) (*Conn, *Conn) {
 		b.Cleanup(func() { l.Close() })
 		ch := make(chan *Conn, 1)
 		go func() { c, _ := l.Accept(context.Background()); ch <- c }()
-		x, err := Dial(context.Background(), l.Addr())
+		x, err := Dial(context.Background(), l.Addr(), opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -112,12 +113,23 @@ func BenchmarkSendBytes64(b *testing.B) {
 	})
 }
 
-// benchOneWay64 runs send b.N times on one end of each transport while a
-// goroutine runs recv as often on the other.
-func benchOneWay64(b *testing.B, send, recv func(*Conn) error) {
+// BenchmarkSendBytes64Batched is BenchmarkSendBytes64 with the sender made
+// WithWriteBuffer(64 KiB): the like-for-like of a Go program writing frames
+// through a bufio.Writer (BenchmarkRawUnix64 writes each one).
+func BenchmarkSendBytes64Batched(b *testing.B) {
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	benchOneWay64(b, func(x *Conn) error { return x.SendBytes(msg) }, func(y *Conn) error {
+		_, err := y.RecvBytesInto(context.Background(), buf)
+		return err
+	}, WithWriteBuffer(64<<10))
+}
+
+// benchOneWay64 runs send b.N times on one end of each transport (made with
+// opts) while a goroutine runs recv as often on the other.
+func benchOneWay64(b *testing.B, send, recv func(*Conn) error, opts ...ConnOption) {
 	for _, tr := range []string{"socketpair", "unix", "shm"} {
 		b.Run(tr, func(b *testing.B) {
-			x, y := benchPair(b, tr)
+			x, y := benchPair(b, tr, opts...)
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -133,6 +145,9 @@ func benchOneWay64(b *testing.B, send, recv func(*Conn) error) {
 				if err := send(x); err != nil {
 					b.Fatal(err)
 				}
+			}
+			if err := x.Flush(); err != nil {
+				b.Fatal(err)
 			}
 			<-done
 		})

@@ -55,10 +55,13 @@ type Conn struct {
 	fr   *wire.Reader
 	rbuf []byte // Recv's payload buffer, reused: Unmarshal keeps no reference to it
 
-	wmu  sync.Mutex
-	enc  *wire.Encoder
-	wbuf []byte
-	werr error // sticky: a frame was cut short
+	wmu     sync.Mutex
+	enc     *wire.Encoder
+	wbuf    []byte
+	werr    error       // sticky: a frame was cut short
+	wcap    int         // WithWriteBuffer's size; 0: every send is written at once
+	batch   []byte      // frames sent but not yet written (WithWriteBuffer)
+	pending atomic.Bool // len(batch) > 0, for receives to check without wmu
 
 	dmu            sync.Mutex // guards the user's deadlines, restored after ctx and Poll
 	readDeadline   time.Time
@@ -66,19 +69,20 @@ type Conn struct {
 	maxFrame       int64
 	closeOnce      sync.Once
 	closeErr       error
-	closed         chan struct{}
+	closed         atomic.Bool
 	unreadableErr  atomic.Pointer[error] // CPython's _bad_message_length: set after a framing error
 	unreadableOnce sync.Once
 }
 
 func newConn(s stream, readable, writable bool, cfg connConfig) *Conn {
-	c := &Conn{s: s, readable: readable, writable: writable, maxFrame: cfg.maxFrame, closed: make(chan struct{})}
+	c := &Conn{s: s, readable: readable, writable: writable, maxFrame: cfg.maxFrame}
 	if readable {
 		c.br = bufio.NewReaderSize(s, readBufSize)
 		c.fr = wire.NewReader(c.br, cfg.maxFrame)
 	}
 	if writable {
 		c.enc = wire.NewEncoder()
+		c.wcap = cfg.writeBuffer
 	}
 	return c
 }
@@ -133,13 +137,31 @@ func (c *Conn) SendBytesContext(ctx context.Context, p []byte) error {
 	return c.writeFrame(ctx, p)
 }
 
-// writeFrame writes header and payload; c.wmu is held.
+// writeFrame writes header and payload, or adds them to the batch; c.wmu is
+// held.
 func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
 	if err := wire.CheckSize(int64(len(p)), c.maxFrame); err != nil {
 		return err
+	}
+	if c.wcap > 0 {
+		need := wire.HeaderSize(int64(len(p))) + len(p)
+		if len(c.batch)+need > c.wcap {
+			if err := c.flushLocked(ctx); err != nil {
+				return err
+			}
+		}
+		if need <= c.wcap {
+			if c.batch == nil {
+				c.batch = make([]byte, 0, c.wcap)
+			}
+			c.batch = wire.AppendHeader(c.batch, int64(len(p)))
+			c.batch = append(c.batch, p...)
+			c.pending.Store(true)
+			return nil
+		}
 	}
 	c.wbuf = wire.AppendHeader(c.wbuf[:0], int64(len(p)))
 	total := int64(len(c.wbuf) + len(p))
@@ -165,6 +187,74 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	return err
 }
 
+// Flush writes the frames that WithWriteBuffer holds back. It returns at
+// once when nothing is waiting.
+func (c *Conn) Flush() error { return c.FlushContext(context.Background()) }
+
+// FlushContext is Flush that gives up when ctx is done. Frames it could not
+// write stay batched for the next Flush, unless part of one was written, in
+// which case the Conn refuses further sends (see Conn).
+func (c *Conn) FlushContext(ctx context.Context) error {
+	if !c.pending.Load() {
+		return nil
+	}
+	if err := c.checkWrite(); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked(ctx)
+}
+
+// Buffered returns how many bytes of frames WithWriteBuffer holds back.
+func (c *Conn) Buffered() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.batch)
+}
+
+// flushLocked writes the batch; c.wmu is held.
+func (c *Conn) flushLocked(ctx context.Context) error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	if c.werr != nil {
+		return c.werr
+	}
+	var n int
+	var err error
+	if ctx.Done() == nil {
+		n, err = c.s.Write(c.batch)
+	} else {
+		err = c.withContext(ctx, c.s.SetWriteDeadline, &c.writeDeadline, func() error {
+			var err error
+			n, err = c.s.Write(c.batch)
+			return err
+		})
+	}
+	if err == nil {
+		c.batch = c.batch[:0]
+		c.pending.Store(false)
+		return nil
+	}
+	err = mapIOError("send", err, true)
+	if n > 0 {
+		c.werr = fmt.Errorf("bridge: send interrupted after %d of %d batched bytes; the connection can no longer send: %w", n, len(c.batch), err)
+		return c.werr
+	}
+	return err
+}
+
+// flushForRecv writes batched frames before a receive or Poll, so that a
+// request still batched never waits for its own reply. A failed write does
+// not fail the receive: the frames stay batched (or the Conn's send error
+// sticks) for the next Send, Flush or Close to report.
+func (c *Conn) flushForRecv(ctx context.Context) {
+	if c.pending.Load() {
+		c.FlushContext(ctx)
+	}
+}
+
 // writeRaw writes the header in c.wbuf and payload p to the stream.
 func (c *Conn) writeRaw(p []byte) (int64, error) {
 	if len(p) <= smallFrame { // one write of header and payload
@@ -187,6 +277,7 @@ func (c *Conn) RecvContext(ctx context.Context, v any) error {
 	if err := c.checkRead(); err != nil {
 		return err
 	}
+	c.flushForRecv(ctx)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	// The payload goes into c.rbuf and is decoded before the next receive can
@@ -226,6 +317,7 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := c.checkRead(); err != nil {
 		return nil, err
 	}
+	c.flushForRecv(ctx)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	return c.readFrameLocked(ctx, dst)
@@ -284,6 +376,7 @@ func (c *Conn) PollContext(ctx context.Context) (bool, error) {
 	if err := c.checkRead(); err != nil {
 		return false, err
 	}
+	c.flushForRecv(ctx)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.br.Buffered() > 0 {
@@ -389,10 +482,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *Conn) checkRead() error {
-	select {
-	case <-c.closed:
+	if c.closed.Load() {
 		return fmt.Errorf("bridge: recv: %w", ErrClosed)
-	default:
 	}
 	if !c.readable {
 		return ErrNotReadable
@@ -404,10 +495,8 @@ func (c *Conn) checkRead() error {
 }
 
 func (c *Conn) checkWrite() error {
-	select {
-	case <-c.closed:
+	if c.closed.Load() {
 		return fmt.Errorf("bridge: send: %w", ErrClosed)
-	default:
 	}
 	if !c.writable {
 		return ErrNotWritable
@@ -415,12 +504,23 @@ func (c *Conn) checkWrite() error {
 	return nil
 }
 
-// Close closes the connection; blocked calls return ErrClosed. Closing again
-// does nothing and returns the first result.
+// Close closes the connection; blocked calls return ErrClosed. Frames that
+// WithWriteBuffer holds back are written first, unless a Send is in progress
+// in another goroutine (Close does not wait for it); like a Send, that
+// write blocks while the peer is not reading, until the write deadline.
+// Closing again does nothing and returns the first result.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
-		close(c.closed)
+		var ferr error
+		if c.pending.Load() && c.wmu.TryLock() {
+			ferr = c.flushLocked(context.Background())
+			c.wmu.Unlock()
+		}
+		c.closed.Store(true)
 		c.closeErr = c.s.Close()
+		if c.closeErr == nil {
+			c.closeErr = ferr
+		}
 	})
 	return c.closeErr
 }

@@ -245,6 +245,10 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 // which every gobridge writer takes (Python's too), so frames never
 // interleave. When the reader has gone, Send fails with ErrBrokenPipe.
 func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
+	cfg := newConnConfig(opts)
+	if cfg.writeBuffer > 0 {
+		return nil, errors.New("bridge: OpenFIFOWriter: WithWriteBuffer does not apply to a FIFO that other writers may share")
+	}
 	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
 		return nil, err
@@ -254,7 +258,7 @@ func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn
 		return nil, err
 	}
 	s := &fifoStream{w: f, name: path, lock: true}
-	return newConn(s, false, true, newConnConfig(opts)), nil
+	return newConn(s, false, true, cfg), nil
 }
 
 // fifoStream is a Conn's stream over one or two FIFO descriptors. It is a

@@ -7,7 +7,8 @@ import "github.com/gobridge/gobridge/wire"
 type ConnOption func(*connConfig)
 
 type connConfig struct {
-	maxFrame int64
+	maxFrame    int64
+	writeBuffer int
 }
 
 func newConnConfig(opts []ConnOption) connConfig {
@@ -26,5 +27,23 @@ func WithMaxFrameSize(n int64) ConnOption {
 			n = wire.DefaultMaxFrameSize
 		}
 		c.maxFrame = n
+	}
+}
+
+// WithWriteBuffer batches sends, as a bufio.Writer of n bytes would: a Send
+// adds its frame to the batch, and the batch is written in one piece when
+// the next frame would not fit, by Flush, before a receive or Poll on the
+// same Conn, and by Close. A frame larger than n is written at once, after
+// the batch. Until then the peer does not see the frames, and a process that
+// dies loses them: call Flush when the batch must be delivered. It pays
+// where sends are small and many: on shm: one ring publish, and on sockets
+// one system call, per batch instead of per message. n <= 0 (the default)
+// writes every frame at once. Not for OpenFIFOWriter, whose frames must each
+// be written whole (it returns an error).
+//
+// Python's Connection.set_write_buffer is the same.
+func WithWriteBuffer(n int) ConnOption {
+	return func(c *connConfig) {
+		c.writeBuffer = max(n, 0)
 	}
 }

@@ -140,6 +140,16 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 					return err
 				}
 				add(tr.name+" 64B frames", "go->go", "msg/s", false, rate)
+				for _, frames := range []bool{false, true} {
+					if rate, err = goGoBatched(ctx, l, addr, msgs, frames); err != nil {
+						return err
+					}
+					name := tr.name + " 64B batched"
+					if frames {
+						name = tr.name + " 64B frames batched"
+					}
+					add(name, "go->go", "msg/s", false, rate)
+				}
 				big, err := goGoBig(ctx, l, addr, bigs)
 				if err != nil {
 					return err
@@ -219,7 +229,7 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 			r.Target = "<= 0.10x"
 		case s.name == "shm 64B" && s.pairing == "go->go":
 			r.Target = ">= 1.00x"
-		case s.name == "shm 64B frames":
+		case s.name == "shm 64B frames batched":
 			r.Target = ">= 1.00x (like for like)"
 		case s.name == "shm 1MiB" && s.pairing == "go->py":
 			r.Target = ">= 0.50x"
@@ -415,6 +425,58 @@ func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (ra
 		rate = float64(n) / since(t)
 		return err
 	})
+	return rate, err
+}
+
+// benchWriteBuffer is the batch size of the batched rows: the framed
+// socket baseline's bufio.Writer size.
+const benchWriteBuffer = 64 << 10
+
+// goGoBatched sends n 64-byte messages from a Conn made WithWriteBuffer, as
+// the framed socket baseline sends through its bufio.Writer: Send (msgpack)
+// or, with frames, SendBytes; the receiver takes them with Recv or
+// RecvBytesInto. The sender's wait for the receiver's reply flushes the last
+// batch; msg/s.
+func goGoBatched(ctx context.Context, l *bridge.Listener, addr string, n int, frames bool) (rate float64, err error) {
+	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
+		msg := make([]byte, len(payload64)+2)
+		var err error
+		t := time.Now()
+		for i := 0; i < n && err == nil; i++ {
+			if frames {
+				err = c.SendBytes(msg)
+			} else {
+				err = c.Send(payload64)
+			}
+		}
+		if err == nil {
+			_, err = c.RecvBytes()
+		}
+		rate = float64(n) / since(t)
+		return err
+	}, func(c *bridge.Conn) error {
+		buf := make([]byte, 64)
+		for i := 0; i < n; i++ {
+			if frames {
+				p, err := c.RecvBytesInto(context.Background(), buf)
+				if err != nil {
+					return err
+				}
+				if len(p) != len(payload64)+2 {
+					return fmt.Errorf("frame %d has %d bytes", i, len(p))
+				}
+				continue
+			}
+			var v []byte
+			if err := c.Recv(&v); err != nil {
+				return err
+			}
+			if len(v) != len(payload64) {
+				return fmt.Errorf("message %d has %d bytes", i, len(v))
+			}
+		}
+		return c.SendBytes([]byte("done"))
+	}, bridge.WithWriteBuffer(benchWriteBuffer))
 	return rate, err
 }
 

@@ -200,14 +200,14 @@ func drain(ctx context.Context, c *bridge.Conn, n int) (float64, error) {
 	return float64(n-1) / since(t), nil
 }
 
-// goPair dials addr from a goroutine that runs peer on its Conn, accepts
-// that connection and runs main on it: the shape of every Go->Go
-// measurement. Both Conns close when ctx ends. It returns main's error, or
-// else peer's.
-func goPair(ctx context.Context, l *bridge.Listener, addr string, peer, main func(c *bridge.Conn) error) error {
+// goPair dials addr (with dialOpts) from a goroutine that runs peer on its
+// Conn, accepts that connection and runs main on it: the shape of every
+// Go->Go measurement. Both Conns close when ctx ends. It returns main's
+// error, or else peer's.
+func goPair(ctx context.Context, l *bridge.Listener, addr string, peer, main func(c *bridge.Conn) error, dialOpts ...bridge.ConnOption) error {
 	errc := make(chan error, 1)
 	go func() {
-		c, err := bridge.Dial(ctx, addr)
+		c, err := bridge.Dial(ctx, addr, dialOpts...)
 		if err != nil {
 			errc <- err
 			return

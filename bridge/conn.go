@@ -246,13 +246,13 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 }
 
 // flushForRecv writes batched frames before a receive or Poll, so that a
-// request still batched never waits for its own reply. A failed write does
-// not fail the receive: the frames stay batched (or the Conn's send error
-// sticks) for the next Send, Flush or Close to report.
-func (c *Conn) flushForRecv(ctx context.Context) {
-	if c.pending.Load() {
-		c.FlushContext(ctx)
+// request still batched never waits for its own reply. The receive returns
+// the error of a failed write.
+func (c *Conn) flushForRecv(ctx context.Context) error {
+	if !c.pending.Load() {
+		return nil
 	}
+	return c.FlushContext(ctx)
 }
 
 // writeRaw writes the header in c.wbuf and payload p to the stream.
@@ -277,7 +277,9 @@ func (c *Conn) RecvContext(ctx context.Context, v any) error {
 	if err := c.checkRead(); err != nil {
 		return err
 	}
-	c.flushForRecv(ctx)
+	if err := c.flushForRecv(ctx); err != nil {
+		return err
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	// The payload goes into c.rbuf and is decoded before the next receive can
@@ -317,7 +319,9 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := c.checkRead(); err != nil {
 		return nil, err
 	}
-	c.flushForRecv(ctx)
+	if err := c.flushForRecv(ctx); err != nil {
+		return nil, err
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	return c.readFrameLocked(ctx, dst)
@@ -376,7 +380,9 @@ func (c *Conn) PollContext(ctx context.Context) (bool, error) {
 	if err := c.checkRead(); err != nil {
 		return false, err
 	}
-	c.flushForRecv(ctx)
+	if err := c.flushForRecv(ctx); err != nil {
+		return false, err
+	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.br.Buffered() > 0 {

@@ -23,6 +23,32 @@ func ExamplePipe() {
 	// Output: hello 3
 }
 
+// Many small sends batched: the frames go out in one write when the buffer
+// fills, on Flush, or, as here, before the sender's next receive. A Python
+// sender calls conn.set_write_buffer(64 << 10).
+func ExampleWithWriteBuffer() {
+	a, b, _ := bridge.Pipe(true, bridge.WithWriteBuffer(64<<10))
+	defer a.Close()
+	defer b.Close()
+	go func() {
+		sum := 0
+		for range 1000 {
+			var n int
+			b.Recv(&n)
+			sum += n
+		}
+		b.Send(sum) // batched as well: Flush writes it
+		b.Flush()
+	}()
+	for i := range 1000 {
+		a.Send(i) // no write yet
+	}
+	var sum int
+	a.Recv(&sum) // writes the batch, then waits for the reply
+	fmt.Println(sum, a.Buffered())
+	// Output: 499500 0
+}
+
 // A server and a client on a unix socket; a Python client would use
 // gobridge.Client("unix:" + path) the same way.
 func ExampleListen() {

@@ -33,7 +33,7 @@ func WithMaxFrameSize(n int64) ConnOption {
 // WithWriteBuffer batches sends, as a bufio.Writer of n bytes would: a Send
 // adds its frame to the batch, and the batch is written in one piece when
 // the next frame would not fit, by Flush, before a receive or Poll on the
-// same Conn, and by Close. A frame larger than n is written at once, after
+// same Conn (which return the error of that write), and by Close. A frame larger than n is written at once, after
 // the batch. Until then the peer does not see the frames, and a process that
 // dies loses them: call Flush when the batch must be delivered. It pays
 // where sends are small and many: on shm: one ring publish, and on sockets

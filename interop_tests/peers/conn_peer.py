@@ -10,6 +10,10 @@ Roles:
   copy-client    send each remaining argument, print each reply
   stdlib-client  a stdlib multiprocessing.connection.Client with send_bytes(msgpack.packb(..))
   half-frame     write a frame header and half its payload, then sleep until killed
+  batched-send N send N messages [seq, bytes] of batch_size(seq) bytes with
+                 set_write_buffer(4096), with no flush: the wait for the reply
+                 flushes; print the reply
+  batched-recv N receive and check N such messages, reply "ok N"
 """
 import json
 import os
@@ -48,6 +52,11 @@ def expected_values():
         else:
             out.append((v, gbjson.from_obj(v["value"])))
     return out
+
+
+def batch_size(seq):
+    """Mixed sizes: most fit a 4096-byte batch many times, some exceed it."""
+    return 6000 if seq % 50 == 7 else 8 + seq % 90
 
 
 def main():
@@ -93,6 +102,20 @@ def main():
             got.append(msgpack.unpackb(c.recv_bytes(), raw=False, strict_map_key=False))
         c.close()
         print(gbjson.dumps(got))
+    elif role == "batched-send":
+        with connect(addr) as c:
+            c.set_write_buffer(4096)
+            for seq in range(int(sys.argv[3])):
+                c.send([seq, bytes([seq & 0xFF]) * batch_size(seq)])
+            print(c.recv(), flush=True)
+    elif role == "batched-recv":
+        n = int(sys.argv[3])
+        with connect(addr) as c:
+            for seq in range(n):
+                got = c.recv()
+                if got != [seq, bytes([seq & 0xFF]) * batch_size(seq)]:
+                    raise SystemExit(f"message {seq}: got {got[0] if isinstance(got, list) else got!r}")
+            c.send(f"ok {n}")
     elif role == "half-frame":
         c = connect(addr)
         os.write(c.fileno(), b"\x00\x00\x00\x64\x91")

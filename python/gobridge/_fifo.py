@@ -206,13 +206,25 @@ class FifoConnection(Connection):
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def set_write_buffer(self, size: int) -> None:
+        """As Connection's; refused on a FIFO that other writers may share,
+        whose frames must each be written whole (Go's OpenFIFOWriter refuses
+        WithWriteBuffer too)."""
+        if self._shared and size.__index__() > 0:
+            raise ValueError("set_write_buffer does not apply to a FIFO that other writers may share")
+        super().set_write_buffer(size)
+
     def close(self) -> None:
-        wfd, self._wfd = self._wfd, None
         try:
-            super().close()
+            if self._wbuf and self._handle is not None:
+                self.flush()  # while the write end is still open
         finally:
-            if wfd is not None:
-                os.close(wfd)
+            wfd, self._wfd = self._wfd, None
+            try:
+                super().close()
+            finally:
+                if wfd is not None:
+                    os.close(wfd)
 
     def __del__(self) -> None:
         if self._wfd is not None:

@@ -158,6 +158,8 @@ class ShmConnection(Connection):
         self._rerror: Optional[ProtocolError] = None
         self._rwaiter = Waiter(self._check)
         self._wwaiter = Waiter(self._check)
+        self._wbuf = None
+        self._wcap = 0
         self.name = m.seg.name
 
     # --- state ---------------------------------------------------------------
@@ -189,10 +191,18 @@ class ShmConnection(Connection):
         raise OSError(errno.EBADF, "gobridge: an shm: connection has no file descriptor")
 
     def close(self) -> None:
-        """Close this end: the peer reads what was sent, then EOFError. Idempotent."""
+        """Close this end: the peer reads what was sent (set_write_buffer's
+        batch is written first), then EOFError. Idempotent."""
         m = self._m
         if m is None:
             return
+        try:
+            if self._wbuf:
+                self.flush()
+        finally:
+            self._close(m)
+
+    def _close(self, m: _Mapped) -> None:
         self._m = None
         self._out.close_write()
         self._in.close_read()
@@ -223,8 +233,24 @@ class ShmConnection(Connection):
         """Send the bytes of a bytes-like object as one message."""
         self._send(payload_view(buf, offset, size))
 
+    def _check_writable(self) -> int:
+        self._live()
+        return -1
+
+    def _write_batch(self, view: memoryview) -> None:
+        self._live()
+        if self._out.reader_closed():
+            raise BrokenPipeError(errno.EPIPE, "gobridge: shm: peer closed its end")
+        self._wwaiter.deadline = None
+        try:
+            self._out.write_all([view], self._wwaiter)
+        except PeerGone:
+            raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
+
     def _send(self, payload: memoryview) -> None:
         self._live()
+        if self._wbuf is not None and self._batched(payload):
+            return
         n = len(payload)
         if n > self._max_frame_size:
             raise FrameTooLargeError(
@@ -284,6 +310,8 @@ class ShmConnection(Connection):
         """Receive one frame: into dest when it fits (payload None), else as bytes."""
         if self._m is None or self._rerror is not None:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         self._rwaiter.deadline = None
         ring = self._in
         try:
@@ -353,6 +381,8 @@ class ShmConnection(Connection):
         can be read now; waits up to timeout seconds (None: forever)."""
         if self._m is None or self._rerror is not None:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         ring = self._in
         if ring.readable():
             return True

@@ -5,6 +5,10 @@ and writes and reads the same bytes (SPEC section 2), but ``send``/``recv``
 carry msgpack (SPEC section 3) instead of pickle, and every reader has a frame
 size limit.
 
+Sends may be batched (:meth:`Connection.set_write_buffer`, Go's
+``bridge.WithWriteBuffer``): frames then wait in the sender's buffer until it
+fills, :meth:`Connection.flush`, a receive or poll, or close.
+
 The reader keeps a buffer of its own: one ``readv`` fetches as many frames as
 the kernel holds (up to the buffer size), later receives slice them out
 without a system call, and ``poll`` counts them. A payload too large for the
@@ -92,7 +96,7 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_poller",
-        "__weakref__",
+        "_wbuf", "_wcap", "__weakref__",
     )
 
     def __init__(
@@ -118,6 +122,8 @@ class Connection:
         self._rend = 0
         self._rerror: Optional[ProtocolError] = None
         self._poller: Any = None
+        self._wbuf: Optional[bytearray] = None
+        self._wcap = 0
         self._handle = handle
 
     # --- state -------------------------------------------------------------
@@ -165,14 +171,20 @@ class Connection:
         return self._handle
 
     def close(self) -> None:
-        """Close the connection. Closing twice is harmless."""
+        """Close the connection, after writing what set_write_buffer holds
+        back (which blocks while the peer is not reading). Closing twice is
+        harmless."""
         handle = self._handle
         if handle is not None:
-            self._handle = None
-            self._rview = memoryview(b"")
-            self._rbuf = None
-            self._rstart = self._rend = 0
-            os.close(handle)
+            try:
+                if self._wbuf:
+                    self.flush()
+            finally:
+                self._handle = None
+                self._rview = memoryview(b"")
+                self._rbuf = None
+                self._rstart = self._rend = 0
+                os.close(handle)
 
     def __enter__(self) -> Connection:
         return self
@@ -219,6 +231,54 @@ class Connection:
 
     # --- sending -----------------------------------------------------------
 
+    def set_write_buffer(self, size: int) -> None:
+        """Batch sends in a buffer of ``size`` bytes, as Go's
+        ``bridge.WithWriteBuffer(size)`` does: a send adds its frame to the
+        buffer, which is written in one piece when the next frame would not
+        fit, by :meth:`flush`, before a receive or poll on this connection,
+        and by :meth:`close`. A frame larger than ``size`` is written at once,
+        after the buffer. Until then the peer sees nothing, and a process
+        that dies loses the buffer. ``size <= 0`` (the default) writes every
+        frame at once; changing the size flushes first."""
+        size = size.__index__()
+        self._check_writable()
+        self.flush()
+        self._wcap = max(size, 0)
+        self._wbuf = bytearray() if size > 0 else None
+
+    def flush(self) -> None:
+        """Write the frames that set_write_buffer holds back (none: no-op).
+        If the write fails they are dropped: the connection's peer is gone
+        or the stream is cut."""
+        wbuf = self._wbuf
+        if wbuf:
+            self._wbuf = bytearray()  # a fresh one: a failed write may keep views of this
+            self._write_batch(memoryview(wbuf))
+
+    def _write_batch(self, view: memoryview) -> None:
+        fd = self._check_writable()
+        self._write_rest(fd, view)
+
+    def _batched(self, payload: Union[bytes, memoryview]) -> bool:
+        """Add a frame to the write buffer; False when it must be written at
+        once (after the buffer, which this then flushes)."""
+        n = len(payload)
+        if n > self._max_frame_size:
+            raise FrameTooLargeError(
+                f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
+            )
+        header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
+        need = len(header) + n
+        wbuf = self._wbuf
+        if wbuf is None or len(wbuf) + need > self._wcap:
+            self.flush()
+            wbuf = self._wbuf  # flush() started a new one
+            if wbuf is None or need > self._wcap:
+                return False
+        wbuf += header
+        wbuf += payload
+        return True
+
     def send(self, obj: object) -> None:
         """Send obj encoded as one msgpack object (SPEC section 3)."""
         self._check_writable()
@@ -230,6 +290,8 @@ class Connection:
         self._send_frame(payload_view(buf, offset, size))
 
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
+        if self._wbuf is not None and self._batched(payload):
+            return
         n = len(payload)
         if n > self._max_frame_size:
             raise FrameTooLargeError(
@@ -265,6 +327,8 @@ class Connection:
         """
         if self._handle is None or not self._readable:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         # Fast path: the whole frame is already buffered.
         start = self._rstart
         avail = self._rend - start
@@ -285,6 +349,8 @@ class Connection:
         """
         if self._handle is None or not self._readable:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         limit = self._max_frame_size
         if maxlength is not None:
             if maxlength < 0:
@@ -309,6 +375,8 @@ class Connection:
         """
         if self._handle is None or not self._readable:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         with memoryview(buf) as m:
             dest = m if m.itemsize == 1 and m.ndim == 1 else m.cast("B")
             bytesize = dest.nbytes
@@ -337,6 +405,8 @@ class Connection:
         """
         if self._handle is None or not self._readable:
             raise self._not_readable()
+        if self._wbuf:
+            self.flush()
         if self._rend > self._rstart:
             return True
         poller = self._poller

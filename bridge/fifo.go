@@ -9,8 +9,9 @@ package bridge
 //   - Plain named pipes. OpenFIFOReader and OpenFIFOWriter open an existing
 //     FIFO (Mkfifo, `gobridge mkfifo`) as one end of a one-way connection, as
 //     Pipe(false): any number of writers, one reader, end of stream when the
-//     last writer closes. Frames larger than PIPE_BUF are serialized among
-//     writers with flock(2) on the FIFO, so that they never interleave.
+//     last writer closes. Frames larger than PIPE_BUF are written under an
+//     exclusive flock(2) on the FIFO, smaller ones under a shared one, so
+//     that no frame lands inside another.
 
 import (
 	"context"
@@ -240,10 +241,11 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 
 // OpenFIFOWriter opens the named pipe at path as a send-only Conn, waiting
 // until ctx ends for a reader. Any number of writers may share the FIFO:
-// frames up to PIPE_BUF (4096 bytes with their header) are atomic in the
-// kernel, larger ones are written under an exclusive flock(2) on the FIFO,
-// which every gobridge writer takes (Python's too), so frames never
-// interleave. When the reader has gone, Send fails with ErrBrokenPipe.
+// frames up to PIPE_BUF (4096 bytes with their header), atomic in the
+// kernel, are written under a shared flock(2) on the FIFO, larger ones,
+// which the kernel may split, under an exclusive one; every gobridge writer
+// does this (Python's too), so frames never interleave. When the reader has
+// gone, Send fails with ErrBrokenPipe.
 func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
 	cfg := newConnConfig(opts)
 	if cfg.writeBuffer > 0 {
@@ -267,7 +269,8 @@ type fifoStream struct {
 	r, w *os.File
 	name string
 
-	// lock: frames larger than PIPE_BUF are written under flock(LOCK_EX) on w.
+	// lock: frames are written under flock on w: LOCK_EX above PIPE_BUF,
+	// LOCK_SH up to it.
 	lock   bool
 	rem    int64        // bytes of the frame being written still to go
 	held   bool         // the flock is held
@@ -302,10 +305,16 @@ func (s *fifoStream) Write(p []byte) (int, error) {
 				return written, err
 			}
 			total := int64(hlen) + n
+			// A frame up to PIPE_BUF is one atomic write, but only between
+			// writes: a larger frame goes in pieces whenever the pipe
+			// fills, so small frames hold the flock shared, and cannot land
+			// between the pieces of a large one, which holds it exclusive.
+			how := unix.LOCK_SH
 			if total > pipeBuf {
-				if err := s.acquire(); err != nil {
-					return written, err
-				}
+				how = unix.LOCK_EX
+			}
+			if err := s.acquire(how); err != nil {
+				return written, err
 			}
 			s.rem = total
 		}
@@ -345,13 +354,14 @@ func parseFrameHeader(p []byte) (n int64, hlen int, err error) {
 	return int64(u), 12, nil
 }
 
-// acquire takes the writers' flock, polling so that the write deadline (and
-// with it a Send's ctx) and Close interrupt the wait.
-func (s *fifoStream) acquire() error {
+// acquire takes the writers' flock (how: LOCK_SH or LOCK_EX), polling so
+// that the write deadline (and with it a Send's ctx) and Close interrupt the
+// wait.
+func (s *fifoStream) acquire(how int) error {
 	fd := int(s.w.Fd())
 	delay := 20 * time.Microsecond
 	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		err := unix.Flock(fd, how|unix.LOCK_NB)
 		if err == nil {
 			s.held = true
 			return nil

@@ -34,8 +34,44 @@ func fifoPath(t *testing.T) string {
 // 100 KiB frames to one FIFO: every frame arrives whole, whichever language
 // reads, and the reader sees EOF when the last writer closes.
 func TestFIFOEightWritersAcross(t *testing.T) {
-	peer := buildProcPeer(t)
 	const frames, size = 8, 100 << 10
+	var ws []fifoWriter
+	for i := range 8 {
+		ws = append(ws, fifoWriter{python: i%2 == 1, n: frames, size: size, tag: i * frames})
+	}
+	fifoWritersAcross(t, ws, 8*frames)
+}
+
+// Large frames (which the kernel writes in pieces as the pipe fills) and
+// small ones (atomic) from Go and Python writers at once: no small frame
+// lands between the pieces of a large one.
+func TestFIFOSmallAndLargeWritersAcross(t *testing.T) {
+	fifoWritersAcross(t, []fifoWriter{
+		{python: false, n: 30, size: 100 << 10, tag: 0},
+		{python: true, n: 30, size: 100 << 10, tag: 30},
+		{python: false, n: 4000, size: 100, tag: 60},
+		{python: true, n: 4000, size: 100, tag: 60},
+	}, -1)
+}
+
+// A fifoWriter is one writer process: n frames of size bytes, frame i
+// filled with byte tag+i.
+type fifoWriter struct {
+	python       bool
+	n, size, tag int
+}
+
+// fifoWritersAcross runs the writers at once into one FIFO, read by a Go
+// and then by a Python reader: every frame must arrive whole (one byte value
+// throughout, one of the writers' sizes), all of them, and distinct first
+// bytes (-1: not checked).
+func fifoWritersAcross(t *testing.T, ws []fifoWriter, distinct int) {
+	peer := buildProcPeer(t)
+	total, sizes := 0, map[int]bool{}
+	for _, w := range ws {
+		total += w.n
+		sizes[w.size] = true
+	}
 	for _, reader := range []string{"go", "python"} {
 		t.Run(reader+"-reader", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -75,13 +111,11 @@ func TestFIFOEightWritersAcross(t *testing.T) {
 				t.Fatal(err)
 			}
 			var cmds []*exec.Cmd
-			for i := range 8 {
-				tag := fmt.Sprint(i * frames)
-				var cmd *exec.Cmd
-				if i%2 == 0 {
-					cmd = exec.CommandContext(ctx, peer, "fifo-write", path, fmt.Sprint(frames), fmt.Sprint(size), tag)
-				} else {
-					cmd = exec.CommandContext(ctx, testenv.Python(t), procPeerScript(), "fifo-write", path, fmt.Sprint(frames), fmt.Sprint(size), tag)
+			for _, w := range ws {
+				args := []string{"fifo-write", path, fmt.Sprint(w.n), fmt.Sprint(w.size), fmt.Sprint(w.tag)}
+				cmd := exec.CommandContext(ctx, peer, args...)
+				if w.python {
+					cmd = exec.CommandContext(ctx, testenv.Python(t), append([]string{procPeerScript()}, args...)...)
 				}
 				cmd.Stderr = os.Stderr
 				if err := cmd.Start(); err != nil {
@@ -115,7 +149,7 @@ func TestFIFOEightWritersAcross(t *testing.T) {
 						t.Fatal(err)
 					}
 					report.Total++
-					if len(p) != size || !bytes.Equal(p, bytes.Repeat(p[:1], size)) {
+					if !sizes[len(p)] || !bytes.Equal(p, bytes.Repeat(p[:1], len(p))) {
 						report.Bad++
 					}
 					seen[p[0]] = true
@@ -124,8 +158,8 @@ func TestFIFOEightWritersAcross(t *testing.T) {
 			} else if err := <-readerDone; err != nil {
 				t.Fatal(err)
 			}
-			if report.Total != 8*frames || report.Distinct != 8*frames || report.Bad != 0 {
-				t.Fatalf("reader saw %+v, want %d whole distinct frames", report, 8*frames)
+			if report.Total != total || (distinct >= 0 && report.Distinct != distinct) || report.Bad != 0 {
+				t.Fatalf("reader saw %+v, want %d whole frames (%d distinct)", report, total, distinct)
 			}
 		})
 	}

@@ -165,7 +165,8 @@ class FifoConnection(Connection):
     """A Connection over FIFO descriptors: a read end, a write end, or both.
 
     ``shared`` marks the write end of a FIFO other writers may share: frames
-    larger than PIPE_BUF are then written under ``flock(LOCK_EX)``.
+    larger than PIPE_BUF are then written under ``flock(LOCK_EX)``, smaller
+    ones under ``flock(LOCK_SH)``.
     """
 
     __slots__ = ("_wfd", "_shared")
@@ -196,11 +197,15 @@ class FifoConnection(Connection):
         return fd if self._wfd is None else self._wfd
 
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
-        if not self._shared or len(payload) + 4 <= PIPE_BUF:
+        if not self._shared:
             super()._send_frame(payload)
             return
+        # A frame up to PIPE_BUF is one atomic write, but a larger one goes
+        # in pieces whenever the pipe fills: small frames hold the flock
+        # shared so that none lands between the pieces of a large one, which
+        # holds it exclusive (SPEC 6.6).
         fd = self._check_writable()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_SH if len(payload) + 4 <= PIPE_BUF else fcntl.LOCK_EX)
         try:
             super()._send_frame(payload)
         finally:

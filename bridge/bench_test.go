@@ -1,7 +1,10 @@
 package bridge
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
+	"io"
 	"net"
 	"path/filepath"
 	"testing"
@@ -100,6 +103,40 @@ func BenchmarkRawUnix64(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		xs.Write(msg)
 	}
+	<-done
+}
+
+// BenchmarkRawUnixBufio64: what BenchmarkSendBytes64Batched is measured
+// against: 64-byte frames written through a 64 KiB bufio.Writer on a plain
+// Go AF_UNIX socket and read through a bufio.Reader, header then payload,
+// as gobridge bench's "go AF_UNIX framed" baseline does. No Conn, no locks.
+func BenchmarkRawUnixBufio64(b *testing.B) {
+	x, y := benchPair(b, "unix")
+	br := bufio.NewReaderSize(y.s.(net.Conn), 64<<10)
+	bw := bufio.NewWriterSize(x.s.(net.Conn), 64<<10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var hdr [4]byte
+		buf := make([]byte, 64)
+		for i := 0; i < b.N; i++ {
+			if _, err := io.ReadFull(br, hdr[:]); err != nil {
+				return
+			}
+			if _, err := io.ReadFull(br, buf[:binary.BigEndian.Uint32(hdr[:])]); err != nil {
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 64)
+	hdr := binary.BigEndian.AppendUint32(nil, 64)
+	b.SetBytes(64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bw.Write(hdr)
+		bw.Write(msg)
+	}
+	bw.Flush()
 	<-done
 }
 

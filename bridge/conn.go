@@ -154,12 +154,14 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 			}
 		}
 		if need <= c.wcap {
-			if c.batch == nil {
-				c.batch = make([]byte, 0, c.wcap)
+			if len(c.batch) == 0 {
+				if c.batch == nil {
+					c.batch = make([]byte, 0, c.wcap)
+				}
+				c.pending.Store(true) // once per batch: an atomic store is an XCHG
 			}
 			c.batch = wire.AppendHeader(c.batch, int64(len(p)))
 			c.batch = append(c.batch, p...)
-			c.pending.Store(true)
 			return nil
 		}
 	}

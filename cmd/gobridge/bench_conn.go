@@ -173,6 +173,10 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 					return err
 				}
 				add(tr.name+" 64B", "py->go", "msg/s", false, rate)
+				if rate, err = pyToGo(ctx, o, l, addr, msgs, fmt.Sprint(benchWriteBuffer)); err != nil {
+					return err
+				}
+				add(tr.name+" 64B batched", "py->go", "msg/s", false, rate)
 				if rate, err = pyToGoSized(ctx, o, l, addr, bigs, mib); err != nil {
 					return err
 				}
@@ -456,6 +460,7 @@ func goGoBatched(ctx context.Context, l *bridge.Listener, addr string, n int, fr
 		return err
 	}, func(c *bridge.Conn) error {
 		buf := make([]byte, 64)
+		var v []byte // reused, as drain's: Unmarshal decodes into its room
 		for i := 0; i < n; i++ {
 			if frames {
 				p, err := c.RecvBytesInto(context.Background(), buf)
@@ -467,7 +472,6 @@ func goGoBatched(ctx context.Context, l *bridge.Listener, addr string, n int, fr
 				}
 				continue
 			}
-			var v []byte
 			if err := c.Recv(&v); err != nil {
 				return err
 			}

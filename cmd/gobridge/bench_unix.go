@@ -169,8 +169,8 @@ func goToPy(ctx context.Context, o benchOptions, l *bridge.Listener, addr string
 	return rate, err
 }
 
-func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) (float64, error) {
-	c, wait, err := acceptPeer(ctx, o, l, "source", addr, fmt.Sprint(n), "64")
+func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int, batch ...string) (float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, append([]string{"source", addr, fmt.Sprint(n), "64"}, batch...)...)
 	if err != nil {
 		return 0, err
 	}

@@ -6,7 +6,9 @@ JSON object on the last line of standard output; peer roles print nothing.
 Peer roles (the Go side listens on ADDR and drives the measurement):
   echo ADDR             connect, send back every message until EOF
   sink ADDR N           connect, receive N messages, reply "done"
-  source ADDR N SIZE    connect, send N messages of SIZE payload bytes, wait for a reply
+  source ADDR N SIZE [BATCH]
+                        connect, send N messages of SIZE payload bytes (batched in
+                        set_write_buffer(BATCH) when given), wait for a reply
 
 Python<->Python baselines, measured with a forked child as multiprocessing does:
   mp-pipe-rtt N         multiprocessing.Pipe round trips          -> {"samples_us": [...]}
@@ -101,6 +103,8 @@ def main(argv: List[str]) -> int:
             _sink(c, int(args[1]))
     elif role == "source":
         with gobridge.Client(args[0]) as c:
+            if len(args) > 3:
+                c.set_write_buffer(int(args[3]))  # the wait for the reply flushes
             _source(c, int(args[1]), int(args[2]))
     elif role == "mp-pipe-rtt":
         print(json.dumps({"samples_us": _rtt(multiprocessing.Pipe, int(args[0]))}))

@@ -193,9 +193,11 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 // once when nothing is waiting.
 func (c *Conn) Flush() error { return c.FlushContext(context.Background()) }
 
-// FlushContext is Flush that gives up when ctx is done. Frames it could not
-// write stay batched for the next Flush, unless part of one was written, in
-// which case the Conn refuses further sends (see Conn).
+// FlushContext is Flush that gives up when ctx is done. When ctx or the
+// write deadline ends it before any byte is written, the frames stay batched
+// for the next Flush; after part of the batch was written the Conn refuses
+// further sends (see Conn), and after another error (a broken pipe) the
+// frames are dropped.
 func (c *Conn) FlushContext(ctx context.Context) error {
 	if !c.pending.Load() {
 		return nil
@@ -242,6 +244,15 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 	err = mapIOError("send", err, true)
 	if n > 0 {
 		c.werr = fmt.Errorf("bridge: send interrupted after %d of %d batched bytes; the connection can no longer send: %w", n, len(c.batch), err)
+	}
+	if n > 0 || !(errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil) {
+		// Only a deadline or ctx leaves the batch for a later Flush: after
+		// any other error (a broken pipe) its frames can never go, and
+		// receives must not fail on them again.
+		c.batch = c.batch[:0]
+		c.pending.Store(false)
+	}
+	if c.werr != nil {
 		return c.werr
 	}
 	return err

@@ -165,3 +165,34 @@ func TestWriteBufferRefusedOnSharedFIFO(t *testing.T) {
 		t.Fatal("OpenFIFOWriter accepted WithWriteBuffer")
 	}
 }
+
+// TestWriteBufferFailedFlushThenReceive: a batch that can never be written
+// (the peer closed) fails one receive, is dropped, and the peer's last
+// message is still received.
+func TestWriteBufferFailedFlushThenReceive(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, mk func(*testing.T, ...ConnOption) pair) {
+		p := mk(t, WithWriteBuffer(1<<16))
+		if !p.rx.Writable() {
+			t.Skip("one-way")
+		}
+		p.rx.Send("bye")
+		p.rx.Close()
+		p.tx.SendBytes(make([]byte, 1000))
+		var got string
+		var err error
+		for range 3 {
+			if err = p.tx.Recv(&got); err == nil {
+				break
+			}
+			if !errors.Is(err, ErrBrokenPipe) {
+				t.Fatalf("Recv: %v", err)
+			}
+		}
+		if got != "bye" {
+			t.Fatalf("peer's last message: %q, %v", got, err)
+		}
+		if p.tx.Buffered() != 0 {
+			t.Fatalf("%d bytes still batched", p.tx.Buffered())
+		}
+	})
+}

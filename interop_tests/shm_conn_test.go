@@ -196,6 +196,25 @@ func TestShmConnPairings(t *testing.T) {
 	}
 }
 
+// startAndAccept starts cmd, a peer that dials l, and accepts its
+// connection within a minute. After the test the Conn is closed, then the
+// peer is waited for (and killed if it does not exit).
+func startAndAccept(t *testing.T, l *bridge.Listener, cmd *exec.Cmd) *bridge.Conn {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { waitOrKill(cmd) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := l.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // waitOrKill lets a peer that is finishing close its end (the last handle
 // removes the segment), and kills it only if it does not exit in time.
 func waitOrKill(cmd *exec.Cmd) {
@@ -434,17 +453,7 @@ func TestStressShmConn(t *testing.T) {
 			}
 			cmd.Stderr = os.Stderr
 			cmd.Stdout = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer waitOrKill(cmd)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			c, err := l.Accept(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := startAndAccept(t, l, cmd)
 			timer := time.AfterFunc(limit, func() { c.Close() }) // bounded
 			defer timer.Stop()
 			start := time.Now()

@@ -2,7 +2,6 @@ package interop_tests
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,17 +53,7 @@ func TestWriteBufferGoPython(t *testing.T) {
 				cmd.Stderr = os.Stderr
 				var out bytes.Buffer
 				cmd.Stdout = &out
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				defer waitOrKill(cmd)
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
-				c, err := l.Accept(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
+				c := startAndAccept(t, l, cmd)
 				c.SetDeadline(time.Now().Add(60 * time.Second))
 				if dir == "go->python" {
 					for seq := range n {

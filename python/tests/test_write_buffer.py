@@ -138,3 +138,22 @@ def test_refused_on_shared_fifo(sockdir):
     finally:
         w.close()
         r.close()
+
+
+@pytest.mark.parametrize("kind", ["socketpair", "unix", "fifo", "shm"])
+def test_failed_flush_then_receive(make_pair, kind):
+    """A batch that can never be written (the peer closed) fails one
+    receive, is dropped, and the peer's last message still arrives."""
+    tx, rx = make_pair(kind)
+    tx.set_write_buffer(1 << 16)
+    rx.send("bye")
+    rx.close()
+    tx.send_bytes(bytes(1000))
+    got = None
+    for _ in range(3):
+        try:
+            got = tx.recv()
+            break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert got == "bye"

@@ -18,6 +18,11 @@
 // pipes shared by many writers are opened with OpenFIFOReader and
 // OpenFIFOWriter (Mkfifo makes one).
 //
+// Each Send is written at once, as in multiprocessing. Many small messages
+// go faster with WithWriteBuffer, which batches frames until the buffer
+// fills, Flush, the next receive, or Close (Python:
+// Connection.set_write_buffer).
+//
 // StartProcess is Go's multiprocessing.Process for any program: it starts a
 // child with a Pipe end handed down and reports Join, ExitCode (minus the
 // signal number when killed), Terminate and Kill; WithDaemon children die

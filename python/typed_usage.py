@@ -34,6 +34,10 @@ def roundtrip(values: List[object]) -> List[Any]:
         b.send_bytes(memoryview(b"xyz"))
         raw: bytes = a.recv_bytes(maxlength=16)
         out.append(raw)
+        a.set_write_buffer(1 << 16)  # batched: written by flush() or the next receive
+        a.send("batched")
+        a.flush()
+        out.append(b.recv())
     return out
 
 

@@ -123,14 +123,25 @@ func fifoWritersAcross(t *testing.T, ws []fifoWriter, distinct int) {
 				}
 				cmds = append(cmds, cmd)
 			}
+			// The writers are waited for here; a test that fails first
+			// kills them, and reports only its own failure.
+			var werr error
+			writersDone := make(chan struct{})
 			go func() {
+				defer close(writersDone)
 				for _, c := range cmds {
-					if err := c.Wait(); err != nil {
-						t.Errorf("writer: %v", err)
+					if err := c.Wait(); err != nil && werr == nil {
+						werr = fmt.Errorf("writer: %w", err)
 					}
 				}
 				anchor.Close()
 			}()
+			t.Cleanup(func() {
+				for _, c := range cmds {
+					c.Process.Kill()
+				}
+				<-writersDone
+			})
 			if reader == "go" {
 				var r *bridge.Conn
 				select {
@@ -150,7 +161,8 @@ func fifoWritersAcross(t *testing.T, ws []fifoWriter, distinct int) {
 					}
 					report.Total++
 					if !sizes[len(p)] || !bytes.Equal(p, bytes.Repeat(p[:1], len(p))) {
-						report.Bad++
+						report.Bad++ // an empty frame too: only an interleaved stream makes one
+						continue
 					}
 					seen[p[0]] = true
 				}
@@ -160,6 +172,10 @@ func fifoWritersAcross(t *testing.T, ws []fifoWriter, distinct int) {
 			}
 			if report.Total != total || (distinct >= 0 && report.Distinct != distinct) || report.Bad != 0 {
 				t.Fatalf("reader saw %+v, want %d whole frames (%d distinct)", report, total, distinct)
+			}
+			<-writersDone
+			if werr != nil {
+				t.Fatal(werr)
 			}
 		})
 	}

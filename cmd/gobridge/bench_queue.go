@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gobridge/gobridge/bridge/mp"
 	"golang.org/x/sys/unix"
@@ -21,6 +22,8 @@ import (
 // CLOCK_MONOTONIC on return from get minus the producer's just before put,
 // with one message every 200 us so the consumer is asleep when it arrives
 // (python/gobridge/_bench_queue.py does the Python roles the same way).
+// Beside them, the floor under that latency: a bare futex wake-up from idle,
+// for each pairing of waker and sleeper (bench_wake.go).
 func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	msgs, lats := 200000, 5000
 	if o.N > 0 {
@@ -32,6 +35,7 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	const pace = 200 // microseconds between latency messages
 	var mpRate, gbPyRate, goPyRate, pyGoRate []float64
 	var mpLat, gbPyLat, goPyLat, pyGoLat []float64
+	wakeLat := map[string][]float64{}
 	for round := 0; round < max(o.Rounds, 1); round++ {
 		fmt.Fprintf(o.Log, "  round %d/%d\n", round+1, max(o.Rounds, 1))
 		var r pyRate
@@ -73,6 +77,13 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 			return nil, err
 		}
 		pyGoLat = append(pyGoLat, samples...)
+		for _, pairing := range wakePairings {
+			samples, err := wakeFloor(ctx, o, pairing, lats, pace*time.Microsecond)
+			if err != nil {
+				return nil, fmt.Errorf("wake floor %s: %w", pairing, err)
+			}
+			wakeLat[pairing] = append(wakeLat[pairing], samples...)
+		}
 	}
 	mpRateMed, mpLatMed := median(mpRate), median(mpLat)
 	tput := func(pairing string, xs []float64, target string) benchResult {
@@ -83,7 +94,7 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		return benchResult{Name: "queue put->get", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
 			Baseline: "mp.Queue py->py", Ratio: median(xs) / mpLatMed, Target: target}
 	}
-	return []benchResult{
+	out := []benchResult{
 		{Name: "mp.Queue 64B", Pairing: "py->py", Value: mpRateMed, Unit: "msg/s"},
 		tput("go->py", goPyRate, ">= 2x"),
 		tput("py->go", pyGoRate, ">= 2x"),
@@ -92,8 +103,17 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		lat("go->py", goPyLat, "<= 0.5x"),
 		lat("py->go", pyGoLat, "<= 0.5x"),
 		lat("py->py", gbPyLat, ""),
-	}, nil
+	}
+	for _, pairing := range wakePairings {
+		r := lat(pairing, wakeLat[pairing], "")
+		r.Name = "futex wake (floor)"
+		out = append(out, r)
+	}
+	return out, nil
 }
+
+// wakePairings are the waker->sleeper pairings of the wake floor.
+var wakePairings = []string{"go->go", "go->py", "py->go", "py->py"}
 
 // pyQueueBench runs `python -m gobridge._bench_queue ARGS...` and decodes the
 // JSON object on the last line of its output.
@@ -219,9 +239,19 @@ func queueLatPyToGo(ctx context.Context, o benchOptions, n, pace int) ([]float64
 // sleepPrecise sleeps for d in nanosleep(2), as Python's time.sleep does.
 // time.Sleep rounds short sleeps up to about a millisecond here (the
 // runtime's timers), which would pace the Go producer at 1.1 ms instead of
-// the 200 us its Python counterparts keep.
+// the 200 us its Python counterparts keep. The call is a raw system call, so
+// the thread just sleeps, as Python's does: through unix.Nanosleep the
+// runtime counts the sleep as a blocking system call, hands the thread's P
+// to another thread that spins looking for work, and on these 2 cores that
+// spinning thread holds the core the woken consumer needs: a Go waker's
+// futex wake-up then took 36-45 us to reach a C sleeper, against 6 us with
+// the raw call (and 5 us from a C waker).
 func sleepPrecise(d time.Duration) {
 	ts := unix.NsecToTimespec(int64(d))
-	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&ts)), 0)
+		if e != unix.EINTR {
+			return
+		}
 	}
 }

@@ -46,9 +46,11 @@ func Wait(addr *uint32, val uint32, timeout time.Duration) error {
 	return os.NewSyscallError("futex wait", e)
 }
 
-// Wake wakes up to n waiters on addr and returns how many it woke.
+// Wake wakes up to n waiters on addr and returns how many it woke. It never
+// blocks, so it is a raw system call: the scheduler's bookkeeping for a
+// blocking call (and its hand-off of the P) is not needed.
 func Wake(addr *uint32, n int) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake, uintptr(n), 0, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), opWake, uintptr(n), 0, 0, 0)
 	if e != 0 {
 		return 0, os.NewSyscallError("futex wake", e)
 	}

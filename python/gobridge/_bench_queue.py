@@ -18,6 +18,16 @@ samples is dropped as warm-up.
   get NAME N            take N messages from NAME                         -> {"msgs_per_s": x}
   lat-put NAME N PACE_US  put N timestamped messages, paced
   lat-get NAME N        take N timestamped messages                       -> {"samples_us": [...]}
+  wake-wait PATH N      the floor under put->get: sleep on the futex word of the
+                        4 KiB file PATH until woken N times; each sample is the
+                        waker's clock, stored before its wake, to ours on return
+                        from the futex wait                                -> {"samples_us": [...]}
+  wake-wake PATH N PACE_US  the waker: N times, sleep PACE_US, store the clock,
+                        bump the word and wake it
+
+Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
+"waiter ready" at 4, i64 CLOCK_MONOTONIC nanoseconds at 8. The Go side
+(cmd/gobridge/bench_wake.go) uses the same.
 """
 from __future__ import annotations
 
@@ -29,6 +39,7 @@ import time
 from typing import Any, List
 
 import gobridge
+from gobridge._ring import WEAK, fence
 
 _clock = time.monotonic_ns
 
@@ -66,6 +77,48 @@ def _lat_get(q: Any, n: int) -> List[float]:
     return out[n // 10:]
 
 
+def _wake_file(path: str) -> "tuple[Any, Any, Any, Any, int]":
+    import ctypes
+    import mmap as _mm
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        m = _mm.mmap(fd, 4096)
+    finally:
+        os.close(fd)
+    c = (ctypes.c_char * 4096).from_buffer(m)
+    return m, c, memoryview(m).cast("I"), memoryview(m).cast("q"), ctypes.addressof(c)
+
+
+def _wake_wait(path: str, n: int) -> List[float]:
+    from . import _futex
+    m, c, w32, w64, base = _wake_file(path)
+    out: List[float] = []
+    seen = 0
+    w32[1] = 1  # ready: the waker starts
+    while seen < n:
+        while w32[0] == seen:
+            _futex.wait(base, seen, 1.0)
+        now, v = _clock(), w32[0]
+        if v == seen + 1:  # one wake-up per store: a missed one is no sample
+            out.append((now - w64[1]) / 1e3)
+        seen = v
+    return out[n // 10:]
+
+
+def _wake_wake(path: str, n: int, pace_us: int) -> None:
+    from . import _futex
+    m, c, w32, w64, base = _wake_file(path)
+    while not w32[1]:
+        time.sleep(0.001)
+    for i in range(1, n + 1):
+        time.sleep(pace_us / 1e6)
+        w64[1] = _clock()
+        if WEAK:
+            fence()  # arm64: the clock before the sequence
+        w32[0] = i
+        _futex.wake(base, 1)
+
+
 def _forked(q: Any, fn: Any, *args: Any) -> Any:
     return multiprocessing.get_context("fork").Process(target=fn, args=(q, *args))
 
@@ -101,6 +154,10 @@ def main(argv: List[str]) -> int:
     elif role == "lat-get":
         with gobridge.Queue(name=a[0]) as gq:
             print(json.dumps({"samples_us": _lat_get(gq, int(a[1]))}))
+    elif role == "wake-wait":
+        print(json.dumps({"samples_us": _wake_wait(a[0], int(a[1]))}))
+    elif role == "wake-wake":
+        _wake_wake(a[0], int(a[1]), int(a[2]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -167,6 +167,14 @@ class Queue:
                         w64[_PUTSEQ] = ps + 1
                     w32[_REDO_N] = 0
                     w32[_NPUT] = (w32[_NPUT] + 1) & 0xFFFFFFFF
+                    # Wake a sleeping getter before unlocking: getters take
+                    # the get lock, not ours, so it runs while our unlock is
+                    # still in the kernel. The fence orders nput before the
+                    # getters load (Dekker with a getter's "getters += 1;
+                    # unlock; futex wait on nput", SPEC 10.6).
+                    fence()
+                    if w32[_GETTERS]:
+                        h.wake(Q_NPUT, 1)
                     break
                 if not block:
                     raise _stdqueue.Full
@@ -177,10 +185,6 @@ class Queue:
             if not h.sleep(Q_NGET, seq, deadline):
                 self._uncount(h.lock, h.unlock, _PUTTERS)
                 raise _stdqueue.Full
-        # getters is read after the unlock (a system call, a full barrier),
-        # so a getter registering now either is seen here or sees nput moved.
-        if w32[_GETTERS]:
-            h.wake(Q_NPUT, 1)
 
     def _uncount(self, lock: Any, unlock: Any, i: int) -> None:
         """Take back a sleeper's count in word i, under the lock guarding it."""

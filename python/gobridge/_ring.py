@@ -47,8 +47,7 @@ _READ_STEP = 4 * STEP
 _SHORT = struct.Struct("!i")  # a frame's 4-byte length (section 2)
 SLICE = 0.2  # seconds per sleep; peer liveness is checked between slices
 
-_fence_lock = threading.Lock()
-_fence_lock.acquire()
+_fence_locks = threading.local()  # each thread's own lock, always held by it
 
 
 def fence() -> None:
@@ -57,10 +56,18 @@ def fence() -> None:
     Releasing and re-acquiring a lock are atomic read-modify-write operations
     on a word (a LOCK-prefixed instruction on x86-64, which orders every
     earlier load and store before every later one; a release then an acquire
-    on arm64, which are not reordered with each other). About 0.1 us.
+    on arm64, which are not reordered with each other). About 0.1 us. The
+    lock is the calling thread's: with one shared by all, a thread switch
+    between another thread's release and acquire made this thread's release
+    raise (a connection's reader and writer threads both fence).
     """
-    _fence_lock.release()
-    _fence_lock.acquire()
+    try:
+        lock = _fence_locks.lock
+    except AttributeError:
+        lock = _fence_locks.lock = threading.Lock()
+        lock.acquire()
+    lock.release()
+    lock.acquire()
 
 
 #: Whether index loads and stores need fences around them (any machine but

@@ -82,7 +82,9 @@ func newConn(s stream, readable, writable bool, cfg connConfig) *Conn {
 	}
 	if writable {
 		c.enc = wire.NewEncoder()
-		c.wcap = cfg.writeBuffer
+		if c.wcap = cfg.writeBuffer; c.wcap > 0 {
+			c.batch = make([]byte, 0, c.wcap)
+		}
 	}
 	return c
 }
@@ -155,9 +157,6 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 		}
 		if need <= c.wcap {
 			if len(c.batch) == 0 {
-				if c.batch == nil {
-					c.batch = make([]byte, 0, c.wcap)
-				}
 				c.pending.Store(true) // once per batch: an atomic store is an XCHG
 			}
 			c.batch = wire.AppendHeader(c.batch, int64(len(p)))
@@ -193,15 +192,21 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 // once when nothing is waiting.
 func (c *Conn) Flush() error { return c.FlushContext(context.Background()) }
 
-// FlushContext is Flush that gives up when ctx is done. When ctx or the
+// FlushContext is Flush that gives up when ctx is done. Receives and Poll
+// call it first, so that a request still batched never waits for its own
+// reply, and return its error. When ctx or the
 // write deadline ends it before any byte is written, the frames stay batched
 // for the next Flush; after part of the batch was written the Conn refuses
 // further sends (see Conn), and after another error (a broken pipe) the
 // frames are dropped.
 func (c *Conn) FlushContext(ctx context.Context) error {
-	if !c.pending.Load() {
+	if !c.pending.Load() { // inlined into every receive: the rest is a call
 		return nil
 	}
+	return c.flush(ctx)
+}
+
+func (c *Conn) flush(ctx context.Context) error {
 	if err := c.checkWrite(); err != nil {
 		return err
 	}
@@ -258,16 +263,6 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 	return err
 }
 
-// flushForRecv writes batched frames before a receive or Poll, so that a
-// request still batched never waits for its own reply. The receive returns
-// the error of a failed write.
-func (c *Conn) flushForRecv(ctx context.Context) error {
-	if !c.pending.Load() {
-		return nil
-	}
-	return c.FlushContext(ctx)
-}
-
 // writeRaw writes the header in c.wbuf and payload p to the stream.
 func (c *Conn) writeRaw(p []byte) (int64, error) {
 	if len(p) <= smallFrame { // one write of header and payload
@@ -290,7 +285,7 @@ func (c *Conn) RecvContext(ctx context.Context, v any) error {
 	if err := c.checkRead(); err != nil {
 		return err
 	}
-	if err := c.flushForRecv(ctx); err != nil {
+	if err := c.FlushContext(ctx); err != nil {
 		return err
 	}
 	c.rmu.Lock()
@@ -332,7 +327,7 @@ func (c *Conn) recvFrame(ctx context.Context, dst []byte) ([]byte, error) {
 	if err := c.checkRead(); err != nil {
 		return nil, err
 	}
-	if err := c.flushForRecv(ctx); err != nil {
+	if err := c.FlushContext(ctx); err != nil {
 		return nil, err
 	}
 	c.rmu.Lock()
@@ -393,7 +388,7 @@ func (c *Conn) PollContext(ctx context.Context) (bool, error) {
 	if err := c.checkRead(); err != nil {
 		return false, err
 	}
-	if err := c.flushForRecv(ctx); err != nil {
+	if err := c.FlushContext(ctx); err != nil {
 		return false, err
 	}
 	c.rmu.Lock()

@@ -143,18 +143,22 @@ func (r *Ring) TryWrite(p []byte) int {
 		c := copy(r.data[i:], p[done:done+k])
 		copy(r.data, p[done+uint64(c):done+k])
 		done += k
-		// Swap, not Store: the index store must be a full barrier before the
-		// rwait load below (Dekker with the consumer, SPEC 11.4), so that
-		// either the consumer sees the new head or we see its flag. On amd64
-		// both are one XCHG; under the race detector Store is only a release
-		// and a wake-up could be lost.
-		atomic.SwapUint64(r.head, head+done)
-		if atomic.LoadUint32(r.rwait) != 0 {
-			atomic.StoreUint32(r.rwait, 0)
-			futex.Wake(r.rwait, 1)
-		}
+		publish(r.head, head+done, r.rwait)
 	}
 	return int(n)
+}
+
+// publish stores a side's index and wakes the other side if its flag says it
+// sleeps. Swap, not Store: the index store must be a full barrier before the
+// flag load (Dekker with the other side, SPEC 11.4), so that either it sees
+// the new index or we see its flag. On amd64 both are one XCHG; under the
+// race detector Store is only a release and a wake-up could be lost.
+func publish(index *uint64, v uint64, flag *uint32) {
+	atomic.SwapUint64(index, v)
+	if atomic.LoadUint32(flag) != 0 {
+		atomic.StoreUint32(flag, 0)
+		futex.Wake(flag, 1)
+	}
 }
 
 // TryRead copies up to len(p) buffered bytes, releases their space and wakes
@@ -175,11 +179,7 @@ func (r *Ring) TryRead(p []byte) int {
 		c := copy(p[done:done+k], r.data[i:])
 		copy(p[done+uint64(c):done+k], r.data)
 		done += k
-		atomic.SwapUint64(r.tail, tail+done) // a full barrier before the wwait load, as in TryWrite
-		if atomic.LoadUint32(r.wwait) != 0 {
-			atomic.StoreUint32(r.wwait, 0)
-			futex.Wake(r.wwait, 1)
-		}
+		publish(r.tail, tail+done, r.wwait)
 	}
 	return int(n)
 }
@@ -275,7 +275,7 @@ func (r *Ring) wait(w *Waiter, flag *uint32, ready func() bool) error {
 				timeout = left
 			}
 		}
-		atomic.SwapUint32(flag, 1) // a full barrier, then the load: see TryWrite
+		atomic.SwapUint32(flag, 1) // a full barrier, then the load: see publish
 		if ready() {
 			atomic.StoreUint32(flag, 0)
 			return nil

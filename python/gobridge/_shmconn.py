@@ -200,15 +200,12 @@ class ShmConnection(Connection):
             if self._wbuf:
                 self.flush()
         finally:
-            self._close(m)
-
-    def _close(self, m: _Mapped) -> None:
-        self._m = None
-        self._out.close_write()
-        self._in.close_read()
-        self._in.release()
-        self._out.release()
-        m.close()
+            self._m = None
+            self._out.close_write()
+            self._in.close_read()
+            self._in.release()
+            self._out.release()
+            m.close()
 
     def __del__(self) -> None:
         pass  # close() is the owner's job; a dropped mapping is freed by the GC
@@ -239,26 +236,25 @@ class ShmConnection(Connection):
 
     def _write_batch(self, view: memoryview) -> None:
         self._live()
-        if self._out.reader_closed():
-            raise BrokenPipeError(errno.EPIPE, "gobridge: shm: peer closed its end")
-        self._wwaiter.deadline = None
-        try:
-            self._out.write_all([view], self._wwaiter)
-        except PeerGone:
-            raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
+        self._write(b"", view)
 
     def _send(self, payload: memoryview) -> None:
         self._live()
-        if self._wbuf is not None and self._batched(payload):
-            return
         n = len(payload)
         if n > self._max_frame_size:
             raise FrameTooLargeError(
                 f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
             )
+        header = _HEADER.pack(n) if n <= _MAX_SHORT else _HEADER.pack(-1) + _HEADER64.pack(n)
+        if self._wbuf is not None and self._batched(header, payload):
+            return
+        self._write(header, payload)
+
+    def _write(self, header: bytes, payload: memoryview) -> None:
+        """Write header and payload to the ring: a frame, or with an empty
+        header a batch of them."""
         if self._out.reader_closed():
             raise BrokenPipeError(errno.EPIPE, "gobridge: shm: peer closed its end")
-        header = _HEADER.pack(n) if n <= _MAX_SHORT else _HEADER.pack(-1) + _HEADER64.pack(n)
         self._wwaiter.deadline = None
         try:
             self._out.write_frame(header, payload, self._wwaiter)

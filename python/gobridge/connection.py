@@ -259,22 +259,18 @@ class Connection:
         fd = self._check_writable()
         self._write_rest(fd, view)
 
-    def _batched(self, payload: Union[bytes, memoryview]) -> bool:
+    def _batched(self, header: bytes, payload: Union[bytes, memoryview]) -> bool:
         """Add a frame to the write buffer; False when it must be written at
         once (after the buffer, which this then flushes)."""
-        n = len(payload)
-        if n > self._max_frame_size:
-            raise FrameTooLargeError(
-                f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
-            )
-        header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
-        need = len(header) + n
+        need = len(header) + len(payload)
         wbuf = self._wbuf
-        if wbuf is None or len(wbuf) + need > self._wcap:
+        assert wbuf is not None
+        if len(wbuf) + need > self._wcap:
             self.flush()
-            wbuf = self._wbuf  # flush() started a new one
-            if wbuf is None or need > self._wcap:
+            if need > self._wcap:
                 return False
+            wbuf = self._wbuf  # flush() started a new one
+            assert wbuf is not None
         wbuf += header
         wbuf += payload
         return True
@@ -290,21 +286,21 @@ class Connection:
         self._send_frame(payload_view(buf, offset, size))
 
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
-        if self._wbuf is not None and self._batched(payload):
-            return
         n = len(payload)
         if n > self._max_frame_size:
             raise FrameTooLargeError(
                 f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
             )
+        header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
+        if self._wbuf is not None and self._batched(header, payload):
+            return
         fd = self._check_writable()
         if n <= _SMALL_SEND:
-            data = _pack_header(n) + payload
+            data = header + payload
             written = os.write(fd, data)
             if written < len(data):
                 self._write_rest(fd, memoryview(data)[written:])
             return
-        header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
         written = os.writev(fd, [header, payload])
         if written < len(header):
             self._write_rest(fd, memoryview(header)[written:])

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,16 +154,38 @@ func TestWriteBufferBrokenPipe(t *testing.T) {
 	})
 }
 
+// TestWriteBufferRefusedOnSharedFIFO: with a reader there, the open would
+// succeed; WithWriteBuffer is what makes it fail.
 func TestWriteBufferRefusedOnSharedFIFO(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f")
 	if _, err := Mkfifo(path); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if c, err := OpenFIFOWriter(ctx, path, WithWriteBuffer(4096)); err == nil {
+	rc := make(chan *Conn, 1)
+	go func() {
+		r, err := OpenFIFOReader(ctx, path)
+		if err != nil {
+			t.Error(err)
+		}
+		rc <- r
+	}()
+	w, err := OpenFIFOWriter(ctx, path) // the reader is open once this returns
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if r := <-rc; r != nil {
+		defer r.Close()
+	}
+	c, err := OpenFIFOWriter(ctx, path, WithWriteBuffer(4096))
+	if err == nil {
 		c.Close()
 		t.Fatal("OpenFIFOWriter accepted WithWriteBuffer")
+	}
+	if !strings.Contains(err.Error(), "WithWriteBuffer") {
+		t.Fatalf("OpenFIFOWriter: %v, want the WithWriteBuffer refusal", err)
 	}
 }
 
@@ -179,16 +202,10 @@ func TestWriteBufferFailedFlushThenReceive(t *testing.T) {
 		p.rx.Close()
 		p.tx.SendBytes(make([]byte, 1000))
 		var got string
-		var err error
-		for range 3 {
-			if err = p.tx.Recv(&got); err == nil {
-				break
-			}
-			if !errors.Is(err, ErrBrokenPipe) {
-				t.Fatalf("Recv: %v", err)
-			}
+		if err := p.tx.Recv(&got); !errors.Is(err, ErrBrokenPipe) {
+			t.Fatalf("first Recv: %q, %v; want the flush's broken pipe", got, err)
 		}
-		if got != "bye" {
+		if err := p.tx.Recv(&got); err != nil || got != "bye" {
 			t.Fatalf("peer's last message: %q, %v", got, err)
 		}
 		if p.tx.Buffered() != 0 {

@@ -136,12 +136,12 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 				}
 				add(tr.name+" rtt", "go-go", "us", true, samples...)
 				add(tr.name+" 64B", "go->go", "msg/s", false, rate)
-				if rate, err = goGoFrames(ctx, l, addr, msgs); err != nil {
+				if rate, err = goGoOneWay(ctx, l, addr, msgs, true); err != nil {
 					return err
 				}
 				add(tr.name+" 64B frames", "go->go", "msg/s", false, rate)
 				for _, frames := range []bool{false, true} {
-					if rate, err = goGoBatched(ctx, l, addr, msgs, frames); err != nil {
+					if rate, err = goGoOneWay(ctx, l, addr, msgs, frames, bridge.WithWriteBuffer(benchWriteBuffer)); err != nil {
 						return err
 					}
 					name := tr.name + " 64B batched"
@@ -400,48 +400,16 @@ func readRawFrame(r *bufio.Reader, buf []byte) (int, error) {
 	return n, err
 }
 
-// goGoFrames sends n 64-byte frames between two goroutines with SendBytes
-// and RecvBytesInto (no msgpack, no allocation), until the receiver replies:
-// the like-for-like of the framed socket baseline; msg/s.
-func goGoFrames(ctx context.Context, l *bridge.Listener, addr string, n int) (rate float64, err error) {
-	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
-		buf := make([]byte, 64)
-		for i := 0; i < n; i++ {
-			p, err := c.RecvBytesInto(context.Background(), buf)
-			if err != nil {
-				return err
-			}
-			if len(p) != len(payload64)+2 {
-				return fmt.Errorf("frame %d has %d bytes", i, len(p))
-			}
-		}
-		return c.SendBytes([]byte("done"))
-	}, func(c *bridge.Conn) error {
-		msg := make([]byte, len(payload64)+2) // 64 bytes, as the msgpack messages
-		var err error
-		t := time.Now()
-		for i := 0; i < n && err == nil; i++ {
-			err = c.SendBytes(msg)
-		}
-		if err == nil {
-			_, err = c.RecvBytes()
-		}
-		rate = float64(n) / since(t)
-		return err
-	})
-	return rate, err
-}
-
 // benchWriteBuffer is the batch size of the batched rows: the framed
 // socket baseline's bufio.Writer size.
 const benchWriteBuffer = 64 << 10
 
-// goGoBatched sends n 64-byte messages from a Conn made WithWriteBuffer, as
-// the framed socket baseline sends through its bufio.Writer: Send (msgpack)
-// or, with frames, SendBytes; the receiver takes them with Recv or
-// RecvBytesInto. The sender's wait for the receiver's reply flushes the last
-// batch; msg/s.
-func goGoBatched(ctx context.Context, l *bridge.Listener, addr string, n int, frames bool) (rate float64, err error) {
+// goGoOneWay sends n 64-byte messages between two goroutines, from a Conn
+// made with dialOpts: msgpack Send/Recv, or with frames SendBytes and
+// RecvBytesInto (no msgpack, no allocation: the like-for-like of the framed
+// socket baseline). The sender's wait for the receiver's reply ends the
+// timing (and, WithWriteBuffer, flushes the last batch); msg/s.
+func goGoOneWay(ctx context.Context, l *bridge.Listener, addr string, n int, frames bool, dialOpts ...bridge.ConnOption) (rate float64, err error) {
 	err = goPair(ctx, l, addr, func(c *bridge.Conn) error {
 		msg := make([]byte, len(payload64)+2)
 		var err error
@@ -480,7 +448,7 @@ func goGoBatched(ctx context.Context, l *bridge.Listener, addr string, n int, fr
 			}
 		}
 		return c.SendBytes([]byte("done"))
-	}, bridge.WithWriteBuffer(benchWriteBuffer))
+	}, dialOpts...)
 	return rate, err
 }
 

@@ -222,7 +222,9 @@ func goPair(ctx context.Context, l *bridge.Listener, addr string, peer, main fun
 	}
 	defer c.Close()
 	defer context.AfterFunc(ctx, func() { c.Close() })()
-	err = main(c)
+	if err = main(c); err != nil {
+		c.Close() // a peer waiting for main's reply must not wait forever
+	}
 	if perr := <-errc; err == nil {
 		err = perr
 	}

@@ -121,9 +121,6 @@ def test_set_write_buffer_flushes_and_disables(make_pair):
     tx.set_write_buffer(0)  # writes "a" first
     tx.send("b")  # at once
     assert rx.poll(5) and rx.recv() == "a" and rx.recv() == "b"
-    with pytest.raises(gobridge.FrameTooLargeError):
-        tx.set_write_buffer(64)
-        tx.send_bytes(bytes(gobridge.DEFAULT_MAX_FRAME_SIZE + 1))
 
 
 def test_refused_on_shared_fifo(sockdir):
@@ -149,11 +146,6 @@ def test_failed_flush_then_receive(make_pair, kind):
     rx.send("bye")
     rx.close()
     tx.send_bytes(bytes(1000))
-    got = None
-    for _ in range(3):
-        try:
-            got = tx.recv()
-            break
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-    assert got == "bye"
+    with pytest.raises((BrokenPipeError, ConnectionResetError)):
+        tx.recv()
+    assert tx.recv() == "bye"

@@ -54,11 +54,12 @@ func (w *wakeFile) close() {
 	os.Remove(w.path)
 }
 
-// wake is the waker: n times, sleep pace, store the clock, bump, wake.
+// wake is the waker: n times, sleep pace, store the clock, bump, wake. It
+// gives up when ctx ends before the sleeper is ready.
 func (w *wakeFile) wake(ctx context.Context, n int, pace time.Duration) error {
 	for atomic.LoadUint32(w.ready()) == 0 {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return fmt.Errorf("the sleeper never got ready: %w", ctx.Err())
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -74,8 +75,9 @@ func (w *wakeFile) wake(ctx context.Context, n int, pace time.Duration) error {
 }
 
 // wait is the sleeper, on a thread of its own: it returns the samples
-// (microseconds, the first tenth dropped).
-func (w *wakeFile) wait(n int) ([]float64, error) {
+// (microseconds, the first tenth dropped). It gives up when ctx ends (the
+// waker is gone) with no wake-up pending.
+func (w *wakeFile) wait(ctx context.Context, n int) ([]float64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var out []float64
@@ -83,7 +85,10 @@ func (w *wakeFile) wait(n int) ([]float64, error) {
 	atomic.StoreUint32(w.ready(), 1)
 	for seen < uint32(n) {
 		for atomic.LoadUint32(w.seq()) == seen {
-			if err := futex.Wait(w.seq(), seen, time.Second); err != nil && err != os.ErrDeadlineExceeded {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no wake-up: %w", ctx.Err())
+			}
+			if err := futex.Wait(w.seq(), seen, 100*time.Millisecond); err != nil && err != os.ErrDeadlineExceeded {
 				return nil, err
 			}
 		}
@@ -93,7 +98,7 @@ func (w *wakeFile) wait(n int) ([]float64, error) {
 		}
 		seen = v
 	}
-	return out[n/10:], nil
+	return out[min(n/10, len(out)):], nil
 }
 
 // wakeFloor measures one pairing ("go->py": a Go waker and a Python
@@ -110,11 +115,16 @@ func wakeFloor(ctx context.Context, o benchOptions, pairing string, n int, pace 
 		return cmd
 	}
 	ns, us := fmt.Sprint(n), fmt.Sprint(pace.Microseconds())
+	// peerCtx ends when the other side is done or failed, so that neither
+	// side waits for it forever.
+	peerCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	switch pairing {
 	case "go->go":
 		errc := make(chan error, 1)
-		go func() { errc <- w.wake(ctx, n, pace) }()
-		out, err := w.wait(n)
+		go func() { defer cancel(); errc <- w.wake(peerCtx, n, pace) }()
+		out, err := w.wait(peerCtx, n)
+		cancel()
 		if werr := <-errc; err == nil {
 			err = werr
 		}
@@ -124,27 +134,28 @@ func wakeFloor(ctx context.Context, o benchOptions, pairing string, n int, pace 
 		if err := waker.Start(); err != nil {
 			return nil, err
 		}
-		out, err := w.wait(n)
-		if werr := waker.Wait(); err == nil && werr != nil {
+		werrc := make(chan error, 1)
+		go func() { defer cancel(); werrc <- waker.Wait() }()
+		out, err := w.wait(peerCtx, n)
+		if werr := <-werrc; werr != nil {
 			err = fmt.Errorf("python waker: %w", werr)
 		}
 		return out, err
 	case "go->py", "py->py":
 		var s pySamples
-		wctx, cancel := context.WithCancel(ctx) // ends the sleeper if the waker fails
-		defer cancel()
 		errc := make(chan error, 1)
-		go func() { errc <- pyModule(wctx, o, "gobridge._bench_queue", &s, "wake-wait", w.path, ns) }()
+		go func() {
+			defer cancel()
+			errc <- pyModule(ctx, o, "gobridge._bench_queue", &s, "wake-wait", w.path, ns)
+		}()
+		var err error
 		if pairing == "go->py" {
-			err = w.wake(ctx, n, pace)
+			err = w.wake(peerCtx, n, pace)
 		} else {
 			err = py("wake-wake", w.path, ns, us).Run()
 		}
-		if err != nil {
-			cancel()
-		}
-		if werr := <-errc; err == nil {
-			err = werr
+		if werr := <-errc; werr != nil {
+			err = werr // the sleeper's failure is the cause
 		}
 		return s.SamplesUS, err
 	}

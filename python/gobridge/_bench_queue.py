@@ -32,6 +32,7 @@ Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
 from __future__ import annotations
 
 import json
+import mmap
 import multiprocessing
 import os
 import sys
@@ -39,6 +40,7 @@ import time
 from typing import Any, List
 
 import gobridge
+from gobridge import _futex
 from gobridge._ring import WEAK, fence
 
 _clock = time.monotonic_ns
@@ -77,46 +79,46 @@ def _lat_get(q: Any, n: int) -> List[float]:
     return out[n // 10:]
 
 
-def _wake_file(path: str) -> "tuple[Any, Any, Any, Any, int]":
-    import ctypes
-    import mmap as _mm
+def _wake_file(path: str) -> "tuple[Any, Any, _futex.Word]":
+    """The wake file's 32- and 64-bit views and its futex word."""
     fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     try:
-        m = _mm.mmap(fd, 4096)
+        m = mmap.mmap(fd, 4096)
     finally:
         os.close(fd)
-    c = (ctypes.c_char * 4096).from_buffer(m)
-    return m, c, memoryview(m).cast("I"), memoryview(m).cast("q"), ctypes.addressof(c)
+    return memoryview(m).cast("I"), memoryview(m).cast("q"), _futex.Word(m, 0)
 
 
 def _wake_wait(path: str, n: int) -> List[float]:
-    from . import _futex
-    m, c, w32, w64, base = _wake_file(path)
+    w32, w64, seq = _wake_file(path)
     out: List[float] = []
     seen = 0
     w32[1] = 1  # ready: the waker starts
     while seen < n:
-        while w32[0] == seen:
-            _futex.wait(base, seen, 1.0)
-        now, v = _clock(), w32[0]
+        while seq.load() == seen:
+            if not seq.wait(seen, 5.0) and seq.load() == seen:
+                raise TimeoutError("wake-wait: no wake-up in 5 s (the waker died?)")
+        now, v = _clock(), seq.load()
         if v == seen + 1:  # one wake-up per store: a missed one is no sample
             out.append((now - w64[1]) / 1e3)
         seen = v
-    return out[n // 10:]
+    return out[min(n // 10, len(out)):]
 
 
 def _wake_wake(path: str, n: int, pace_us: int) -> None:
-    from . import _futex
-    m, c, w32, w64, base = _wake_file(path)
+    w32, w64, seq = _wake_file(path)
+    deadline = time.monotonic() + 30
     while not w32[1]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("wake-wake: the sleeper never got ready")
         time.sleep(0.001)
     for i in range(1, n + 1):
         time.sleep(pace_us / 1e6)
         w64[1] = _clock()
         if WEAK:
             fence()  # arm64: the clock before the sequence
-        w32[0] = i
-        _futex.wake(base, 1)
+        seq.store(i)
+        seq.wake(1)
 
 
 def _forked(q: Any, fn: Any, *args: Any) -> Any:

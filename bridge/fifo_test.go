@@ -295,7 +295,15 @@ func TestFIFODialListenerDiesAfterRequest(t *testing.T) {
 		done <- err
 	}()
 	buf := make([]byte, 4096)
-	for {
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case err := <-done:
+			t.Fatalf("dial returned before its request was read: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request on the rendezvous FIFO in 10 s")
+		}
 		n, err := r.Read(buf)
 		if n > 0 {
 			break

@@ -243,3 +243,25 @@ def test_cli_on_plain_named_pipes(gb_bin, sockdir):
     r = subprocess.run([gb_bin, "send", "--pipe", "--reply", p, "1"], capture_output=True, text=True)
     assert r.returncode == 2 and "one-way" in r.stderr
     os.unlink(p)
+
+
+def test_cli_recv_pipe_ends_at_a_cut_frame(gb_bin, sockdir):
+    """A writer that dies inside a frame: recv --pipe prints what came whole,
+    reports the cut frame once and exits non-zero (it used to report it in a
+    loop, millions of lines a second, until killed)."""
+    p = os.path.join(sockdir, "cut")
+    gobridge.mkfifo(p)
+    proc = subprocess.Popen([gb_bin, "recv", "--pipe", p], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    fd = os.open(p, os.O_WRONLY)  # waits for recv's open
+    whole = gobridge.encode("whole")
+    os.write(fd, struct.pack("!i", len(whole)) + whole + b"\x00\x00\x00\x64\x91")  # then 1 of 100 bytes
+    os.close(fd)
+    try:
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert out.splitlines() == ['"whole"']
+    assert proc.returncode != 0
+    assert err.count("end of file during message") == 1, err[:500]
+    os.unlink(p)

@@ -139,12 +139,18 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var mu sync.Mutex
 	seen := 0
 	out := bufio.NewWriter(stdout)
-	printAll := func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+	// printAll prints c's messages until end of stream (nil) or --count
+	// (errDone); a payload that does not decode is reported and skipped, any
+	// other error (a cut or out-of-step stream) ends c and is returned.
+	printAll := func(ctx context.Context, c *bridge.Conn) error {
 		for {
 			var v any
 			err := c.RecvContext(ctx, &v)
 			if err == io.EOF || ctx.Err() != nil {
 				return nil
+			}
+			if err != nil && !isPayloadError(err) {
+				return err
 			}
 			var line []byte
 			if err == nil {
@@ -152,9 +158,6 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			if err != nil {
 				fmt.Fprintf(stderr, "gobridge recv: %v\n", err)
-				if c.Readable() && errors.Is(err, bridge.ErrFrameTooLarge) {
-					return nil
-				}
 				continue
 			}
 			mu.Lock()
@@ -175,12 +178,30 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer r.Close()
-		if err := printAll(ctx, r, nil); err != nil && !errors.Is(err, errDone) {
+		if err := printAll(ctx, r); err != nil && !errors.Is(err, errDone) {
 			return err
 		}
 		return context.Cause(ctx) // nil at the end of the pipe
 	}
-	return serve(ctx, fs.Arg(0), stderr, false, printAll)
+	return serve(ctx, fs.Arg(0), stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+		err := printAll(ctx, c)
+		if err == nil || errors.Is(err, errDone) {
+			return err
+		}
+		fmt.Fprintf(stderr, "gobridge recv: %v\n", err)
+		return nil // one client's broken stream ends that client, not the server
+	})
+}
+
+// isPayloadError reports whether a receive failed on the payload alone
+// (it does not decode), which leaves the Conn readable for the next message.
+func isPayloadError(err error) bool {
+	for _, e := range []error{bridge.ErrMalformed, bridge.ErrTooDeep, bridge.ErrInvalidUTF8, bridge.ErrUnknownExtension, bridge.ErrUnsupportedKey} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -428,9 +429,15 @@ func TestWaiterStops(t *testing.T) {
 // are still delivered; ErrPeerGone comes after them.
 func TestReadAfterPeerGoneKeepsBytes(t *testing.T) {
 	r, _ := newTestRing(t, 64)
-	r.TryWrite([]byte("whole"))
 	w := waiter(0, 5*time.Millisecond)
-	w.Check = func() error { return ErrPeerGone }
+	// The peer finishes its bytes and is found dead in the same check, so
+	// the wait ends with ErrPeerGone while bytes are buffered: Read must
+	// return them first.
+	var once sync.Once
+	w.Check = func() error {
+		once.Do(func() { r.TryWrite([]byte("whole")) })
+		return ErrPeerGone
+	}
 	buf := make([]byte, 64)
 	n, err := r.Read(buf, w)
 	if err != nil || string(buf[:n]) != "whole" {

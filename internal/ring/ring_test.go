@@ -301,10 +301,7 @@ func TestWakeSleepingReader(t *testing.T) {
 				}
 				done <- err
 			}()
-			// Wait until the other side announced it sleeps.
-			for atomic.LoadUint32((*uint32)(unsafeAt(mem, flag))) == 0 {
-				time.Sleep(time.Millisecond)
-			}
+			waitAsleep(t, mem, flag)
 			if name == "reader" {
 				r.TryWrite([]byte{42})
 			} else {
@@ -343,15 +340,28 @@ func TestCloseWriteThenEOF(t *testing.T) {
 	}
 }
 
+// waitAsleep waits until a blocked Read or Write has announced in its flag
+// word (offRWait, offWWait) that it sleeps, so that what the test does next
+// must wake it.
+func waitAsleep(t *testing.T, mem []byte, flag int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); atomic.LoadUint32((*uint32)(unsafeAt(mem, flag))) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the other side never went to sleep")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestCloseReadFailsWriter(t *testing.T) {
-	r, _ := newTestRing(t, 64)
+	r, mem := newTestRing(t, 64)
 	r.TryWrite(make([]byte, 64))
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Write([]byte{1, 2, 3}, waiter(0, time.Hour))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // let it sleep for space (not required for correctness)
+	waitAsleep(t, mem, offWWait) // sleeping for space: CloseRead must wake it
 	r.CloseRead()
 	select {
 	case err := <-done:
@@ -370,7 +380,7 @@ func TestCloseReadFailsWriter(t *testing.T) {
 // blocked Read; a deadline moved by another goroutine takes effect on
 // InterruptReader.
 func TestWaiterStops(t *testing.T) {
-	r, _ := newTestRing(t, 64)
+	r, mem := newTestRing(t, 64)
 	buf := make([]byte, 8)
 
 	w := waiter(10*time.Microsecond, 20*time.Millisecond)
@@ -398,7 +408,7 @@ func TestWaiterStops(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { _, err := r.Read(buf, w); done <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, mem, offRWait)
 	moved.Store(time.Now().Add(-time.Second).UnixNano())
 	r.InterruptReader()
 	select {
@@ -412,7 +422,7 @@ func TestWaiterStops(t *testing.T) {
 
 	moved.Store(0)
 	go func() { _, err := r.Read(buf, w); done <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitAsleep(t, mem, offRWait)
 	closed.Store(true)
 	r.InterruptReader()
 	select {

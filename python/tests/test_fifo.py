@@ -16,6 +16,8 @@ import pytest
 import gobridge
 from gobridge import _fifo
 
+from gbtest_support import in_thread
+
 CHILD_TIMEOUT = 30
 
 
@@ -103,16 +105,7 @@ def test_client_fails_when_listener_dies_after_request(sockdir):
     p = os.path.join(sockdir, "f")
     gobridge.mkfifo(p)
     rfd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
-    box = []
-
-    def dial():
-        try:
-            box.append(gobridge.Client("fifo:" + p, timeout=20))
-        except BaseException as e:
-            box.append(e)
-
-    t = threading.Thread(target=dial)
-    t.start()
+    join = in_thread(lambda: gobridge.Client("fifo:" + p, timeout=20))
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -123,9 +116,9 @@ def test_client_fails_when_listener_dies_after_request(sockdir):
         assert time.monotonic() < deadline, "no request arrived"
         time.sleep(0.001)
     os.close(rfd)
-    t.join(10)
-    assert not t.is_alive(), "client still waiting after the listener went away"
-    assert isinstance(box[0], gobridge.PeerGoneError) and isinstance(box[0], ConnectionResetError)
+    with pytest.raises(gobridge.PeerGoneError) as e:
+        join(10)  # raises AssertionError if the client is still waiting
+    assert isinstance(e.value, ConnectionResetError)
     os.unlink(p)
     assert os.listdir(sockdir) == []
 

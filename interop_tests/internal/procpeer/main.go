@@ -64,7 +64,7 @@ func run(args []string) error {
 		}
 		f := os.NewFile(uintptr(fd), "parent")
 		hello, _ := wire.Marshal("hello")
-		f.Write(append(wire.AppendHeader(nil, int64(len(hello))), hello...))
+		wire.WriteFrame(f, hello, 0)
 		f.Write([]byte{0, 0, 0, 100, 0x91}) // a 100-byte frame, 1 byte of it
 		os.Exit(3)
 	}

@@ -387,14 +387,7 @@ func TestRedoReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			q.write(0, p)
-			e := offRedo
-			o.set32(e, qTail)
-			o.set32(e+4, 8)
-			o.set64(e+8, recSize(len(p)))
-			o.set32(e+16, qPutSeq)
-			o.set32(e+20, 8)
-			o.set64(e+24, 1)
-			o.set32(offRedoN, 2) // "killed" here: fields not yet written
+			o.logCommit(offRedoN, redo{qTail, 8, recSize(len(p))}, redo{qPutSeq, 8, 1}) // "killed" here: fields not yet written
 			o.unlock()
 			v, err := get.get(q)
 			if err != nil || v != "x" {
@@ -428,14 +421,7 @@ func TestGetRedoReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := qGetRedoN + 8
-	o.set32(e, qHead)
-	o.set32(e+4, 8)
-	o.set64(e+8, h+recSize(len(p)))
-	o.set32(e+16, qGetSeq)
-	o.set32(e+20, 8)
-	o.set64(e+24, gs+1)
-	o.set32(qGetRedoN, 2) // "killed" here: fields not yet written
+	o.logCommit(qGetRedoN, redo{qHead, 8, h + recSize(len(p))}, redo{qGetSeq, 8, gs + 1}) // "killed" here: fields not yet written
 	o.unlockGet()
 	v, err := q.GetNowait()
 	if err != nil || v != "second" {

@@ -26,9 +26,8 @@ const (
 	offKind     = 5
 	offTypecode = 6
 	offItemsize = 7
-	offRedoN    = 8 // the header's redo log: count at 8, entries at 16
+	offRedoN    = 8 // the header's redo log: count at 8, then from 16 up to redoMax entries of 16 bytes (u32 offset, u32 width, u64 value)
 	offHolder   = 12
-	offRedo     = 16 // 3 entries of 16 bytes: u32 offset, u32 width, u64 value
 	redoMax     = 3
 	headerSize  = 64
 
@@ -282,6 +281,15 @@ type redo struct {
 // cleared. The next holder of the lock that guards the log finishes a
 // commit whose count is set (replay). Called with that lock held.
 func (o *object) commit(log int, rs ...redo) {
+	o.logCommit(log, rs...)
+	o.apply(log, len(rs))
+	o.set32(log, 0)
+}
+
+// logCommit is commit up to its commit point: the entries, then their count.
+// A process killed right after it leaves a commit for the next holder to
+// replay.
+func (o *object) logCommit(log int, rs ...redo) {
 	for i, r := range rs {
 		e := log + 8 + 16*i
 		o.set32(e, uint32(r.off))
@@ -289,8 +297,6 @@ func (o *object) commit(log int, rs ...redo) {
 		o.set64(e+8, r.val)
 	}
 	o.set32(log, uint32(len(rs)))
-	o.apply(log, len(rs))
-	o.set32(log, 0)
 }
 
 func (o *object) replay(log int) {

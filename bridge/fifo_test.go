@@ -166,6 +166,20 @@ func TestMkfifoRefuses(t *testing.T) {
 	}
 }
 
+// openFIFOReaderAsync opens path for reading in a goroutine (the open waits
+// for a writer) and hands the Conn over (nil after an error, reported).
+func openFIFOReaderAsync(ctx context.Context, t *testing.T, path string) <-chan *Conn {
+	rc := make(chan *Conn, 1)
+	go func() {
+		r, err := OpenFIFOReader(ctx, path)
+		if err != nil {
+			t.Error(err)
+		}
+		rc <- r
+	}()
+	return rc
+}
+
 // Eight writers of 100 KiB frames to one FIFO: the flock keeps every frame
 // whole. The reader sees end of stream when the last writer closes.
 func TestFIFOManyWriters(t *testing.T) {
@@ -177,14 +191,7 @@ func TestFIFOManyWriters(t *testing.T) {
 	}
 	defer os.Remove(path)
 	const writers, frames, size = 8, 20, 100 << 10
-	rc := make(chan *Conn, 1)
-	go func() {
-		r, err := OpenFIFOReader(ctx, path)
-		if err != nil {
-			t.Error(err)
-		}
-		rc <- r
-	}()
+	rc := openFIFOReaderAsync(ctx, t, path)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range writers {

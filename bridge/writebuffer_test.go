@@ -163,14 +163,7 @@ func TestWriteBufferRefusedOnSharedFIFO(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rc := make(chan *Conn, 1)
-	go func() {
-		r, err := OpenFIFOReader(ctx, path)
-		if err != nil {
-			t.Error(err)
-		}
-		rc <- r
-	}()
+	rc := openFIFOReaderAsync(ctx, t, path)
 	w, err := OpenFIFOWriter(ctx, path) // the reader is open once this returns
 	if err != nil {
 		t.Fatal(err)

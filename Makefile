@@ -66,13 +66,16 @@ test-py: venv build
 leftovers:
 	@$(PY) interop_tests/leftovers.py check
 
+# Each run gets a private TMPDIR (sockets, FIFOs) and a /dev/shm name prefix of
+# its own, so that two clones can run `make test` side by side and the leftover
+# check judges only what this run made.
 test: vet typecheck
-	@$(PY) interop_tests/leftovers.py snapshot
-	$(MAKE) test-go
-	$(MAKE) test-race
-	$(MAKE) test-fuzz
-	$(MAKE) test-py
-	$(MAKE) leftovers
+	@run=$$(mktemp -d /tmp/gbrun-XXXXXX) && \
+	export TMPDIR=$$run GOBRIDGE_TEST_PREFIX=gbt$${run##*-} && \
+	echo "test run: TMPDIR=$$TMPDIR GOBRIDGE_TEST_PREFIX=$$GOBRIDGE_TEST_PREFIX" && \
+	$(PY) interop_tests/leftovers.py snapshot && \
+	$(MAKE) test-go test-race test-fuzz test-py leftovers; \
+	rc=$$?; rm -rf "$$run"; exit $$rc
 
 bench: venv build
 	$(GOBRIDGE) bench --python $(PY)

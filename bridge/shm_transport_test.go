@@ -7,21 +7,19 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobridge/gobridge/internal/shmseg"
+	"github.com/gobridge/gobridge/internal/testenv"
 )
-
-var shmSeq atomic.Int64
 
 // shmName returns a fresh shm: name for a test; the test's cleanup checks
 // that nothing with that prefix is left in /dev/shm.
 func shmName(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("gbt-conn-%d-%d", os.Getpid(), shmSeq.Add(1))
+	name := testenv.Name("conn")
 	t.Cleanup(func() {
 		ents, _ := os.ReadDir(shmseg.Dir)
 		for _, e := range ents {

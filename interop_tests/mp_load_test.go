@@ -39,7 +39,7 @@ func TestStressMPLoad(t *testing.T) {
 func mpLoad(t *testing.T, perProducer int) {
 	py := testenv.Python(t)
 	peer := buildMPPeer(t)
-	name := fmt.Sprintf("gbtest-mpload-%d", os.Getpid())
+	name := testenv.Name("mpload")
 	q, err := mp.OpenQueue(name, mp.WithMaxSize(1000), mp.WithCapacity(256<<10))
 	if err != nil {
 		t.Fatal(err)

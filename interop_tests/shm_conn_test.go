@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,13 +27,11 @@ func shmPeerScript() string {
 	return filepath.Join(testenv.RepoRoot(), "interop_tests", "peers", "shm_conn_peer.py")
 }
 
-var shmConnSeq atomic.Int64
-
 // shmConnAddr returns a fresh shm: address; at the end of the test nothing
 // named after it may be left in /dev/shm.
 func shmConnAddr(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("gbt-ic-%d-%d", os.Getpid(), shmConnSeq.Add(1))
+	name := testenv.Name("ic")
 	t.Cleanup(func() {
 		// Give exiting peers' last close a moment.
 		deadline := time.Now().Add(5 * time.Second)

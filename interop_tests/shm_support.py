@@ -22,8 +22,13 @@ INTERVAL = 0.02  # what the seeds' one-second sleep becomes
 _counter = itertools.count()
 
 
-def unique_tag(prefix: str = "gbtest") -> str:
-    return f"{prefix}-{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
+# `make test` gives each run a prefix of its own, so that the leftover check
+# judges only what this run made while another clone runs its suite.
+PREFIX = os.environ.get("GOBRIDGE_TEST_PREFIX", "gbtest")
+
+
+def unique_tag(label: str = "t") -> str:
+    return f"{PREFIX}-{label}-{os.getpid()}-{next(_counter)}-{os.urandom(2).hex()}"
 
 
 def remove_tag(tag: str) -> None:

@@ -17,7 +17,7 @@ from shm_support import unique_tag
 
 @pytest.fixture
 def tag() -> Iterator[str]:
-    t = unique_tag("gbtest-mpcli")
+    t = unique_tag("mpcli")
     yield t
     if os.path.exists("/dev/shm/" + t):
         os.unlink("/dev/shm/" + t)

@@ -46,7 +46,7 @@ def _build_peer() -> Iterator[None]:
 
 @pytest.fixture
 def tag() -> Iterator[str]:
-    t = unique_tag("gbtest-mp")
+    t = unique_tag("mp")
     yield t
     assert not os.path.exists("/dev/shm/" + t), f"{t} left behind"
 

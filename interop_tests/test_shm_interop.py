@@ -204,7 +204,7 @@ def gobridge_bin() -> str:
 def test_sigkilled_holder_is_reclaimed_by_gc(tag: str) -> None:
     """A SIGKILLed process leaves its segment unheld; `gobridge shm gc` removes
     it, and never a SharedMemory segment that is not gobridge's."""
-    foreign = unique_tag("gbtest-psm")
+    foreign = unique_tag("psm")
     psm = SharedMemory(name=foreign, create=True, size=16)
     code = (
         "import sys\nfrom gobridge import mmap\n"

@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-)
 
-var seq atomic.Int64
+	"github.com/gobridge/gobridge/internal/testenv"
+)
 
 func tag(t *testing.T) string {
 	t.Helper()
-	n := fmt.Sprintf("gbtest-mp-%d-%d", os.Getpid(), seq.Add(1))
+	n := testenv.Name("mp")
 	t.Cleanup(func() {
 		if _, err := os.Stat("/dev/shm/" + n); err == nil {
 			t.Errorf("%s left behind", n)

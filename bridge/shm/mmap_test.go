@@ -209,7 +209,7 @@ func TestTagValidation(t *testing.T) {
 
 func ExampleOpen() {
 	// The Go side of Python's mmap.mmap(-1, 1024, tagname="example", access=mmap.ACCESS_WRITE).
-	m, err := Open(fmt.Sprintf("gbexample-%d", os.Getpid()), 1024, AccessWrite)
+	m, err := Open(testenv.Name("example"), 1024, AccessWrite)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gobridge/gobridge/internal/testenv"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
@@ -26,7 +27,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
 }
 
 func TestShmCLI(t *testing.T) {
-	tag := fmt.Sprintf("gbtest-%d-cli", os.Getpid())
+	tag := testenv.Name("cli")
 	t.Cleanup(func() { os.Remove("/dev/shm/" + tag) })
 	if _, e, c := runCLI(t, "hello world", "shm", "write", tag); c != 0 {
 		t.Fatalf("write: %d %s", c, e)

@@ -71,12 +71,28 @@ func ShortDir(t testing.TB) string {
 
 var tagSeq atomic.Int64
 
+// Prefix starts every /dev/shm name the tests make. `make test` sets
+// GOBRIDGE_TEST_PREFIX to one of its own per run, so that the leftover check
+// judges only what this run made while another clone runs its suite.
+func Prefix() string {
+	if p := os.Getenv("GOBRIDGE_TEST_PREFIX"); p != "" {
+		return p
+	}
+	return "gbtest"
+}
+
+// Name returns a fresh shared-memory name: the run's prefix, label, the pid
+// and a sequence number. The caller removes what it makes; Tag also cleans up.
+func Name(label string) string {
+	return fmt.Sprintf("%s-%s-%d-%d", Prefix(), label, os.Getpid(), tagSeq.Add(1))
+}
+
 // Tag returns a shared-memory tag no other test uses; whatever a test leaves
 // under it in /dev/shm is removed after the test (a test that checks for
 // leftovers looks before that).
 func Tag(t testing.TB) string {
 	t.Helper()
-	tag := fmt.Sprintf("gbtest-%d-t%d", os.Getpid(), tagSeq.Add(1))
+	tag := Name("t")
 	t.Cleanup(func() { os.Remove("/dev/shm/" + tag) })
 	return tag
 }

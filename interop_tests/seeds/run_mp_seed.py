@@ -4,7 +4,8 @@ seed004_queue.py) with a scaled sleep, its queue name replaced and the role.
 usage: run_mp_seed.py SCRIPT INTERVAL NAME=TAG ROLE
 """
 import sys
-import time
+
+from seedrun import one_write_per_line, scale_sleep
 
 
 def main() -> None:
@@ -12,10 +13,9 @@ def main() -> None:
     old, new = subst.split("=", 1)
     with open(script) as f:
         src = f.read().replace(f"name='{old}'", f"name='{new}'")
-    real_sleep = time.sleep
-    time.sleep = lambda s: real_sleep(s * float(interval))  # type: ignore[assignment]
+    scale_sleep(float(interval))
     sys.argv = [script, role]
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    one_write_per_line()
     exec(compile(src, script, "exec"), {"__name__": "__main__", "__file__": script})
 
 

@@ -3,8 +3,8 @@
 usage: run_seed.py SCRIPT [--interval SECONDS] [--subst OLD=NEW]... [--define NAME=INT]...
 """
 import argparse
-import sys
-import time
+
+from seedrun import one_write_per_line, scale_sleep
 
 
 def main() -> None:
@@ -20,13 +20,12 @@ def main() -> None:
         old, new = s.split("=", 1)
         for q in ("'", '"'):
             src = src.replace(q + old + q, q + new + q)
-    real_sleep = time.sleep
-    time.sleep = lambda s: real_sleep(s * a.interval)  # type: ignore[assignment]
+    scale_sleep(a.interval)
     g = {"__name__": "__main__", "__file__": a.script}
     for d in a.define:
         k, v = d.split("=", 1)
         g[k] = int(v)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+    one_write_per_line()
     exec(compile(src, a.script, "exec"), g)
 
 

@@ -1,5 +1,16 @@
 """Helpers for gobridge's Python tests (a unique name: interop_tests has a conftest too)."""
+import itertools
+import os
 import threading
+
+# `make test` gives each run a prefix of its own (see interop_tests/leftovers.py).
+PREFIX = os.environ.get("GOBRIDGE_TEST_PREFIX", "gbtest")
+_counter = itertools.count()
+
+
+def unique_name(label: str) -> str:
+    """A /dev/shm name no other test (and no other run) uses."""
+    return f"{PREFIX}-{label}-{os.getpid()}-{next(_counter)}"
 
 
 def in_thread(fn, *args):

@@ -5,7 +5,6 @@ here each exchange runs once as is and once with them forced on, so that the
 arm64 branches of the ring and the queue run (the second run must make more
 fences than the first) and keep every message intact.
 """
-import os
 import sys
 import threading
 
@@ -14,7 +13,7 @@ import pytest
 import gobridge
 from gobridge import _queue, _ring
 
-from gbtest_support import in_thread
+from gbtest_support import in_thread, unique_name
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def fences(monkeypatch):
 
 
 def queue_exchange(tag):
-    q = gobridge.Queue(name=f"gbtest-weak-q-{os.getpid()}-{tag}")
+    q = gobridge.Queue(name=unique_name(f"weak-q-{tag}"))
     try:
         for i in range(100):
             q.put([i, b"x" * (i * 37)])
@@ -61,7 +60,7 @@ def test_queue_with_fences(fences):
 
 
 def shm_exchange(tag):
-    addr = f"shm:gbtest-weak-c-{os.getpid()}-{tag}"
+    addr = "shm:" + unique_name(f"weak-c-{tag}")
     big = bytes(range(256)) * 20000  # larger than a 1 MiB ring: streamed
     with gobridge.Listener(addr) as listener:
 

@@ -8,7 +8,7 @@ import pytest
 import gobridge
 from gobridge import Client, Listener
 
-from gbtest_support import in_thread
+from gbtest_support import in_thread, unique_name
 
 TRANSPORTS = ["socketpair", "pipe", "unix", "fifo", "shm"]
 
@@ -26,7 +26,7 @@ def make_pair(sockdir):
             address = {
                 "unix": f"unix:{sockdir}/w.sock",
                 "fifo": f"fifo:{sockdir}/w.fifo",
-                "shm": f"shm:gbtest-wbuf-{os.getpid()}-{len(opened)}",
+                "shm": "shm:" + unique_name("wbuf"),
             }[kind]
             listener = Listener(address)
             opened.append(listener)

@@ -497,7 +497,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 func (c *Conn) checkRead() error {
 	if c.closed.Load() {
-		return fmt.Errorf("bridge: recv: %w", ErrClosed)
+		return closedError("recv")
 	}
 	if !c.readable {
 		return ErrNotReadable
@@ -510,7 +510,7 @@ func (c *Conn) checkRead() error {
 
 func (c *Conn) checkWrite() error {
 	if c.closed.Load() {
-		return fmt.Errorf("bridge: send: %w", ErrClosed)
+		return closedError("send")
 	}
 	if !c.writable {
 		return ErrNotWritable

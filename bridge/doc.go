@@ -27,8 +27,11 @@
 // child with a Pipe end handed down and reports Join, ExitCode (minus the
 // signal number when killed), Terminate and Kill; WithDaemon children die
 // with their parent. Signals runs signal handlers and, on SIGTERM or SIGINT,
-// closes the Listeners and segments registered with CloseOnShutdown, so that
-// no socket file, FIFO or /dev/shm object is left. Package bridge/pool runs
+// closes the Listeners, Conns and segments registered with CloseOnShutdown,
+// so that no socket file, FIFO or /dev/shm object is left, and then dies of
+// the signal. Meanwhile the Accept and Conn calls that those closes make
+// fail do not return, so a loop that returns from main when Accept fails
+// still ends the process as the signal says (status -15), not with 0. Package bridge/pool runs
 // Python functions in a pool of Python workers; bridge/mp has named Queue,
 // Value, Array, Semaphore and Lock objects; bridge/shm tagged shared memory.
 //

@@ -44,6 +44,12 @@ var (
 	ErrUnsupportedType  = wire.ErrUnsupportedType
 )
 
+// closedError is op's ErrClosed; while a Signals ends the process it does
+// not return (see waitIfEnding).
+func closedError(op string) error {
+	return waitIfEnding(fmt.Errorf("bridge: %s: %w", op, ErrClosed))
+}
+
 // mapIOError turns the transport's errors into this package's: a use of a
 // closed descriptor into ErrClosed, EPIPE/ECONNRESET on a write into
 // ErrBrokenPipe (still matching the errno).
@@ -52,7 +58,7 @@ func mapIOError(op string, err error, writing bool) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed):
-		return fmt.Errorf("bridge: %s: %w", op, ErrClosed)
+		return closedError(op)
 	case writing && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)):
 		return fmt.Errorf("bridge: %s: %w: %w", op, ErrBrokenPipe, err)
 	}

@@ -66,7 +66,7 @@ func (l *Listener) Addr() string { return l.addr }
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	nc, err := l.accept(ctx)
 	if err != nil {
-		return nil, err
+		return nil, waitIfEnding(err)
 	}
 	return newConn(nc.(stream), true, true, l.cfg), nil
 }
@@ -75,7 +75,11 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 // without gobridge framing (SPEC section 6.5), for peers that speak their own
 // protocol on the socket.
 func (l *Listener) AcceptRaw(ctx context.Context) (net.Conn, error) {
-	return l.accept(ctx)
+	nc, err := l.accept(ctx)
+	if err != nil {
+		return nil, waitIfEnding(err)
+	}
+	return nc, nil
 }
 
 func (l *Listener) accept(ctx context.Context) (net.Conn, error) {

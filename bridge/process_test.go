@@ -62,6 +62,8 @@ func processHelper(mode string) int {
 		return 0
 	case "signals":
 		return signalHelper(c)
+	case "natural-loop":
+		return naturalLoopHelper(c)
 	}
 	return 5
 }

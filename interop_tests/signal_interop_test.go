@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -162,4 +164,99 @@ func TestSignalPythonHolderLeavesNothing(t *testing.T) {
 			t.Fatalf("after %v left: %v", sig, left)
 		}
 	}
+}
+
+// The natural accept loop across the language line, both ways: a Go parent
+// SIGTERMs a Python child running `while True: conn = listener.accept()` with
+// a Go client connected, and a Python parent SIGTERMs a Go child whose loop
+// returns from main when Accept fails, with a Python client connected. Every
+// run dies of SIGTERM and leaves no socket file, FIFO or shm: name.
+func TestSignalNaturalLoopAcrossLanguages(t *testing.T) {
+	const runs = 8
+	t.Run("GoKillsPython", func(t *testing.T) {
+		for i := range runs {
+			dir := testenv.ShortDir(t)
+			name := testenv.Name("sigloop")
+			for _, addr := range []string{"unix:" + dir + "/u", "fifo:" + dir + "/f", "shm:" + name} {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				cmd := testenv.PythonCmd(t, procPeerScript(), "serve-loop", addr)
+				stdout, _ := cmd.StdoutPipe()
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("%s: child said %q", addr, line)
+				}
+				c, err := bridge.Dial(ctx, addr)
+				if err != nil {
+					t.Fatalf("%s: %v", addr, err)
+				}
+				var v any
+				if err := c.Send([]any{"ping", int64(i)}); err != nil || c.RecvContext(ctx, &v) != nil {
+					t.Fatalf("%s: echo: %v %v", addr, v, err)
+				}
+				cmd.Process.Signal(syscall.SIGTERM)
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					var ee *exec.ExitError
+					if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+						t.Errorf("run %d %s: %v", i, addr, err)
+					}
+				case <-ctx.Done():
+					cmd.Process.Kill()
+					<-done
+					t.Fatalf("run %d %s: still running after SIGTERM", i, addr)
+				}
+				if err := c.RecvContext(ctx, &v); err == nil {
+					t.Errorf("run %d %s: Recv after the listener died: %v", i, addr, v)
+				}
+				c.Close()
+				cancel()
+			}
+			var left []string
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				left = append(left, e.Name())
+			}
+			ents, _ = os.ReadDir("/dev/shm")
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), name) {
+					left = append(left, e.Name())
+					os.Remove("/dev/shm/" + e.Name())
+				}
+			}
+			if len(left) != 0 {
+				t.Errorf("run %d: left behind: %v", i, left)
+			}
+		}
+	})
+	t.Run("PythonKillsGo", func(t *testing.T) {
+		peer := buildProcPeer(t)
+		dir := testenv.ShortDir(t)
+		name := testenv.Name("sigloop")
+		out := runPython(t, procPeerScript(), "kill-go-loop", peer, dir, name, strconv.Itoa(runs))
+		var got [][]any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		if len(got) != 3*runs {
+			t.Fatalf("%d results: %q", len(got), out)
+		}
+		for _, r := range got {
+			if r[1] != float64(-15) || len(r[2].([]any)) != 0 {
+				t.Errorf("%v: exitcode %v, left behind %v", r[0], r[1], r[2])
+			}
+		}
+		ents, _ := os.ReadDir("/dev/shm")
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), name) {
+				os.Remove("/dev/shm/" + e.Name())
+			}
+		}
+	})
 }

@@ -11,6 +11,12 @@
   hold DIR TAG              listen on DIR/s.sock and fifo DIR/f and map the tagged
                             segment TAG, gobridge.signals installed; print "ready",
                             wait for a signal
+  serve-loop ADDR           listen on ADDR (close_on_shutdown, signals installed), print
+                            "ready", then the natural loop: accept, echo one message, again
+  kill-go-loop PROCPEER DIR NAME RUNS
+                            RUNS times per transport (unix: and fifo: in DIR, shm:NAME-<i>):
+                            start the Go peer's serve-loop, echo once through it, SIGTERM it;
+                            print a JSON list of [address, exitcode, leftovers]
   fifo-write PATH N SIZE TAG   write N frames of SIZE bytes, each filled with byte TAG+i
   fifo-read PATH            read frames until EOF; print a JSON report
   fifo-broken PATH          open PATH for writing, wait for the reader to go, then send
@@ -90,6 +96,31 @@ def main(role, *args):
         print("ready", flush=True)
         while True:
             time.sleep(1)
+    elif role == "serve-loop":
+        signals.install()
+        listener = gobridge.Listener(args[0])
+        signals.close_on_shutdown(listener)
+        print("ready", flush=True)
+        while True:
+            conn = listener.accept()
+            conn.send(conn.recv())
+    elif role == "kill-go-loop":
+        peer, d, name, runs = args[0], args[1], args[2], int(args[3])
+        out = []
+        for i in range(runs):
+            for addr in (f"unix:{d}/u{i}", f"fifo:{d}/f{i}", f"shm:{name}-{i}"):
+                p = gobridge.Process([peer, "serve-loop", addr])
+                p.start()
+                assert p.conn.poll(20) and p.conn.recv() == "ready"
+                with gobridge.Client(addr) as c:
+                    c.send(["ping", i])
+                    assert c.recv() == ["ping", i]
+                    p.terminate()
+                    p.join(20)
+                left = os.listdir(d) + [n for n in os.listdir("/dev/shm") if n.startswith(f"{name}-{i}")]
+                out.append([addr, p.exitcode, left])
+                p.close()
+        print(json.dumps(out))
     elif role == "fifo-write":
         n, size, tag = int(args[1]), int(args[2]), int(args[3])
         with gobridge.open_fifo(args[0], "w", timeout=30) as w:

@@ -7,6 +7,9 @@
 //	procpeer signals DIR TAG  report SIGUSR1/SIGUSR2 on the connection; listen on
 //	                          DIR/s.sock and fifo DIR/f and map the tagged segment
 //	                          TAG, all closed (and removed) on SIGTERM/SIGINT
+//	procpeer serve-loop ADDR  listen on ADDR (registered with CloseOnShutdown), say
+//	                          "ready", then the natural loop: return (exit 0) when
+//	                          Accept fails, echo each connection in a goroutine
 //	procpeer crash            send "hello", then half a frame, then exit 3
 //	procpeer hang             send "hello", then sleep (to be killed)
 //	procpeer fifo-write PATH N SIZE TAG
@@ -95,6 +98,26 @@ func run(args []string) error {
 	case "misuse":
 		fmt.Println(c.Send("x"))
 		return nil
+	case "serve-loop":
+		s := bridge.NewSignals()
+		l, err := bridge.Listen(args[1])
+		if err != nil {
+			return err
+		}
+		s.CloseOnShutdown(l)
+		c.Send("ready")
+		for {
+			conn, err := l.Accept(context.Background())
+			if err != nil {
+				return nil // what a program does; SIGTERM must still be how it ends
+			}
+			go func() {
+				var v any
+				for conn.Recv(&v) == nil {
+					conn.Send(v)
+				}
+			}()
+		}
 	case "signals":
 		s := bridge.NewSignals()
 		s.Handle(syscall.SIGUSR1, func(os.Signal) { c.Send("usr1") })

@@ -4,7 +4,10 @@
 //
 // Create a Pool with New(n, WithPython(interpreter)); each worker is
 // `python -m gobridge._worker`, started with a gobridge Pipe handed down
-// (bridge.StartProcess). Functions are named "module:function" and get
+// (bridge.StartProcess). New returns once every worker has said hello; an
+// interpreter that cannot run the worker (gobridge not installed, say) makes
+// it fail with an error matching ErrWorkerStart that carries the worker's
+// own last line of standard error ("No module named 'gobridge'"). Functions are named "module:function" and get
 // msgpack arguments (wire/SPEC.md section 3); results come back the same
 // way. ApplyAsync returns an AsyncResult to Wait on; Map keeps the order of
 // its items. Close stops accepting tasks, Join waits for the queued ones and

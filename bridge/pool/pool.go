@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobridge/gobridge/bridge"
@@ -20,6 +22,13 @@ var (
 	ErrClosed = errors.New("pool: closed")
 	// ErrWorkerDied: the worker running the task died before answering.
 	ErrWorkerDied = errors.New("pool: worker died")
+	// ErrWorkerStart: a worker did not start: the interpreter is missing,
+	// cannot import gobridge, or sent no hello (SPEC section 12) within
+	// the start timeout. New returns it, and so does a task whose worker
+	// had to be replaced; the message carries the interpreter, its exit
+	// code and the last line it wrote to standard error (for a missing
+	// package: "No module named 'gobridge'").
+	ErrWorkerStart = errors.New("pool: worker did not start")
 )
 
 // PythonError is a Python exception raised by the task's function.
@@ -45,10 +54,14 @@ func (e *PythonError) Error() string {
 type Option func(*config)
 
 type config struct {
-	python string
-	env    []string
-	stderr io.Writer
+	python       string
+	env          []string
+	stderr       io.Writer
+	startTimeout time.Duration
 }
+
+// DefaultStartTimeout is how long a worker has to say hello, by default.
+const DefaultStartTimeout = 30 * time.Second
 
 // WithPython sets the interpreter that has gobridge installed (default
 // "python3").
@@ -61,6 +74,10 @@ func WithEnv(env []string) Option { return func(c *config) { c.env = env } }
 // WithStderr sends the workers' standard error (tracebacks of crashes) to w
 // instead of the parent's.
 func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w } }
+
+// WithStartTimeout bounds how long a starting worker has to send its hello
+// (DefaultStartTimeout unless set; d <= 0 keeps the default).
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
 
 // Pool is a pool of Python worker processes. Its methods are safe for
 // concurrent use.
@@ -140,28 +157,42 @@ func (r *AsyncResult) wait(ctx context.Context) ([]any, error) {
 	}
 }
 
-// New starts n workers (n <= 0: one per CPU).
+// New starts n workers (n <= 0: one per CPU) and waits until each has
+// said hello. If one cannot start, New stops the others and returns an
+// error matching ErrWorkerStart.
 func New(n int, opts ...Option) (*Pool, error) {
 	cfg := config{python: "python3"}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.startTimeout <= 0 {
+		cfg.startTimeout = DefaultStartTimeout
 	}
 	if n <= 0 {
 		n = max(1, numCPU())
 	}
 	p := &Pool{cfg: cfg, wake: make(chan struct{}), procs: map[*bridge.Process]bool{}}
 	workers := make([]*bridge.Process, n)
+	errs := make([]error, n)
+	var started sync.WaitGroup
 	for i := range workers {
-		w, err := p.start()
+		started.Add(1)
+		go func() { // in parallel: each waits for its interpreter to start
+			defer started.Done()
+			workers[i], errs[i] = p.start()
+		}()
+	}
+	started.Wait()
+	for _, err := range errs {
 		if err != nil {
-			for _, w := range workers[:i] {
-				w.Kill()
-				w.Close()
-				w.Join(context.Background())
+			for _, w := range workers {
+				if w != nil {
+					w.Kill()
+					p.forget(w)
+				}
 			}
 			return nil, err
 		}
-		workers[i] = w
 	}
 	for _, w := range workers {
 		p.wg.Add(1)
@@ -170,20 +201,95 @@ func New(n int, opts ...Option) (*Pool, error) {
 	return p, nil
 }
 
-// start starts one worker and registers it.
+// helloName is the value of the "hello" key of a worker's first message.
+const helloName = "gobridge._worker"
+
+// start starts one worker, waits for its hello and registers it.
 func (p *Pool) start() (*bridge.Process, error) {
 	cmd := exec.Command(p.cfg.python, "-m", "gobridge._worker")
 	cmd.Env = p.cfg.env
-	cmd.Stderr = p.cfg.stderr
+	errOut := p.cfg.stderr
+	if errOut == nil {
+		errOut = os.Stderr
+	}
+	tail := &tailWriter{w: errOut}
+	cmd.Stderr = tail
 	cmd.Stdout = os.Stderr // a worker's prints must not mix with the parent's output
+	// Standard error is a pipe now: should the worker leave a child holding
+	// it, Wait must not wait for that child.
+	cmd.WaitDelay = time.Second
 	w, err := bridge.StartProcess(cmd, bridge.WithDaemon())
 	if err != nil {
-		return nil, fmt.Errorf("pool: start worker: %w", err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrWorkerStart, p.cfg.python, err)
 	}
-	p.mu.Lock()
-	p.procs[w] = true
-	p.mu.Unlock()
-	return w, nil
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.startTimeout)
+	defer cancel()
+	var hello map[string]any
+	err = w.Conn().RecvContext(ctx, &hello)
+	if err == nil && hello["hello"] == helloName {
+		p.mu.Lock()
+		p.procs[w] = true
+		p.mu.Unlock()
+		return w, nil
+	}
+	var why string
+	switch {
+	case ctx.Err() != nil:
+		why = fmt.Sprintf("no hello within %v", p.cfg.startTimeout)
+		w.Kill()
+	case err == nil:
+		why = fmt.Sprintf("its first message is not a hello: %.200v", hello)
+		w.Kill()
+	}
+	w.Close()
+	jctx, jcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer jcancel()
+	if w.Join(jctx) != nil && w.IsAlive() {
+		w.Kill()
+		w.Join(context.Background())
+	}
+	if why == "" {
+		code, _ := w.ExitCode()
+		why = fmt.Sprintf("exit code %d", code)
+	}
+	msg := fmt.Sprintf("%s -m gobridge._worker (pid %d): %s", p.cfg.python, w.Pid(), why)
+	if last := tail.lastLine(); last != "" {
+		msg += ": " + last
+	}
+	return nil, fmt.Errorf("%w: %s", ErrWorkerStart, msg)
+}
+
+// tailWriter passes a worker's standard error on to w and keeps its last
+// bytes, for the error of a worker that did not start.
+type tailWriter struct {
+	w    io.Writer
+	mu   sync.Mutex
+	tail []byte
+}
+
+const tailSize = 4096
+
+func (t *tailWriter) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	t.tail = append(t.tail, b[max(0, len(b)-tailSize):]...)
+	if len(t.tail) > tailSize {
+		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
+	}
+	t.mu.Unlock()
+	t.w.Write(b) // a failing destination must not stop the worker
+	return len(b), nil
+}
+
+// lastLine returns the last non-empty line written, at most 500 bytes.
+func (t *tailWriter) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.tail)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 500 {
+		last = last[len(last)-500:]
+	}
+	return strings.ToValidUTF8(last, "?")
 }
 
 func (p *Pool) forget(w *bridge.Process) {
@@ -304,7 +410,9 @@ func (p *Pool) do(w *bridge.Process, t *task) ([]any, error) {
 	}
 	var m map[string]any
 	if err := c.Recv(&m); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bridge.ErrClosed) || errors.Is(err, bridge.ErrBrokenPipe) {
+		// ECONNRESET: it died with the request still unread.
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, bridge.ErrClosed) ||
+			errors.Is(err, bridge.ErrBrokenPipe) || errors.Is(err, syscall.ECONNRESET) {
 			w.Join(context.Background()) // it closed its end: it is exiting
 			return nil, fmt.Errorf("%w: %v", ErrWorkerDied, err)
 		}

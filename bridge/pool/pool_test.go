@@ -1,9 +1,12 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +112,127 @@ func TestWorkerKilledMidTask(t *testing.T) {
 	got, err := p.Map(ctx, "pooltasks:square", items)
 	if err != nil || len(got) != 100 {
 		t.Fatalf("after a crash: %d %v", len(got), err)
+	}
+}
+
+// bareVenv makes a virtual environment of the test interpreter's Python
+// without gobridge (or anything else) installed, and returns its python.
+func bareVenv(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "venv")
+	if out, err := exec.Command(testenv.Python(t), "-m", "venv", "--without-pip", dir).CombinedOutput(); err != nil {
+		t.Fatalf("venv: %v\n%s", err, out)
+	}
+	py := filepath.Join(dir, "bin", "python")
+	if exec.Command(py, "-c", "import gobridge").Run() == nil {
+		t.Skip("gobridge is importable without being installed in the venv")
+	}
+	return py
+}
+
+// An interpreter that lacks gobridge: New fails at once, with the worker's
+// own message, instead of a pool whose every task fails with
+// "connection reset by peer".
+func TestNewWithoutGobridge(t *testing.T) {
+	py := bareVenv(t)
+	var stderr bytes.Buffer
+	start := time.Now()
+	p, err := New(2, WithPython(py), WithStderr(&stderr))
+	if err == nil {
+		p.Terminate()
+		p.Join(context.Background())
+		t.Fatal("New succeeded with an interpreter that lacks gobridge")
+	}
+	if !errors.Is(err, ErrWorkerStart) || !strings.Contains(err.Error(), "No module named 'gobridge'") ||
+		!strings.Contains(err.Error(), py) || !strings.Contains(err.Error(), "exit code 1") {
+		t.Fatalf("New: %v", err)
+	}
+	if strings.Count(err.Error(), "pool:") != 1 {
+		t.Errorf("one prefix per message: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "No module named 'gobridge'") {
+		t.Errorf("the worker's stderr did not reach WithStderr: %q", stderr.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("New took %v to fail", d)
+	}
+}
+
+// A program that never says hello: New gives up after the start timeout.
+func TestNewWorkerSilent(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "silent")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho starting >&2\nexec sleep 60\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := New(1, WithPython(script), WithStartTimeout(300*time.Millisecond), WithStderr(io.Discard))
+	if !errors.Is(err, ErrWorkerStart) || !strings.Contains(err.Error(), "no hello within 300ms: starting") {
+		t.Fatalf("New: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("New took %v to give up", d)
+	}
+	if _, err := New(1, WithPython(filepath.Join(t.TempDir(), "nosuchpython"))); !errors.Is(err, ErrWorkerStart) || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing interpreter: %v", err)
+	}
+}
+
+// A replacement worker that cannot start fails the task with its message,
+// not with ErrWorkerDied.
+func TestReplacementCannotStart(t *testing.T) {
+	dir, _ := filepath.Abs("testdata")
+	tmp := t.TempDir()
+	flag := filepath.Join(tmp, "broken")
+	script := filepath.Join(tmp, "python")
+	body := "#!/bin/sh\nif [ -e '" + flag + "' ]; then echo 'the interpreter is gone' >&2; exit 3; fi\nexec '" + testenv.Python(t) + "' \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(1, WithPython(script), WithEnv(append(os.Environ(), "PYTHONPATH="+dir)), WithStderr(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Terminate()
+		p.Join(context.Background())
+	})
+	ctx := testCtx(t)
+	if _, err := p.Apply(ctx, "pooltasks:die_on", 1, 1); !errors.Is(err, ErrWorkerDied) {
+		t.Fatalf("killed worker: %v", err)
+	}
+	os.WriteFile(flag, nil, 0o600)
+	if _, err := p.Apply(ctx, "pooltasks:square", 3); !errors.Is(err, ErrWorkerStart) ||
+		!strings.Contains(err.Error(), "exit code 3: the interpreter is gone") {
+		t.Fatalf("replacement: %v", err)
+	}
+	os.Remove(flag)
+	if v, err := p.Apply(ctx, "pooltasks:square", 3); err != nil || v != int64(9) {
+		t.Fatalf("after the interpreter came back: %v %v", v, err)
+	}
+}
+
+// A worker that dies with the request unread (its parent's read then gets
+// ECONNRESET, not end of stream) fails the task with ErrWorkerDied.
+func TestWorkerDiesWithRequestUnread(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "python")
+	body := "#!/bin/sh\nexec '" + testenv.Python(t) + "' -c '\n" +
+		"import os, time, gobridge\n" +
+		"c = gobridge.parent()\n" +
+		"c.send({\"hello\": \"gobridge._worker\", \"pid\": os.getpid()})\n" +
+		"time.sleep(0.5)\n" +
+		"os._exit(0)\n'\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(1, WithPython(script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Terminate()
+		p.Join(context.Background())
+	})
+	if _, err := p.Apply(testCtx(t), "pooltasks:square", 3); !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "exit code 0") {
+		t.Fatalf("worker gone with the request unread: %v", err)
 	}
 }

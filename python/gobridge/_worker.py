@@ -9,16 +9,23 @@ runs ``module:function`` on each call's arguments (wire/SPEC.md section 12):
           or {"id": int, "error": {"type": str, "message": str,
                                    "traceback": str, "index": int}}
 
+Its first message, before any request, is the hello that tells the pool it
+started (an interpreter without gobridge never gets that far)::
+
+    hello    {"hello": "gobridge._worker", "version": str, "pid": int}
+
 It exits with status 0 at end of stream (the pool closed its end).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from typing import Any, Callable, Dict, List, Optional
 
+from . import __version__
 from ._errors import EncodeError
 from ._parent import parent
 
@@ -54,6 +61,7 @@ def _error(req_id: Any, exc: BaseException, index: int) -> Dict[str, Any]:
 
 def main() -> int:
     conn = parent()
+    conn.send({"hello": "gobridge._worker", "version": __version__, "pid": os.getpid()})
     cache: Dict[str, Callable[..., Any]] = {}
     while True:
         try:

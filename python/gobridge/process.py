@@ -14,7 +14,7 @@ import ctypes
 import os
 import signal
 import subprocess
-from typing import IO, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE
 from ._parent import child_environ
@@ -24,6 +24,7 @@ __all__ = ["Process"]
 
 _PR_SET_PDEATHSIG = 1
 _File = Union[None, int, IO[Any]]
+_Path = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
 def _die_with_parent_fn() -> Callable[[], None]:
@@ -46,7 +47,12 @@ def _die_with_parent_fn() -> Callable[[], None]:
 class Process:
     """A child program with a gobridge connection to it.
 
-    ``args`` is the command line (``["./server", "-v"]``). ``duplex=False``
+    ``args`` is the command line, as ``subprocess.Popen``'s with
+    ``shell=False`` on POSIX: a sequence (``["./server", "-v"]``), or a
+    single string, bytes or path-like object naming a program to run with
+    no arguments (``Process("./server")``; ``Process("python3 -c pass")``
+    looks for a program of that whole name and raises
+    ``FileNotFoundError``, as Popen does; there is no shell). ``duplex=False``
     hands the child the send end of a one-way pipe and keeps the receive
     end. ``daemon=True`` has Linux kill the child (SIGKILL) when this process
     dies, however it dies. ``stdout``/``stderr`` are passed to
@@ -59,7 +65,7 @@ class Process:
 
     def __init__(
         self,
-        args: Sequence[str],
+        args: Union[_Path, Sequence[_Path]],
         *,
         duplex: bool = True,
         daemon: bool = False,
@@ -70,7 +76,10 @@ class Process:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         conn: Optional[Connection] = None,
     ) -> None:
-        self.args = list(args)
+        # As Popen.args: a single program is kept as given, not iterated.
+        self.args: Union[_Path, List[_Path]] = (
+            args if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+        )
         self._handed = conn
         self.duplex = duplex
         self.daemon = daemon
@@ -160,4 +169,5 @@ class Process:
     def __repr__(self) -> str:
         code = self.exitcode
         state = "initial" if self.popen is None else ("started" if code is None else f"stopped exitcode={code}")
-        return f"<gobridge.Process {self.args[0]!r} pid={self.pid} {state}>"
+        prog = self.args[0] if isinstance(self.args, list) else self.args
+        return f"<gobridge.Process {prog!r} pid={self.pid} {state}>"

@@ -1,5 +1,6 @@
 """Connections across real processes: parent()/child_environ and a killed peer."""
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -269,6 +270,35 @@ def test_process_one_way_and_captured_output():
     with pytest.raises(OSError, match="read-only"):
         p.conn.send("back")
     assert p.popen.stdout.read() == b"to stdout False True\n"
+    p.join(20)
+    assert p.exitcode == 0
+    p.close()
+
+
+@pytest.mark.parametrize("program", ["/bin/true", b"/bin/true", pathlib.Path("/bin/true")])
+def test_process_single_program_as_popen(program):
+    """A str, bytes or path is one program with no arguments, as subprocess.Popen (shell=False) takes it."""
+    p = gobridge.Process(program)
+    p.start()
+    p.join(20)
+    assert p.exitcode == 0
+    assert p.args == program and "/bin/true" in repr(p)
+    p.close()
+
+
+def test_process_string_with_spaces_is_one_program_name():
+    """No shell and no splitting: the whole string names the program, and the error says so."""
+    with pytest.raises(FileNotFoundError) as got:
+        gobridge.Process("python3 -c pass").start()
+    with pytest.raises(FileNotFoundError) as popen:
+        subprocess.Popen("python3 -c pass")
+    assert got.value.filename == popen.value.filename == "python3 -c pass"
+
+
+def test_process_path_like_arguments():
+    p = gobridge.Process([pathlib.Path(sys.executable), "-c", "import gobridge; gobridge.parent().send(7)"])
+    p.start()
+    assert p.conn.recv() == 7
     p.join(20)
     assert p.exitcode == 0
     p.close()

@@ -21,9 +21,11 @@ def ids(vs):
 def test_help_and_version(gb_bin):
     out = subprocess.run([gb_bin, "version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("gobridge ") and "(wire 1)" in out
-    for cmd in ("echo", "send", "recv", "bench"):
+    for cmd in ("echo", "send", "recv", "bench", "mkfifo", "version"):
         r = subprocess.run([gb_bin, cmd, "--help"], capture_output=True, text=True)
-        assert r.returncode == 0 and "usage: gobridge " + cmd in r.stderr
+        assert r.returncode == 0 and "usage: gobridge " + cmd in r.stdout and r.stderr == ""
+        r = subprocess.run([gb_bin, cmd, "--no-such-flag"], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stdout == "" and r.stderr.count("not defined: -no-such-flag") == 1
     r = subprocess.run([gb_bin, "nope"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown command" in r.stderr
 

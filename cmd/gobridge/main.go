@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -47,13 +48,24 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs one command line and returns the exit status: 0, 1 when the
+// command failed, 2 for a usage error (printed once, to stderr), 130 when
+// interrupted. Help (`gobridge help`, `CMD --help`) goes to stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(stdout, cmds)
-		if len(args) == 0 {
+	if len(args) == 0 {
+		usage(stderr, cmds)
+		return 2
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 && args[0] == "help" { // gobridge help CMD
+			if _, ok := cmds[args[1]]; ok {
+				return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "gobridge help: unknown command %q\nRun 'gobridge help' for the commands.\n", args[1])
 			return 2
 		}
+		usage(stdout, cmds)
 		return 0
 	}
 	c, ok := cmds[args[0]]
@@ -62,19 +74,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr, cmds)
 		return 2
 	}
-	err := c.run(ctx, args[1:], stdout, stderr)
+	cs := &cmdStderr{Writer: stderr, name: args[0]}
+	err := c.run(ctx, args[1:], stdout, cs)
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
+		if cs.help != nil {
+			cs.help(stdout)
+		}
 		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "gobridge %s: %v\n", args[0], err)
+	case errors.Is(err, errUsage) || cs.isFlagError(err):
+		fmt.Fprintf(stderr, "gobridge %s: %v\nRun 'gobridge %s --help' for usage.\n", cs.name, err, cs.name)
 		return 2
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return 130
 	default:
-		fmt.Fprintf(stderr, "gobridge %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "gobridge %s: %v\n", cs.name, err)
 		return 1
 	}
 }
@@ -89,16 +105,85 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'gobridge COMMAND --help' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'gobridge COMMAND --help' (or 'gobridge help COMMAND') for a command's flags.")
 }
 
-// newFlags returns a FlagSet for a subcommand whose --help prints usage text.
+// cmdStderr is the stderr run hands a command. Writes go to stderr; the
+// FlagSets newFlags makes leave their help and their messages here instead
+// of printing them, so that run prints the help to stdout, and a flag error
+// once (the flag package would print it, then the command would return it).
+type cmdStderr struct {
+	io.Writer
+	name    string          // "send", "shm gc": the last FlagSet's command
+	help    func(io.Writer) // prints that FlagSet's help
+	flagMsg strings.Builder // what the flag package reported
+}
+
+// isFlagError reports whether err is an error the flag package returned
+// (it writes each message to the FlagSet's output before returning it).
+func (cs *cmdStderr) isFlagError(err error) bool {
+	return cs.flagMsg.Len() > 0 && strings.Contains(cs.flagMsg.String(), err.Error()+"\n")
+}
+
+// newFlags returns a FlagSet for a subcommand. With the stderr that run
+// hands out, its --help text goes to stdout and its errors are printed once,
+// by run, as usage errors.
 func newFlags(name, args, summary string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("gobridge "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gobridge %s %s\n\n%s\n\nflags:\n", name, args, summary)
-		fs.PrintDefaults()
+	help := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.TrimSpace("gobridge "+name+" "+args), summary)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nflags:")
+			out := fs.Output()
+			fs.SetOutput(w)
+			fs.PrintDefaults()
+			fs.SetOutput(out)
+		}
+	}
+	if cs, ok := stderr.(*cmdStderr); ok {
+		cs.name, cs.help = name, help
+		fs.SetOutput(&cs.flagMsg)
+		fs.Usage = func() {}
+	} else {
+		fs.SetOutput(stderr)
+		fs.Usage = func() { help(stderr) }
 	}
 	return fs
+}
+
+// parseArgs parses fs's flags wherever they stand among args (`send ADDR
+// --reply JSON`), up to a "--" after which everything is an argument (`send
+// ADDR -- --reply`), and returns the other arguments in order. "-" and
+// negative numbers ("-1", "-2.5e3": JSON values) are arguments, not flags.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, pos []string
+scan:
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			break scan
+		case len(a) < 2 || a[0] != '-' || a[1] == '.' || (a[1] >= '0' && a[1] <= '9'):
+			pos = append(pos, a)
+		default:
+			flags = append(flags, a)
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if f := fs.Lookup(name); f != nil && !hasValue && !isBool(f) && i+1 < len(args) {
+				flags = append(flags, args[i+1]) // the flag's value, whatever it looks like
+				i++
+			}
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

@@ -13,13 +13,14 @@ func runMkfifo(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("mkfifo", "PATH...",
 		"Create named pipes with mode 0600. An existing FIFO of yours is kept; a path\n"+
 			"that is anything else (a symlink included) is an error.", stderr)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		return fmt.Errorf("%w: a PATH is required", errUsage)
 	}
-	for _, p := range fs.Args() {
+	for _, p := range pos {
 		if _, err := bridge.Mkfifo(p); err != nil {
 			return err
 		}

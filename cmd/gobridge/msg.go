@@ -17,8 +17,12 @@ import (
 
 func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("version", "", "Print the gobridge version and the wire format version.", stderr)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: version takes no arguments", errUsage)
 	}
 	fmt.Fprintf(stdout, "gobridge %s (wire %d)\n", bridge.Version, wire.Version)
 	return nil
@@ -88,13 +92,14 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"Listen on ADDR; decode every message and send it back re-encoded (so the reply\n"+
 			"shows how gobridge maps each type). With --raw, echo bytes unframed.", stderr)
 	raw := fs.Bool("raw", false, "echo the byte stream as it is, without frames")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return fmt.Errorf("%w: want one ADDR", errUsage)
 	}
-	return serve(ctx, fs.Arg(0), stderr, *raw, func(ctx context.Context, c *bridge.Conn, rc net.Conn) error {
+	return serve(ctx, pos[0], stderr, *raw, func(ctx context.Context, c *bridge.Conn, rc net.Conn) error {
 		if rc != nil {
 			io.Copy(rc, rc)
 			return nil
@@ -130,11 +135,15 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"until its last writer closes.", stderr)
 	count := fs.Int("count", 0, "exit after N messages (0: run until interrupted, or end of the pipe)")
 	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to read, not an address to listen on")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return fmt.Errorf("%w: want one ADDR", errUsage)
+	}
+	if *count < 0 {
+		return fmt.Errorf("%w: --count %d is negative", errUsage, *count)
 	}
 	var mu sync.Mutex
 	seen := 0
@@ -173,7 +182,7 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if *pipe {
-		r, err := bridge.OpenFIFOReader(ctx, fs.Arg(0))
+		r, err := bridge.OpenFIFOReader(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -183,7 +192,7 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return context.Cause(ctx) // nil at the end of the pipe
 	}
-	return serve(ctx, fs.Arg(0), stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+	return serve(ctx, pos[0], stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
 		err := printAll(ctx, c)
 		if err == nil || errors.Is(err, errDone) {
 			return err
@@ -208,34 +217,41 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("send", "[--reply] ADDR [JSON...] | --pipe PATH [JSON...]",
 		"Connect to ADDR and send each JSON value (gobridge JSON, wire/SPEC.md section 7)\n"+
 			"as one message: the arguments, or one value per line of standard input. With\n"+
-			"--pipe, write them to the plain named pipe PATH (waiting for its reader).", stderr)
+			"--pipe, write them to the plain named pipe PATH (waiting for its reader).\n"+
+			"Flags may come anywhere before \"--\"; after it every argument is a value\n"+
+			"(send ADDR -- '\"--reply\"' sends that string).", stderr)
 	reply := fs.Bool("reply", false, "after each message, wait for one reply and print it as a JSON line")
 	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to write, not an address to connect to")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() < 1 {
+	if len(pos) < 1 {
 		return fmt.Errorf("%w: want ADDR", errUsage)
 	}
 	if *pipe && *reply {
 		return fmt.Errorf("%w: a named pipe is one-way: --reply cannot go with --pipe", errUsage)
 	}
+	// Values given as arguments are checked before anything is sent.
+	vals := make([]any, 0, len(pos)-1)
+	for _, a := range pos[1:] {
+		v, err := wire.FromJSON([]byte(a))
+		if err != nil {
+			return fmt.Errorf("%w: %q is not a gobridge JSON value (%v); a string is written with its quotes", errUsage, a, err)
+		}
+		vals = append(vals, v)
+	}
 	var c *bridge.Conn
-	var err error
 	if *pipe {
-		c, err = bridge.OpenFIFOWriter(ctx, fs.Arg(0))
+		c, err = bridge.OpenFIFOWriter(ctx, pos[0])
 	} else {
-		c, err = bridge.Dial(ctx, fs.Arg(0))
+		c, err = bridge.Dial(ctx, pos[0])
 	}
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	sendOne := func(text string) error {
-		v, err := wire.FromJSON([]byte(text))
-		if err != nil {
-			return err
-		}
+	sendOne := func(v any) error {
 		if err := c.SendContext(ctx, v); err != nil {
 			return err
 		}
@@ -253,9 +269,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_, err = fmt.Fprintf(stdout, "%s\n", line)
 		return err
 	}
-	if fs.NArg() > 1 {
-		for _, a := range fs.Args()[1:] {
-			if err := sendOne(a); err != nil {
+	if len(vals) > 0 {
+		for _, v := range vals {
+			if err := sendOne(v); err != nil {
 				return err
 			}
 		}
@@ -267,7 +283,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue
 		}
-		if err := sendOne(sc.Text()); err != nil {
+		v, err := wire.FromJSON(sc.Bytes())
+		if err != nil {
+			return err
+		}
+		if err := sendOne(v); err != nil {
 			return err
 		}
 	}

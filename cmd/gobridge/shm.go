@@ -62,10 +62,11 @@ func shmLs(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("shm ls", "[--json]", "List /dev/shm: tag, size, owner, mode, live gobridge handles\n"+
 		"(flock holders), kind (- when the segment is not gobridge's) and keep.", stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
+	if len(pos) != 0 {
 		return fmt.Errorf("%w: ls takes no arguments", errUsage)
 	}
 	infos, err := shmseg.List()
@@ -85,7 +86,9 @@ func shmLs(args []string, stdout, stderr io.Writer) error {
 		entries = append(entries, shmEntry{i.Name, i.Size, owner, i.UID, fmt.Sprintf("%04o", uint32(i.Mode)), i.Handles, kind, i.Keep})
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(entries)
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(entries)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TAG\tSIZE\tOWNER\tMODE\tHANDLES\tKIND\tKEEP")
@@ -99,11 +102,11 @@ func shmLs(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
-func oneTag(fs interface{ Args() []string }, what string) (string, error) {
-	if len(fs.Args()) != 1 {
+func oneTag(pos []string, what string) (string, error) {
+	if len(pos) != 1 {
 		return "", fmt.Errorf("%w: %s needs exactly one TAG", errUsage, what)
 	}
-	return fs.Args()[0], nil
+	return pos[0], nil
 }
 
 func shmCat(args []string, stdout, stderr io.Writer) error {
@@ -111,10 +114,11 @@ func shmCat(args []string, stdout, stderr io.Writer) error {
 	offset := fs.Int64("offset", 0, "first byte")
 	length := fs.Int64("length", -1, "number of bytes (default: to the end)")
 	other := fs.Bool("allow-other-owner", false, "read a segment owned by another user")
-	if err := fs.Parse(reorder(args)); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	tag, err := oneTag(fs, "cat")
+	tag, err := oneTag(pos, "cat")
 	if err != nil {
 		return err
 	}
@@ -157,10 +161,11 @@ func shmWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	offset := fs.Int64("offset", 0, "where to write")
 	size := fs.Int64("size", 0, "size of a new segment (default: offset + input length)")
 	mode := fs.String("mode", "0600", "permissions of a new segment")
-	if err := fs.Parse(reorder(args)); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	tag, err := oneTag(fs, "write")
+	tag, err := oneTag(pos, "write")
 	if err != nil {
 		return err
 	}
@@ -207,14 +212,15 @@ func shmWrite(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 func shmRm(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("shm rm", "TAG...", "Remove segments now; processes that map them keep their mappings.", stderr)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	if len(pos) == 0 {
 		return fmt.Errorf("%w: rm needs at least one TAG", errUsage)
 	}
 	var errs []error
-	for _, tag := range fs.Args() {
+	for _, tag := range pos {
 		errs = append(errs, shm.Unlink(tag))
 	}
 	return errors.Join(errs...)
@@ -227,52 +233,16 @@ func shmGC(args []string, stdout, stderr io.Writer) error {
 			"and other users' segments are never touched; kept ones only with --kept.", stderr)
 	kept := fs.Bool("kept", false, "also remove unheld segments marked keep")
 	dry := fs.Bool("dry-run", false, "print what would be removed")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("%w: gc takes no arguments", errUsage)
 	}
 	removed, err := shmseg.GC(shmseg.GCOptions{Kept: *kept, DryRun: *dry})
 	for _, r := range removed {
 		fmt.Fprintln(stdout, r)
 	}
 	return err
-}
-
-// reorder moves flags after positional arguments to the front, so
-// `shm cat TAG --offset 4` works as well as `shm cat --offset 4 TAG`.
-func reorder(args []string) []string {
-	var flags, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if len(a) > 1 && a[0] == '-' {
-			flags = append(flags, a)
-			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	return append(flags, pos...)
-}
-
-func containsEq(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return true
-		}
-	}
-	return false
-}
-
-func isBoolFlag(a string) bool {
-	switch a {
-	case "-h", "--help", "-help", "--allow-other-owner", "-allow-other-owner":
-		return true
-	}
-	return false
 }

@@ -22,7 +22,8 @@ const shmUsage = `Inspect and manage shared-memory segments (/dev/shm; wire/SPEC
   gobridge shm write TAG [--offset N] [--size N]  stdin into the segment; a new TAG is created
                                                   (size of the input, or --size) and kept
   gobridge shm rm TAG...                          remove segments now (holders keep their mappings)
-  gobridge shm gc [--kept] [--dry-run]            remove your gobridge segments no live process holds`
+  gobridge shm gc [--kept] [--dry-run]            remove your gobridge segments no live process holds
+                                                  ("removed TAG"; "would remove TAG" with --dry-run)`
 
 func runShm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -232,7 +233,7 @@ func shmGC(args []string, stdout, stderr io.Writer) error {
 			"were killed). Segments without gobridge's mark (Python's psm_*, other programs')\n"+
 			"and other users' segments are never touched; kept ones only with --kept.", stderr)
 	kept := fs.Bool("kept", false, "also remove unheld segments marked keep")
-	dry := fs.Bool("dry-run", false, "print what would be removed")
+	dry := fs.Bool("dry-run", false, "print what would be removed, and remove nothing")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -241,8 +242,12 @@ func shmGC(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: gc takes no arguments", errUsage)
 	}
 	removed, err := shmseg.GC(shmseg.GCOptions{Kept: *kept, DryRun: *dry})
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
 	for _, r := range removed {
-		fmt.Fprintln(stdout, r)
+		fmt.Fprintln(stdout, verb, r)
 	}
 	return err
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gobridge/gobridge/internal/testenv"
@@ -59,5 +61,37 @@ func TestShmCLI(t *testing.T) {
 	}
 	if _, _, c := runCLI(t, "", "shm", "nope"); c != 2 {
 		t.Fatal("unknown subcommand not a usage error")
+	}
+}
+
+// shm gc says what it did: "would remove" with --dry-run, "removed" without.
+func TestCLIShmGCSaysWhatItDid(t *testing.T) {
+	tag := testenv.Tag(t)
+	cmd := testenv.PythonCmd(t, "-c", "import sys, time\nfrom gobridge import mmap\n"+
+		"m = mmap.mmap(-1, 4096, tagname=sys.argv[1]); print('ready', flush=True)\ntime.sleep(60)\n", tag)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("holder: %q %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL) // no cleanup: the segment stays, unheld
+	cmd.Wait()
+	out, errOut, code := runCLI(t, "", "shm", "gc", "--dry-run")
+	if code != 0 || !strings.Contains(out, "would remove "+tag+"\n") {
+		t.Fatalf("gc --dry-run: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat("/dev/shm/" + tag); err != nil {
+		t.Fatalf("--dry-run removed it: %v", err)
+	}
+	out, errOut, code = runCLI(t, "", "shm", "gc")
+	if code != 0 || !strings.Contains(out, "removed "+tag+"\n") {
+		t.Fatalf("gc: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat("/dev/shm/" + tag); err == nil {
+		t.Fatal("gc left it")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -63,51 +64,58 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"--rounds; ratios compare with the baseline measured in the same run.", stderr)
 	var o benchOptions
 	fs.StringVar(&o.Python, "python", "python3", "Python interpreter that has the gobridge package installed")
-	fs.IntVar(&o.Rounds, "rounds", 5, "repetitions of each measurement")
+	fs.IntVar(&o.Rounds, "rounds", 5, "repetitions of each measurement (at least 1)")
 	fs.IntVar(&o.N, "n", 0, "messages per round (0: a default per benchmark)")
 	fs.BoolVar(&o.Quick, "quick", false, "small counts (a smoke test, figures are not meaningful)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	chart := fs.String("chart", "", "also draw the results as an SVG chart in `FILE.svg`")
-	if err := fs.Parse(args); err != nil {
+	want, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	switch {
+	case o.Rounds < 1:
+		return fmt.Errorf("%w: --rounds %d: at least one round is needed", errUsage, o.Rounds)
+	case o.N < 0:
+		return fmt.Errorf("%w: --n %d is negative", errUsage, o.N)
+	}
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			return fmt.Errorf("%w: unknown group %q (have %s)", errUsage, w, strings.Join(names, ", "))
+		}
 	}
 	o.Log = stderr
 	if o.Quick {
 		o.Rounds = 1
 	}
-	want := fs.Args()
 	if len(want) == 0 {
 		want = names
 	}
 	var all []benchResult
 	for _, w := range want {
-		found := false
 		for _, b := range benchmarks {
 			if b.name == w {
-				found = true
 				fmt.Fprintf(stderr, "bench %s ...\n", w)
 				res, err := b.run(ctx, o)
 				if err != nil {
-					return fmt.Errorf("%s: %w", w, err)
+					return fmt.Errorf("%s group: %w", w, err)
 				}
 				all = append(all, res...)
 			}
-		}
-		if !found {
-			return fmt.Errorf("%w: unknown group %q (have %s)", errUsage, w, strings.Join(names, ", "))
-		}
-	}
-	if *chart != "" {
-		if err := writeChart(*chart, all); err != nil {
-			return err
 		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(all)
+		if err := enc.Encode(all); err != nil {
+			return err
+		}
+	} else {
+		printBench(stdout, all)
 	}
-	printBench(stdout, all)
+	if *chart != "" { // after the table, which a chart that fails must not cost
+		return writeChart(*chart, all)
+	}
 	return nil
 }
 

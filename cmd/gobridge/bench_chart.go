@@ -1,34 +1,56 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 )
 
 // writeChart draws the results as an SVG: one panel per unit (round-trip
-// latency, message rate, bandwidth), one horizontal bar per figure on a log
-// scale, labelled with its median (and p99 for latencies).
+// latency, message rate, bandwidth, and any other unit the results have),
+// one horizontal bar per figure on a log scale, labelled with its median
+// (and p99 for latencies). With no figure to draw it writes no file and
+// returns an error.
 func writeChart(path string, rs []benchResult) error {
-	f, err := os.Create(path)
-	if err != nil {
+	var b bytes.Buffer
+	if err := drawChart(&b, rs); err != nil {
 		return err
 	}
-	if err := drawChart(f, rs); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// chartTitles names the panels of the units the benchmarks use most.
+var chartTitles = map[string]string{
+	"us":    "round trip, 64-byte message (µs, median; lower is better)",
+	"msg/s": "64-byte messages per second (higher is better)",
+	"MB/s":  "1 MiB messages, MB/s (higher is better)",
 }
 
 func drawChart(w io.Writer, rs []benchResult) error {
-	panels := []struct{ unit, title string }{
-		{"us", "round trip, 64-byte message (µs, median; lower is better)"},
-		{"msg/s", "64-byte messages per second (higher is better)"},
-		{"MB/s", "1 MiB messages, MB/s (higher is better)"},
+	type panel struct{ unit, title string }
+	panels := []panel{{"us", chartTitles["us"]}, {"msg/s", chartTitles["msg/s"]}, {"MB/s", chartTitles["MB/s"]}}
+	drawn := 0
+	for _, r := range rs {
+		if !(r.Value > 0) || math.IsInf(r.Value, 0) {
+			continue
+		}
+		drawn++
+		if !slices.ContainsFunc(panels, func(p panel) bool { return p.unit == r.Unit }) {
+			better := "higher is better"
+			if r.Unit == "us" || r.Unit == "ns" || r.Unit == "ms" || r.Unit == "s" {
+				better = "lower is better"
+			}
+			panels = append(panels, panel{r.Unit, fmt.Sprintf("%s (median; %s)", r.Unit, better)})
+		}
+	}
+	if drawn == 0 {
+		return errors.New("--chart: no figures to draw")
 	}
 	const (
 		width  = 900
@@ -43,7 +65,7 @@ func drawChart(w io.Writer, rs []benchResult) error {
 		var rows []benchResult
 		lo, hi := math.Inf(1), 0.0
 		for _, r := range rs {
-			if r.Unit == p.unit && r.Value > 0 {
+			if r.Unit == p.unit && r.Value > 0 && !math.IsInf(r.Value, 0) {
 				rows = append(rows, r)
 				lo, hi = min(lo, r.Value), max(hi, r.Value)
 			}

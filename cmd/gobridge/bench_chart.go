@@ -89,9 +89,9 @@ func drawChart(w io.Writer, rs []benchResult) error {
 				color = "#66c2a5"
 			}
 			label := r.Name + " " + r.Pairing
-			val := fmtNum(r.Value)
+			val := fmtValue(r.Value, r.Unit)
 			if r.P99 != 0 {
-				val += " (p99 " + fmtNum(r.P99) + ")"
+				val += " (p99 " + fmtValue(r.P99, r.Unit) + ")"
 			}
 			if r.Ratio != 0 {
 				val += fmt.Sprintf(" %.2fx", r.Ratio)

@@ -221,12 +221,12 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 		case s.rtt:
 			r.P99 = percentile(s.xs, 0.99)
 			if s.name != "mp.Pipe rtt" {
-				r.Baseline, r.Ratio = "mp.Pipe rtt", r.Value/pipeRTT
+				r.Baseline, r.Ratio = "mp.Pipe rtt py-py", r.Value/pipeRTT
 			}
 		case s.unit == "msg/s" && s.name != "go AF_UNIX framed 64B":
-			r.Baseline, r.Ratio = "go AF_UNIX framed 64B", r.Value/rawRate
+			r.Baseline, r.Ratio = "go AF_UNIX framed 64B go->go", r.Value/rawRate
 		case s.unit == "MB/s" && s.name != "memcpy":
-			r.Baseline, r.Ratio = "memcpy", r.Value/memcpy
+			r.Baseline, r.Ratio = "memcpy go", r.Value/memcpy
 		}
 		switch {
 		case s.name == "shm rtt" && s.pairing == "go-py":

@@ -61,6 +61,6 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	return []benchResult{
 		{Name: "mp.Pool.map", Pairing: "py " + pairing, Value: median(mpRate), Unit: "tasks/s"},
 		{Name: "pool.Map", Pairing: "go->py " + pairing, Value: median(goRate), Unit: "tasks/s",
-			Baseline: "mp.Pool.map", Ratio: median(goRate) / median(mpRate)},
+			Baseline: "mp.Pool.map py " + pairing, Ratio: median(goRate) / median(mpRate)},
 	}, nil
 }

@@ -88,11 +88,11 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	mpRateMed, mpLatMed := median(mpRate), median(mpLat)
 	tput := func(pairing string, xs []float64, target string) benchResult {
 		return benchResult{Name: "queue 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
-			Baseline: "mp.Queue py->py", Ratio: median(xs) / mpRateMed, Target: target}
+			Baseline: "mp.Queue 64B py->py", Ratio: median(xs) / mpRateMed, Target: target}
 	}
 	lat := func(pairing string, xs []float64, target string) benchResult {
 		return benchResult{Name: "queue put->get", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
-			Baseline: "mp.Queue py->py", Ratio: median(xs) / mpLatMed, Target: target}
+			Baseline: "mp.Queue put->get py->py", Ratio: median(xs) / mpLatMed, Target: target}
 	}
 	out := []benchResult{
 		{Name: "mp.Queue 64B", Pairing: "py->py", Value: mpRateMed, Unit: "msg/s"},

@@ -142,7 +142,7 @@ func benchShmBlock(ctx context.Context, o benchOptions, name string, size, iters
 	res := func(pairing string, xs []float64, target string) benchResult {
 		r := benchResult{Name: "shm copy " + name, Pairing: pairing, Value: median(xs), Unit: "GB/s"}
 		if target != "-" {
-			r.Baseline, r.Ratio, r.Target = "Go memcpy", median(xs)/base, target
+			r.Baseline, r.Ratio, r.Target = "shm copy "+name+" Go memcpy", median(xs)/base, target
 		}
 		return r
 	}

@@ -92,11 +92,11 @@ func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	pipeMed, pipeRateMed := median(pipeRTT), median(pipeRate)
 	lat := func(pairing string, xs []float64, target string) benchResult {
 		return benchResult{Name: "unix rtt", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
-			Baseline: "mp.Pipe py-py", Ratio: median(xs) / pipeMed, Target: target}
+			Baseline: "mp.Pipe rtt py-py", Ratio: median(xs) / pipeMed, Target: target}
 	}
 	tput := func(pairing string, xs []float64, target string) benchResult {
 		return benchResult{Name: "unix 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
-			Baseline: "mp.Pipe py-py", Ratio: median(xs) / pipeRateMed, Target: target}
+			Baseline: "mp.Pipe 64B py->py", Ratio: median(xs) / pipeRateMed, Target: target}
 	}
 	return []benchResult{
 		{Name: "mp.Pipe rtt", Pairing: "py-py", Value: pipeMed, P99: percentile(pipeRTT, 0.99), Unit: "us"},

@@ -14,7 +14,11 @@ import (
 
 var noDeadline time.Time
 
-// Dial connects to a Listener (Go's, or Python's gobridge.Listener) at addr.
+// Dial connects to a Listener (Go's, or Python's gobridge.Listener) at addr:
+// "unix:/path" (or a bare path), "fifo:/path" or "shm:NAME" (SPEC section 4).
+// No listener at addr gives an error matching syscall.ECONNREFUSED or
+// syscall.ENOENT (a fifo: address whose FIFO exists waits for its listener
+// until ctx ends).
 func Dial(ctx context.Context, addr string, opts ...ConnOption) (*Conn, error) {
 	nc, err := DialRaw(ctx, addr)
 	if err != nil {
@@ -23,8 +27,9 @@ func Dial(ctx context.Context, addr string, opts ...ConnOption) (*Conn, error) {
 	return newConn(nc.(stream), true, true, newConnConfig(opts)), nil
 }
 
-// DialRaw connects to addr and returns a plain byte stream without gobridge
-// framing (SPEC section 6.5), for servers that speak their own protocol.
+// DialRaw connects to addr, as Dial, and returns a plain byte stream without
+// gobridge framing (SPEC section 6.5), for servers that speak their own
+// protocol.
 func DialRaw(ctx context.Context, addr string) (net.Conn, error) {
 	scheme, path, err := ParseAddress(addr)
 	if err != nil {

@@ -10,8 +10,11 @@ import (
 	"github.com/gobridge/gobridge/internal/unixsock"
 )
 
-// A Listener accepts connections on a unix socket (SPEC section 5.1). Its
-// socket file has mode 0600; Close removes it.
+// A Listener accepts connections at one address (SPEC section 4): a unix
+// socket ("unix:/path", section 5.1: its socket file has mode 0600), a
+// rendezvous FIFO ("fifo:/path", section 6.6) or a shared-memory name
+// ("shm:NAME", section 11). Every transport gives the same Conn, and Close
+// removes the name Listen made.
 type Listener struct {
 	l    *net.UnixListener
 	file unixsock.File
@@ -24,9 +27,11 @@ type Listener struct {
 	closeErr  error
 }
 
-// Listen listens on addr ("unix:/path" or a bare path). A stale socket file
-// left by a dead process is replaced; a live server's, or any file that is not
-// a socket, gives ErrAddrInUse.
+// Listen listens on addr: "unix:/path" (or a bare path), "fifo:/path" or
+// "shm:NAME". An address a live listener holds, or a path taken by a file of
+// another kind (a regular file, a symlink), gives ErrAddrInUse; what a dead
+// listener left there (a stale socket file, its FIFO or name) is taken over.
+// A scheme that is only reserved (tcp:) gives ErrUnsupportedTransport.
 func Listen(addr string, opts ...ConnOption) (*Listener, error) {
 	scheme, path, err := ParseAddress(addr)
 	if err != nil {
@@ -59,10 +64,13 @@ func Listen(addr string, opts ...ConnOption) (*Listener, error) {
 // Addr returns the address the Listener listens on, in SPEC section 4 syntax.
 func (l *Listener) Addr() string { return l.addr }
 
-// Accept waits for a connection. Cancelling ctx makes it return ctx.Err().
-// Contexts work through the listener's deadline, so when several goroutines
-// Accept at once, one's cancellation can interrupt the others (they return
-// an error and may simply call Accept again).
+// Accept waits for a connection, on any transport. Cancelling ctx makes it
+// return an error matching ctx.Err(); after Close it returns ErrClosed
+// (except while a Signals ends the process: then it does not return, see
+// Signals). On a unix socket contexts work through the listener's deadline,
+// so when several goroutines Accept at once, one's cancellation can
+// interrupt the others (they return an error and may simply call Accept
+// again).
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	nc, err := l.accept(ctx)
 	if err != nil {
@@ -73,7 +81,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 
 // AcceptRaw waits for a connection and returns it as a plain byte stream,
 // without gobridge framing (SPEC section 6.5), for peers that speak their own
-// protocol on the socket.
+// protocol on the connection (a socket, a FIFO pair or shared-memory rings).
 func (l *Listener) AcceptRaw(ctx context.Context) (net.Conn, error) {
 	nc, err := l.accept(ctx)
 	if err != nil {
@@ -118,9 +126,10 @@ func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
 	return nc, nil
 }
 
-// Close stops listening and removes the socket file (if it is still the one
-// Listen created). Connections already accepted stay open. Closing again
-// returns the first result.
+// Close stops listening and removes the socket file, rendezvous FIFO or
+// shm: name, if it is still the one Listen made (a file another process put
+// there is left alone). Connections already accepted stay open. Closing
+// again returns the first result.
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		if l.shm != nil {

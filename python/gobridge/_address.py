@@ -7,9 +7,10 @@ from typing import Tuple
 
 __all__ = ["parse_address", "SCHEMES", "RESERVED_SCHEMES", "MAX_UNIX_PATH"]
 
-#: Every scheme the syntax knows; only "unix" is implemented in version 1.
+#: Every scheme the syntax knows (wire/SPEC.md section 4).
 SCHEMES = ("unix", "fifo", "shm", "tcp")
-RESERVED_SCHEMES = ("fifo", "shm", "tcp")
+#: Schemes the syntax accepts whose transport does not exist yet.
+RESERVED_SCHEMES = ("tcp",)
 #: sun_path holds 108 bytes including the terminating NUL.
 MAX_UNIX_PATH = 107
 
@@ -19,10 +20,12 @@ def parse_address(address: str) -> Tuple[str, str]:
 
     ``"unix:/run/x.sock"``, ``"/run/x.sock"``, ``"./x.sock"`` and a bare
     ``"x.sock"`` (no colon: a path, as multiprocessing takes it) all give
-    ``("unix", path)``. ``fifo:``, ``shm:`` and ``tcp:`` addresses are
-    recognised (their transports are reserved for later versions). Anything
-    else, an empty path, a NUL byte or a unix path longer than 107 bytes
-    raises ``ValueError``.
+    ``("unix", path)``: an AF_UNIX socket (SPEC 5). ``"fifo:/run/p"`` gives
+    ``("fifo", "/run/p")``: named pipes (SPEC 6.6). ``"shm:jobs"`` gives
+    ``("shm", "jobs")``: rings in shared memory (SPEC 11). ``tcp:`` is
+    recognised but reserved (:data:`RESERVED_SCHEMES`: no transport yet).
+    Anything else, an empty path, a NUL byte or a unix path longer than 107
+    bytes raises ``ValueError``.
     """
     if not isinstance(address, str):
         raise ValueError(f"gobridge: address must be a str, not {type(address).__name__}")

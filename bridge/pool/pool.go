@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,7 +73,8 @@ func WithPython(path string) Option { return func(c *config) { c.python = path }
 func WithEnv(env []string) Option { return func(c *config) { c.env = env } }
 
 // WithStderr sends the workers' standard error (tracebacks of crashes) to w
-// instead of the parent's.
+// instead of the parent's. The pool serializes its writes to w: it need not
+// be safe for concurrent use.
 func WithStderr(w io.Writer) Option { return func(c *config) { c.stderr = w } }
 
 // WithStartTimeout bounds how long a starting worker has to send its hello
@@ -82,8 +84,9 @@ func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.start
 // Pool is a pool of Python worker processes. Its methods are safe for
 // concurrent use.
 type Pool struct {
-	cfg config
-	wg  sync.WaitGroup
+	cfg   config
+	wg    sync.WaitGroup
+	errMu sync.Mutex // serializes the workers' writes to their stderr
 
 	mu         sync.Mutex
 	queue      []*task
@@ -207,12 +210,13 @@ const helloName = "gobridge._worker"
 // start starts one worker, waits for its hello and registers it.
 func (p *Pool) start() (*bridge.Process, error) {
 	cmd := exec.Command(p.cfg.python, "-m", "gobridge._worker")
-	cmd.Env = p.cfg.env
+	// A copy: StartProcess appends to cmd.Env, and workers start in parallel.
+	cmd.Env = slices.Clip(p.cfg.env)
 	errOut := p.cfg.stderr
 	if errOut == nil {
 		errOut = os.Stderr
 	}
-	tail := &tailWriter{w: errOut}
+	tail := &tailWriter{w: errOut, wmu: &p.errMu}
 	cmd.Stderr = tail
 	cmd.Stdout = os.Stderr // a worker's prints must not mix with the parent's output
 	// Standard error is a pipe now: should the worker leave a child holding
@@ -263,6 +267,7 @@ func (p *Pool) start() (*bridge.Process, error) {
 // bytes, for the error of a worker that did not start.
 type tailWriter struct {
 	w    io.Writer
+	wmu  *sync.Mutex // shared by the pool's workers, which write to one w
 	mu   sync.Mutex
 	tail []byte
 }
@@ -276,7 +281,9 @@ func (t *tailWriter) Write(b []byte) (int, error) {
 		t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailSize:]...)
 	}
 	t.mu.Unlock()
+	t.wmu.Lock()
 	t.w.Write(b) // a failing destination must not stop the worker
+	t.wmu.Unlock()
 	return len(b), nil
 }
 

@@ -161,7 +161,7 @@ def _watch(r: int) -> None:
         except OSError:
             return
         if not got:
-            return  # the pipe was closed (a forked child replaced it)
+            return  # every write end is closed
         if _chained >= 0:
             try:
                 os.write(_chained, got)

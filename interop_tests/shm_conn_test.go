@@ -98,7 +98,8 @@ func startShmServer(t *testing.T, lang, addr string) {
 	name := strings.TrimPrefix(addr, "shm:")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if info, err := shmseg.Stat(name); err == nil && info.Handles > 0 && info.Kind == bridge.KindShmListen {
+		// The listener's socket is renamed into place once it listens.
+		if st, err := os.Lstat(shmseg.Path(name)); err == nil && st.Mode()&os.ModeSocket != 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -299,34 +300,48 @@ func TestShmConnPeerKilledMidMessage(t *testing.T) {
 	}
 }
 
-// TestShmConnGCAfterBothDie: when every holder is killed, `gobridge shm gc`
-// knows the segments by their kinds and removes them.
+// TestShmConnGCAfterBothDie: when both ends are SIGKILLed, the kernel frees
+// the connection's memory (a memfd: no file in /dev/shm), and the stale
+// listener socket is what `gobridge shm gc` removes (and `shm ls` shows).
 func TestShmConnGCAfterBothDie(t *testing.T) {
 	addr := shmConnAddr(t)
-	startShmServer(t, "python", addr)
+	name := strings.TrimPrefix(addr, "shm:")
+	server := testenv.PythonCmd(t, shmPeerScript(), "serve-echo", addr)
+	srvOut, _ := server.StdoutPipe()
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { server.Process.Kill(); server.Wait() }()
+	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("server said %q", line)
+	}
 	cmd := testenv.PythonCmd(t, shmPeerScript(), "big-then-hang", addr)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	bufio.NewReader(stdout).ReadString('\n')
-	cmd.Process.Kill()
-	cmd.Wait()
-	// The server gets ErrPeerGone... Python raises PeerGoneError and exits.
-	name := strings.TrimPrefix(addr, "shm:")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		left := shmLeft(name)
-		if len(left) == 0 {
-			return // the server's close reclaimed it all
-		}
-		out, err := exec.Command(testenv.Gobridge(t), "shm", "gc").CombinedOutput()
-		if err != nil {
-			t.Fatalf("gobridge shm gc: %v\n%s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "sending\n" {
+		t.Fatalf("client said %q", line)
 	}
-	t.Fatalf("left: %v", shmLeft(name))
+	server.Process.Kill()
+	cmd.Process.Kill()
+	server.Wait()
+	cmd.Wait()
+	if left := shmLeft(name); len(left) != 1 || left[0] != name {
+		t.Fatalf("after SIGKILL: %v, want only the stale listener socket", left)
+	}
+	out, err := exec.Command(testenv.Gobridge(t), "shm", "ls", "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"tag":"`+name+`"`) || !strings.Contains(string(out), `"kind":"socket"`) {
+		t.Fatalf("gobridge shm ls: %v\n%s", err, out)
+	}
+	out, err = exec.Command(testenv.Gobridge(t), "shm", "gc").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), name) {
+		t.Fatalf("gobridge shm gc: %v\n%s", err, out)
+	}
+	if left := shmLeft(name); len(left) != 0 {
+		t.Fatalf("left after gc: %v", left)
+	}
 }
 
 // TestShmConnIdleReceiverCPU: a Python receiver blocked for a second uses

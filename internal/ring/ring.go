@@ -122,6 +122,20 @@ func New(ctl, data []byte) (*Ring, error) {
 	return r, nil
 }
 
+// Init prepares a fresh control block: both indices at start (any value;
+// tests start near 2^64), flags and futex words clear. Only the side that
+// creates the memory calls it, before the other side can see it.
+func Init(ctl []byte, start uint64) error {
+	if len(ctl) < CtlSize || uintptr(unsafe.Pointer(&ctl[0]))%64 != 0 {
+		return ErrLayout
+	}
+	clear(ctl[:CtlSize])
+	p := unsafe.Pointer(&ctl[0])
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, offHead)), start)
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, offTail)), start)
+	return nil
+}
+
 func corrupt(head, tail, size uint64) error {
 	return fmt.Errorf("%w: head %d - tail %d = %d bytes buffered in a %d-byte ring", ErrCorrupt, head, tail, head-tail, size)
 }

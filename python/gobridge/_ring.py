@@ -123,10 +123,10 @@ class Ring:
     def __init__(self, buf: _mmap.mmap, ctl: int, data: int, cap: int) -> None:
         if cap <= 0 or cap & (cap - 1) or ctl % 64:
             raise ValueError("ring: bad layout")
-        whole = memoryview(buf)
-        self._q = whole[ctl:ctl + CTL_SIZE].cast("Q")
-        self._w = whole[ctl:ctl + CTL_SIZE].cast("I")
-        self._data = whole[data:data + cap]
+        with memoryview(buf) as whole:  # released here: a traceback must not pin the mmap
+            self._q = whole[ctl:ctl + CTL_SIZE].cast("Q")
+            self._w = whole[ctl:ctl + CTL_SIZE].cast("I")
+            self._data = whole[data:data + cap]
         self._cap = cap
         self._mask = cap - 1
         self._rwait = _futex.Word(buf, ctl + 4 * _RWAIT)

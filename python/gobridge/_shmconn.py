@@ -670,10 +670,13 @@ class ShmListener(Listener):
                 r0.release()
                 r1.release()
                 raise Refused(f"replying: {e}") from None
-        except Refused as e:
+        except Exception as e:  # noqa: BLE001 - Refused, or anything a hostile dialer could cause
             if mm is not None:
-                mm.close()
-            self._drop(s, str(e))
+                try:
+                    mm.close()
+                except BufferError:
+                    pass  # a view still exported: the mapping goes with the last one
+            self._drop(s, str(e) if isinstance(e, Refused) else f"{type(e).__name__}: {e}")
             return None
         finally:
             for fd in fds:

@@ -403,3 +403,29 @@ def test_dropped_connections(server: Server) -> None:
     assert r["fds_after"] == r["fds_before"] and r["maps_after"] == 0, r
     assert wait_until(lambda: server.fds() <= base, 10), f"server descriptors {server.fds()}, were {base}"
     server.serving()
+
+
+def test_lying_frame_header_allocates_little(hostile_listener: HostileListener) -> None:
+    """A frame header that claims 60 MiB followed by 10 bytes and the end:
+    the Python reader's memory follows the bytes that arrive (SPEC 2.1), not
+    the header, and the frame is reported cut, never delivered."""
+    import tracemalloc
+
+    get = _accept(hostile_listener)
+    c = gobridge.Client("shm:" + hostile_listener.name, timeout=10)
+    p = get()
+    try:
+        honest = p.connection(hostile_listener.name)
+        honest._write(b"", memoryview(struct.pack("!i", 60 << 20) + b"0123456789"))
+        honest.close()
+        tracemalloc.start()
+        try:
+            with pytest.raises(gobridge.ProtocolError, match="end of file during message"):
+                c.recv_bytes()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 << 20, f"{peak} bytes for a frame that brought 10"
+    finally:
+        c.close()
+        p.close()

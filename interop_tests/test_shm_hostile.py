@@ -429,3 +429,25 @@ def test_lying_frame_header_allocates_little(hostile_listener: HostileListener) 
     finally:
         c.close()
         p.close()
+
+
+def test_full_handshake_queue_does_not_spin(peers: List[Peer]) -> None:
+    """With as many stalled dialers as handshake places, a Python accept()
+    waits without burning CPU (the listening socket stays readable; it is
+    not watched until a place frees)."""
+    import resource
+
+    name = unique_tag("full")
+    with gobridge.Listener("shm:" + name) as l:
+        for _ in range(_shmconn.BACKLOG):
+            peers.append(hostile_dial(name, raw=True))
+        with pytest.raises(TimeoutError):
+            l.accept(timeout=0.2)  # takes them all into its handshake places
+        for _ in range(2):  # and these wait in the socket's backlog
+            peers.append(hostile_dial(name, raw=True))
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
+        with pytest.raises(TimeoutError):
+            l.accept(timeout=1.0)
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        assert cpu < 0.3, f"accept used {cpu:.2f} s of CPU in 1 s"

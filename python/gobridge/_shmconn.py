@@ -570,6 +570,7 @@ class ShmListener(Listener):
         self._path = _shm.path(self._name)
         self._pending: Dict[socket.socket, float] = {}  # handshakes under way, and their deadlines
         self._sel = selectors.DefaultSelector()
+        self._full = False  # BACKLOG handshakes pending: the listening socket is not watched
         self.refused = 0  # requests refused (for tests)
         self.last_refusal: Optional[str] = None
         try:
@@ -623,13 +624,24 @@ class ShmListener(Listener):
             s.setblocking(False)
             self._pending[s] = time.monotonic() + HANDSHAKE_TIMEOUT
             self._sel.register(s, selectors.EVENT_READ)
+        # Full: stop watching the listening socket (it would stay readable,
+        # and select would return at once) until a handshake ends.
+        self._sel.unregister(self._sock)
+        self._full = True
 
-    def _drop(self, s: socket.socket, why: str) -> None:
+    def _settled(self, s: socket.socket) -> None:
+        """s leaves the pending handshakes."""
         self._pending.pop(s, None)
         try:
             self._sel.unregister(s)
         except (KeyError, ValueError):
             pass
+        if self._full and self._sock is not None:
+            self._sel.register(self._sock, selectors.EVENT_READ)
+            self._full = False
+
+    def _drop(self, s: socket.socket, why: str) -> None:
+        self._settled(s)
         s.close()
         self.refused += 1
         self.last_refusal = why
@@ -681,8 +693,7 @@ class ShmListener(Listener):
         finally:
             for fd in fds:
                 os.close(fd)
-        self._pending.pop(s, None)
-        self._sel.unregister(s)
+        self._settled(s)
         return ShmConnection(mm, s, r0, r1, False, self._name, self._max_frame_size)
 
     def close(self) -> None:

@@ -293,17 +293,23 @@ class Ring:
         total = h + len(payload)
         head = self._head
         tail = self._q[_TAIL]
-        used = (head - tail) & M64
-        if used > self._cap:
-            raise _corrupt(head, tail, self._cap)
+        cap = self._cap
+        used = head - tail
+        if not 0 <= used <= cap:  # rare: a wrap, or corrupt
+            used &= M64
+            if used > cap:
+                raise _corrupt(head, tail, cap)
         i = head & self._mask
-        if total <= STEP and total <= self._cap - used and i + total <= self._cap:
+        if total <= STEP and total <= cap - used and i + total <= cap:
             data = self._data
             data[i:i + h] = header
             data[i + h:i + total] = payload
             if WEAK:
                 fence()
-            self._q[_HEAD] = self._head = (head + total) & M64
+            head += total
+            if head > M64:
+                head &= M64
+            self._q[_HEAD] = self._head = head
             self._wake_reader()
             return
         self.write_all([memoryview(header), payload], waiter)
@@ -329,8 +335,13 @@ class Ring:
         many are. Raises EOFError (writer closed at a frame boundary),
         OSError (closed inside a frame), PeerGone or Corrupt."""
         need = min(need, self._cap)
-        n = self._avail()
+        head = self._q[_HEAD]  # self._avail(), inline: this is every receive's first step
+        n = (head - self._tail) & M64
         if n >= need:
+            if n > self._cap:
+                raise _corrupt(head, self._tail, self._cap)
+            if WEAK:
+                fence()
             return n
         q = self._q
         w = self._w
@@ -363,9 +374,16 @@ class Ring:
         bytes that is buffered without wrapping, released with one index
         store; None (nothing consumed) for anything else."""
         tail = self._tail
-        avail = self._avail()
-        if avail < 4:
-            return None
+        head = self._q[_HEAD]
+        avail = head - tail
+        if not 4 <= avail <= self._cap:  # rare: little buffered, a wrap, or corrupt
+            avail &= M64
+            if avail < 4:
+                return None
+            if avail > self._cap:
+                raise _corrupt(head, tail, self._cap)
+        if WEAK:
+            fence()
         i = tail & self._mask
         if i + 4 > self._cap:
             return None
@@ -421,7 +439,9 @@ class Ring:
     def _consume(self, tail: int) -> None:
         if WEAK:
             fence()  # arm64: our reads of the bytes before giving their space back
-        self._q[_TAIL] = self._tail = tail & M64
+        if tail > M64:
+            tail &= M64
+        self._q[_TAIL] = self._tail = tail
         fence()  # Dekker with the writer's "wwait = 1; fence; load tail"
         w = self._w
         if w[_WWAIT]:

@@ -29,10 +29,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrPeerGone: an shm: peer process died (SIGKILL, crash) or dropped its end
-// without closing it. It also matches syscall.ECONNRESET, what a socket
-// reports in the same case. A receive returns every whole frame the peer
-// finished first; a frame it was writing is never delivered.
+// ErrPeerGone: an shm: peer process died (SIGKILL, crash) without closing its
+// end: its control socket closed while its ring was not marked closed (a
+// dropped Conn that is collected is closed for it). It also matches
+// syscall.ECONNRESET, what a socket reports in the same case. A receive
+// returns every whole frame the peer finished first; a frame it was
+// writing is never delivered.
 var ErrPeerGone = fmt.Errorf("bridge: peer process is gone: %w", syscall.ECONNRESET)
 
 // ErrCorrupt: an shm: peer left the shared ring indices in a state no

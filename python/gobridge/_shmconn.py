@@ -737,6 +737,8 @@ def dial(name: str, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         fd, mm = create_memory(name, DEFAULT_RING, start)
         try:
             socket.send_fds(sock, [REQUEST], [fd])
+        except (BrokenPipeError, ConnectionResetError):
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: the listener at {addr!r} refused the connection") from None
         finally:
             os.close(fd)  # in flight, the request holds the file; the mapping holds its memory
         reply = _recv_exactly(sock, len(ACCEPT), deadline, addr)
@@ -765,6 +767,8 @@ def _recv_exactly(sock: socket.socket, n: int, deadline: Optional[float], addr: 
             b = sock.recv(n - len(got))
         except socket.timeout:
             raise TimeoutError(errno.ETIMEDOUT, f"gobridge: timed out connecting to {addr!r}") from None
+        except ConnectionResetError:
+            break  # closed before it read the request: refused, as end of stream is
         if not b:
             break
         got += b

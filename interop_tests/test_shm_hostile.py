@@ -451,3 +451,23 @@ def test_full_handshake_queue_does_not_spin(peers: List[Peer]) -> None:
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
         assert cpu < 0.3, f"accept used {cpu:.2f} s of CPU in 1 s"
+
+
+def test_listener_cannot_truncate_python_dialer(hostile_listener: HostileListener) -> None:
+    """The memory a Python dialer passes is sealed: the listener cannot
+    shrink or grow it, so the dialer cannot be made to fault."""
+    get = _accept(hostile_listener)
+    c = gobridge.Client("shm:" + hostile_listener.name, timeout=10)
+    p = get()
+    try:
+        for size in (HDR, 0, HDR + 4 * CAP):
+            with pytest.raises(PermissionError):
+                os.ftruncate(p.memfd, size)
+        honest = p.connection(hostile_listener.name)
+        honest.send(b"after")
+        assert c.poll(10) and c.recv() == b"after"
+        c.send(b"back")
+        assert honest.poll(10) and honest.recv() == b"back"
+    finally:
+        c.close()
+        p.close()

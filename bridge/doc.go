@@ -18,6 +18,14 @@
 // pipes shared by many writers are opened with OpenFIFOReader and
 // OpenFIFOWriter (Mkfifo makes one).
 //
+// An shm: listener is a unix socket at /dev/shm/NAME; each connection's
+// rings live in a sealed memfd that the dialer passes over that socket,
+// which stays open so that each side learns when the other is gone
+// (ErrPeerGone). Neither side can shrink the memory, so no access faults; a
+// peer that writes impossible ring indices ends its connection with
+// ErrCorrupt. A Conn dropped without Close is closed when it is garbage
+// collected; Close is still the owner's job.
+//
 // Each Send is written at once, as in multiprocessing. Many small messages
 // go faster with WithWriteBuffer, which batches frames until the buffer
 // fills, Flush, the next receive, or Close (Python:

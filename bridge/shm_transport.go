@@ -1,10 +1,12 @@
 package bridge
 
-// The shm: transport (wire/SPEC.md section 11): a connection is a segment
-// NAME.<n> holding two single-producer single-consumer byte rings
-// (internal/ring); a listener is a rendezvous segment NAME with one request
-// slot. The rings form a byte stream, so Conn's framing, deadlines, contexts
-// and Poll run on it unchanged.
+// The shm: transport (wire/SPEC.md section 11): a listener is a unix socket
+// at /dev/shm/NAME; a dialer connects, creates the connection's memory as a
+// sealed memfd (two single-producer single-consumer byte rings, internal/ring)
+// and passes it over the socket, which then stays open as the connection's
+// control channel: its end of stream tells each side that the other is gone.
+// The rings form a byte stream, so Conn's framing, deadlines, contexts and
+// Poll run on it unchanged.
 
 import (
 	"context"
@@ -14,149 +16,190 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"github.com/gobridge/gobridge/internal/futex"
 	"github.com/gobridge/gobridge/internal/ring"
 	"github.com/gobridge/gobridge/internal/shmseg"
+	"github.com/gobridge/gobridge/internal/unixsock"
 	"golang.org/x/sys/unix"
 )
 
 // ErrPeerGone: an shm: peer process died (SIGKILL, crash) without closing its
-// end. It also matches syscall.ECONNRESET, what a socket reports in the same
-// case. A receive returns every whole frame the peer finished first; a frame
-// it was writing is never delivered.
+// end: its control socket closed while its ring was not marked closed (a
+// dropped Conn that is collected is closed for it). It also matches
+// syscall.ECONNRESET, what a socket reports in the same case. A receive
+// returns every whole frame the peer finished first; a frame it was
+// writing is never delivered.
 var ErrPeerGone = fmt.Errorf("bridge: peer process is gone: %w", syscall.ECONNRESET)
 
-// Segment kinds (SPEC 9.4) of the shm: transport, so that `gobridge shm gc`
-// knows them as gobridge's.
-const (
-	KindShmConn   = "conn"        // one connection: header and two rings
-	KindShmListen = "conn-listen" // a listener's rendezvous segment
-)
+// ErrCorrupt: an shm: peer left the shared ring indices in a state no
+// correct peer can produce (more bytes buffered than the ring holds, a read
+// index past the write index). The connection is over in both directions:
+// every later receive and send returns the same error, and the peer is told
+// (its end sees end of stream or a broken pipe). It also matches
+// syscall.EPROTO. The message names the ring and the values found.
+var ErrCorrupt error = corruptError{}
 
-// Layout (SPEC 11.1, 11.3). All integers little-endian (native on amd64 and
-// arm64); futex words and indices naturally aligned.
+type corruptError struct{}
+
+func (corruptError) Error() string        { return "bridge: shm: the peer broke the ring protocol" }
+func (corruptError) Is(target error) bool { return target == syscall.EPROTO }
+
+// Layout (SPEC 11.2) and handshake (11.3). All integers little-endian
+// (native on amd64 and arm64); futex words and indices naturally aligned.
 const (
 	shmHdrSize     = 4096
-	shmVersion     = 1
+	shmVersion     = 2
 	shmDefaultRing = 1 << 20 // bytes per direction
+	shmMinRing     = 4096
+	shmMaxRing     = 1 << 30
 
-	// connection segment header
-	cMagic       = 0  // [8]byte "GBSHMCN1"
+	// connection header
+	cMagic       = 0  // [8]byte "GBSHMCN2"
 	cVersion     = 8  // u32
 	cHdrSize     = 12 // u32, offset of the first data area
 	cCap         = 16 // u64, bytes per ring (power of two)
-	cDialerPID   = 24 // u32
-	cListenerPID = 28 // u32
-	cState       = 32 // u32 futex word: 0 requested, 1 accepted
+	cDialerPID   = 24 // u32 (informational)
+	cListenerPID = 28 // u32 (informational)
 	cRing0       = 64 // control block, dialer -> listener
 	cRing1       = 256
-	lockListener = 0 // OFD lock byte held by the listener's end
-	lockDialer   = 1 // OFD lock byte held by the dialer's end
 
-	// rendezvous segment
-	lMagic    = 0  // [8]byte "GBSHMLS1"
-	lVersion  = 8  // u32
-	lPID      = 16 // u32, listener pid (informational)
-	lClosed   = 20 // u32, 1 once the listener closed
-	lNext     = 24 // u64, last connection number handed out
-	lSlot     = 32 // u64, 0 or the number of the requested connection
-	lPosted   = 40 // u32 futex word, incremented by a dialer after posting
-	lTaken    = 44 // u32 futex word, incremented by the listener after taking
-	lockLsn   = 0  // OFD lock byte: the listener is alive
-	lockDmu   = 1  // OFD lock byte: one dialer at a time uses the slot
+	// shmHandshake bounds the time from a dialer's connect to its request;
+	// a dialer that connects and sends nothing is dropped after it, and
+	// never delays the others, whose handshakes run beside it.
+	shmHandshake = 5 * time.Second
+	// shmBacklog bounds the connections in handshake or waiting for
+	// Accept; past it, new ones wait in the socket's backlog.
+	shmBacklog = 64
+	shmMaxFDs  = 8 // room for descriptors in a request (all are closed; one is used)
+
 	shmSlice  = 200 * time.Millisecond
 	shmSpin   = 50 * time.Microsecond
-	maxShmTag = shmseg.MaxNameLen - 21 // room for ".<n>"
+	maxShmTag = shmseg.MaxNameLen - 21 // the v1 limit, kept
 )
 
 var (
-	connMagic   = [8]byte{'G', 'B', 'S', 'H', 'M', 'C', 'N', '1'}
-	listenMagic = [8]byte{'G', 'B', 'S', 'H', 'M', 'L', 'S', '1'}
+	connMagic  = [8]byte{'G', 'B', 'S', 'H', 'M', 'C', 'N', '2'}
+	shmRequest = [8]byte{'G', 'B', 'S', 'H', 'M', 'R', 'Q', '2'} // dialer -> listener, with the memfd
+	shmAccept  = [8]byte{'G', 'B', 'S', 'H', 'M', 'O', 'K', '2'} // listener -> dialer
 )
 
-// shmMap is one mapped segment handle.
-type shmMap struct {
-	seg *shmseg.Segment
-	mem []byte
+// errShmRefused: a listener refused a request (SPEC 11.3). Dialers see end
+// of stream; the listener keeps serving.
+var errShmRefused = errors.New("bridge: shm: request refused")
+
+func refuse(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errShmRefused, fmt.Sprintf(format, a...))
 }
 
-func mapSegment(seg *shmseg.Segment, populate bool) (*shmMap, error) {
-	size, err := seg.Size()
-	if err != nil {
-		seg.Close()
-		return nil, err
-	}
-	mem, err := unix.Mmap(int(seg.File().Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		seg.Close()
-		return nil, fmt.Errorf("bridge: mmap %s: %w", seg.Name(), err)
-	}
-	if populate {
-		shmseg.Populate(mem, true) // best effort: it only saves page faults
-	}
-	return &shmMap{seg: seg, mem: mem}, nil
+// shmLink is what one end of a connection holds, apart from the rings'
+// bookkeeping: the mapping and the control socket. It is released by Close
+// or, when the stream is dropped unclosed, by a runtime cleanup.
+type shmLink struct {
+	mem      []byte
+	ctl      *net.UnixConn
+	rc       syscall.RawConn
+	in, out  *ring.Ring
+	released atomic.Bool
 }
 
-func (m *shmMap) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&m.mem[off])) }
-func (m *shmMap) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&m.mem[off])) }
-
-func (m *shmMap) close() error {
-	err := unix.Munmap(m.mem)
-	m.mem = nil
-	if cerr := m.seg.Close(); err == nil {
+// release marks both rings closed (the peer reads what was sent, then end
+// of stream), unmaps and closes the control socket. Idempotent.
+func (k *shmLink) release() error {
+	if k.released.Swap(true) {
+		return nil
+	}
+	k.out.CloseWrite()
+	k.in.CloseRead()
+	err := unix.Munmap(k.mem)
+	k.mem = nil
+	if cerr := k.ctl.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
 
-// alive reports whether another handle holds lock byte off.
-func (m *shmMap) alive(off int64) bool {
-	locked, err := m.seg.ByteLocked(off)
-	return err != nil || locked // when in doubt, do not declare it dead
+// peerGone reports whether the control socket shows the peer's end closed
+// (end of stream or an error). Nothing is sent on it in this version: a
+// byte that arrives anyway is read and dropped.
+func (k *shmLink) peerGone() bool {
+	gone := false
+	err := k.rc.Control(func(fd uintptr) {
+		var b [64]byte
+		for i := 0; i < 16; i++ {
+			n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				return
+			case err != nil, n == 0:
+				gone = true
+				return
+			}
+		}
+	})
+	return gone || err != nil
 }
 
 // shmStream is one end of a connection: the stream a Conn runs on. It is
 // also a net.Conn, for AcceptRaw and DialRaw.
 type shmStream struct {
-	m        *shmMap
-	name     string
-	in, out  *ring.Ring
-	peerLock int64
+	link    *shmLink
+	name    string
+	in, out *ring.Ring
 
-	mu       sync.RWMutex // Read/Write hold it shared; Close exclusively, to unmap
+	// rmu and wmu make Read and Write one caller at a time each (a ring has
+	// one producer and one consumer, and net.Conn allows concurrent calls);
+	// mu guards the mapping for the deadline setters. Close takes all three
+	// before it unmaps.
+	rmu, wmu sync.Mutex
+	mu       sync.RWMutex
 	closed   atomic.Bool
-	rdl, wdl atomic.Int64 // deadlines in UnixNano; 0: none
+	broken   atomic.Pointer[error] // ErrCorrupt: the connection is over, both ways
+	rdl, wdl atomic.Int64          // deadlines in UnixNano; 0: none
 	rw, ww   ring.Waiter
+	cleanup  runtime.Cleanup
 	closeErr error
 }
 
-func newShmStream(m *shmMap, dialer bool) (*shmStream, error) {
-	capacity := int(binary.LittleEndian.Uint64(m.mem[cCap:]))
-	r0, err := ring.New(m.mem[cRing0:cRing0+ring.CtlSize], m.mem[shmHdrSize:shmHdrSize+capacity])
+// openRings builds the two rings over a connection's memory of capacity
+// bytes per ring (validated by the caller).
+func openRings(mem []byte, capacity int) (r0, r1 *ring.Ring, err error) {
+	r0, err = ring.New(mem[cRing0:cRing0+ring.CtlSize], mem[shmHdrSize:shmHdrSize+capacity])
+	if err != nil {
+		return nil, nil, err
+	}
+	r1, err = ring.New(mem[cRing1:cRing1+ring.CtlSize], mem[shmHdrSize+capacity:shmHdrSize+2*capacity])
+	if err != nil {
+		return nil, nil, err
+	}
+	return r0, r1, nil
+}
+
+// newShmStream makes an end over r0 (dialer -> listener) and r1; it owns
+// mem and ctl from now on.
+func newShmStream(name string, mem []byte, ctl *net.UnixConn, r0, r1 *ring.Ring, dialer bool) (*shmStream, error) {
+	rc, err := ctl.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r1, err := ring.New(m.mem[cRing1:cRing1+ring.CtlSize], m.mem[shmHdrSize+capacity:shmHdrSize+2*capacity])
-	if err != nil {
-		return nil, err
-	}
-	s := &shmStream{m: m, name: m.seg.Name(), in: r0, out: r1, peerLock: lockDialer}
+	link := &shmLink{mem: mem, ctl: ctl, rc: rc, in: r0, out: r1}
 	if dialer {
-		s.in, s.out, s.peerLock = r1, r0, lockListener
+		link.in, link.out = r1, r0
 	}
+	s := &shmStream{link: link, name: name, in: link.in, out: link.out}
 	check := func() error {
 		if s.closed.Load() {
-			return net.ErrClosed
+			return ring.ErrClosed
 		}
-		if !s.m.alive(s.peerLock) {
-			return ErrPeerGone
+		if s.link.peerGone() {
+			return ring.ErrPeerGone
 		}
 		return nil
 	}
@@ -165,6 +208,9 @@ func newShmStream(m *shmMap, dialer bool) (*shmStream, error) {
 		Deadline: func() time.Time { return unixNano(s.rdl.Load()) }}
 	s.ww = ring.Waiter{Spin: shmSpin, Slice: shmSlice, Check: check, Closed: closed,
 		Deadline: func() time.Time { return unixNano(s.wdl.Load()) }}
+	// A stream dropped without Close still gives its memory and socket
+	// back, and its peer sees the end of stream (SPEC 11.3).
+	s.cleanup = runtime.AddCleanup(s, func(k *shmLink) { k.release() }, link)
 	return s, nil
 }
 
@@ -176,47 +222,71 @@ func unixNano(n int64) time.Time {
 }
 
 func (s *shmStream) Read(p []byte) (int, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	if s.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	if e := s.broken.Load(); e != nil {
+		return 0, *e
+	}
 	n, err := s.in.Read(p, &s.rw)
-	return n, s.mapErr(err)
+	return n, s.mapErr(err, "receive")
 }
 
 func (s *shmStream) Write(p []byte) (int, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	if e := s.broken.Load(); e != nil {
+		return 0, *e
+	}
 	n, err := s.out.Write(p, &s.ww)
-	return n, s.mapErr(err)
+	return n, s.mapErr(err, "send")
 }
 
-func (s *shmStream) mapErr(err error) error {
+func (s *shmStream) mapErr(err error, dir string) error {
 	switch {
 	case err == nil, err == io.EOF:
 		return err
 	case errors.Is(err, ring.ErrClosed):
 		return net.ErrClosed
 	case errors.Is(err, ring.ErrPeerClosed):
-		return fmt.Errorf("bridge: shm:%s: peer closed: %w", s.name, syscall.EPIPE)
+		return fmt.Errorf("shm:%s: peer closed its end: %w", s.name, syscall.EPIPE)
 	case errors.Is(err, ring.ErrPeerGone):
 		return ErrPeerGone
+	case errors.Is(err, ring.ErrCorrupt):
+		return s.fail(fmt.Errorf("%w: shm:%s %s ring: %s", ErrCorrupt, s.name, dir,
+			strings.TrimPrefix(err.Error(), ring.ErrCorrupt.Error()+": ")))
 	}
 	return err
 }
 
-// readyNow serves Conn.Poll(0): data, end of stream or a dead peer.
+// fail ends the connection after a protocol error: every later call
+// returns err, and the peer is told through both rings' closed flags and
+// the control socket. The mapping stays until Close.
+func (s *shmStream) fail(err error) error {
+	if s.broken.CompareAndSwap(nil, &err) {
+		s.out.CloseWrite()
+		s.in.CloseRead()
+		s.in.InterruptReader()
+		s.out.InterruptWriter()
+		s.link.ctl.CloseWrite()
+	}
+	return *s.broken.Load()
+}
+
+// readyNow serves Conn.Poll(0): data, end of stream, a dead peer or a
+// broken connection.
 func (s *shmStream) readyNow() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed.Load() {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.closed.Load() || s.broken.Load() != nil {
 		return true
 	}
-	return s.in.Readable() || !s.m.alive(s.peerLock)
+	return s.in.Readable() || s.link.peerGone()
 }
 
 func (s *shmStream) Close() error {
@@ -227,9 +297,14 @@ func (s *shmStream) Close() error {
 	s.in.CloseRead()
 	s.in.InterruptReader()
 	s.out.InterruptWriter()
-	s.mu.Lock() // wait for Read and Write to leave the mapping
+	s.mu.Lock() // wait for Read, Write and the deadline setters to leave the mapping
 	defer s.mu.Unlock()
-	s.closeErr = s.m.close()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.cleanup.Stop()
+	s.closeErr = s.link.release()
 	return s.closeErr
 }
 
@@ -282,89 +357,6 @@ func (a shmAddr) String() string  { return SchemeShm + ":" + string(a) }
 func (s *shmStream) LocalAddr() net.Addr  { return shmAddr(s.name) }
 func (s *shmStream) RemoteAddr() net.Addr { return shmAddr(s.name) }
 
-// waitWord sleeps on a futex word in bounded slices until ready() holds, ctx
-// ends or stop() returns an error.
-func waitWord(ctx context.Context, word *uint32, ready func() bool, stop func() error) error {
-	var spin = 0
-	for {
-		v := atomic.LoadUint32(word)
-		if ready() {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := stop(); err != nil {
-			return err
-		}
-		timeout := shmSlice / 4
-		if spin < 20 { // the peer usually answers within microseconds
-			timeout = 50 * time.Microsecond
-			spin++
-		}
-		if dl, ok := ctx.Deadline(); ok {
-			if left := time.Until(dl); left < timeout {
-				timeout = max(left, 0)
-			}
-		}
-		futex.Wait(word, v, timeout)
-	}
-}
-
-// ctxWaker makes a futex sleeper in this process wake when ctx ends.
-func ctxWaker(ctx context.Context, word *uint32) func() bool {
-	// Wake, not Signal: the word may be a state another process reads. A
-	// wake that comes just before the sleep is caught by the next slice.
-	return context.AfterFunc(ctx, func() { futex.Wake(word, 1<<30) })
-}
-
-// A shmListener accepts shm: connections at one name.
-type shmListener struct {
-	name   string
-	m      *shmMap
-	mu     sync.RWMutex
-	closed atomic.Bool
-}
-
-func listenShm(name string) (*shmListener, error) {
-	if err := checkShmName(name); err != nil {
-		return nil, err
-	}
-	if info, err := shmseg.Stat(name); err == nil && info.Kind != KindShmListen {
-		return nil, fmt.Errorf("bridge: listen shm:%s: %w (a segment of kind %q has the name)", name, ErrAddrInUse, info.Kind)
-	}
-	seg, err := shmseg.Open(name, shmHdrSize, shmseg.Options{Kind: KindShmListen})
-	if err != nil {
-		if errors.Is(err, shmseg.ErrTooSmall) {
-			return nil, fmt.Errorf("bridge: listen shm:%s: %w", name, ErrAddrInUse)
-		}
-		return nil, fmt.Errorf("bridge: listen shm:%s: %w", name, err)
-	}
-	if err := seg.LockByte(lockLsn); err != nil {
-		seg.Close()
-		if errors.Is(err, shmseg.ErrLocked) {
-			return nil, fmt.Errorf("bridge: listen shm:%s: %w", name, ErrAddrInUse)
-		}
-		return nil, fmt.Errorf("bridge: listen shm:%s: %w", name, err)
-	}
-	m, err := mapSegment(seg, false)
-	if err != nil {
-		return nil, err
-	}
-	// We hold the listener lock: a header left by a dead listener is ours to
-	// reset. The connection counter is kept so that stale NAME.<n> are skipped.
-	next := atomic.LoadUint64(m.u64(lNext))
-	if [8]byte(m.mem[lMagic:lMagic+8]) != listenMagic {
-		next = 0
-	}
-	clear(m.mem[:64])
-	atomic.StoreUint64(m.u64(lNext), next)
-	binary.LittleEndian.PutUint32(m.mem[lVersion:], shmVersion)
-	atomic.StoreUint32(m.u32(lPID), uint32(os.Getpid()))
-	copy(m.mem[lMagic:], listenMagic[:])
-	return &shmListener{name: name, m: m}, nil
-}
-
 func checkShmName(name string) error {
 	if err := shmseg.ValidateName(name); err != nil {
 		return fmt.Errorf("%w %q: %w", ErrBadAddress, SchemeShm+":"+name, err)
@@ -375,209 +367,393 @@ func checkShmName(name string) error {
 	return nil
 }
 
-func (l *shmListener) accept(ctx context.Context) (*shmStream, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed.Load() {
-		return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+// A shmListener accepts shm: connections at one name. A goroutine accepts
+// sockets and starts a handshake for each; handshakes run side by side,
+// each with its own deadline, and the connections they produce wait in
+// ready for Accept.
+type shmListener struct {
+	name   string
+	ul     *net.UnixListener
+	file   unixsock.File
+	ctx    context.Context // cancelled by close: ends the handshakes
+	cancel context.CancelFunc
+	ready  chan *shmStream
+	slots  chan struct{} // one per connection in handshake or in ready
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	refused     atomic.Int64          // requests refused, for tests
+	lastRefusal atomic.Pointer[error] // and why, for tests
+}
+
+func listenShm(name string) (*shmListener, error) {
+	if err := checkShmName(name); err != nil {
+		return nil, err
 	}
-	posted := l.m.u32(lPosted)
-	defer ctxWaker(ctx, posted)()
-	slot := l.m.u64(lSlot)
+	ul, f, err := unixsock.Listen(shmseg.Path(name), 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: shm:%s: %w", name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &shmListener{name: name, ul: ul, file: f, ctx: ctx, cancel: cancel,
+		ready: make(chan *shmStream, shmBacklog), slots: make(chan struct{}, shmBacklog)}
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l, nil
+}
+
+func (l *shmListener) acceptLoop() {
+	defer l.wg.Done()
 	for {
-		err := waitWord(ctx, posted, func() bool { return atomic.LoadUint64(slot) != 0 }, func() error {
-			if l.closed.Load() {
-				return fmt.Errorf("bridge: accept: %w", ErrClosed)
-			}
-			return nil
-		})
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.ctx.Done():
+			return
+		}
+		c, err := l.ul.AcceptUnix()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+			<-l.slots
+			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return nil, err
+			select { // out of descriptors, say: try again soon, without spinning
+			case <-l.ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
 		}
-		n := atomic.LoadUint64(slot)
-		atomic.StoreUint64(slot, 0)
-		futex.Signal(l.m.u32(lTaken))
-		if s := l.take(n); s != nil {
-			return s, nil
-		}
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			s, err := l.handshake(c)
+			if err != nil {
+				l.refused.Add(1)
+				l.lastRefusal.Store(&err)
+				<-l.slots
+				return
+			}
+			l.ready <- s // never blocks: a slot is held for it
+		}()
 	}
 }
 
-// take attaches connection n; nil when its dialer is gone or it is not a
-// well-formed connection segment.
-func (l *shmListener) take(n uint64) *shmStream {
-	name := l.name + "." + strconv.FormatUint(n, 10)
-	if info, err := shmseg.Stat(name); err != nil || info.Kind != KindShmConn {
-		return nil
+func (l *shmListener) accept(ctx context.Context) (*shmStream, error) {
+	if l.closed.Load() {
+		return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
 	}
-	seg, err := shmseg.Attach(name, shmHdrSize, shmseg.Options{Kind: KindShmConn})
+	select {
+	case s := <-l.ready:
+		<-l.slots
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+	case <-l.ctx.Done():
+		return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+	}
+}
+
+// handshake reads a dialer's request, validates the memory it passed and
+// replies (SPEC 11.3). Anything wrong closes the socket and every
+// descriptor received.
+func (l *shmListener) handshake(c *net.UnixConn) (s *shmStream, err error) {
+	var mem []byte
+	defer func() {
+		if err != nil {
+			if mem != nil {
+				unix.Munmap(mem)
+			}
+			c.Close()
+		}
+	}()
+	stop := context.AfterFunc(l.ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	c.SetDeadline(time.Now().Add(shmHandshake))
+	var msg [16]byte
+	oob := make([]byte, unix.CmsgSpace(4*shmMaxFDs))
+	n, oobn, flags, _, err := c.ReadMsgUnix(msg[:], oob)
+	fds, ferr := receivedFDs(oob[:oobn])
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	switch {
+	case err != nil:
+		return nil, refuse("reading the request: %v", err)
+	case flags&unix.MSG_CTRUNC != 0:
+		return nil, refuse("control data truncated (more than %d descriptors)", shmMaxFDs)
+	case n != len(shmRequest) || [8]byte(msg[:8]) != shmRequest:
+		return nil, refuse("request is %q, want %q", msg[:n], shmRequest[:])
+	case ferr != nil:
+		return nil, ferr
+	case len(fds) != 1:
+		return nil, refuse("%d descriptors, want exactly one", len(fds))
+	}
+	mem, capacity, err := mapConnMemory(fds[0])
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	m, err := mapSegment(seg, false)
+	r0, r1, err := openRings(mem, capacity)
 	if err != nil {
-		return nil
+		return nil, refuse("%v", err)
 	}
-	capacity := binary.LittleEndian.Uint64(m.mem[cCap:])
-	if [8]byte(m.mem[cMagic:cMagic+8]) != connMagic || capacity == 0 || capacity&(capacity-1) != 0 ||
-		capacity > 1<<30 || uint64(len(m.mem)) < shmHdrSize+2*capacity ||
-		seg.LockByte(lockListener) != nil || !m.alive(lockDialer) {
-		m.close()
-		return nil
+	if !r0.Idle() || !r1.Idle() {
+		return nil, refuse("the rings are not empty and open")
 	}
-	s, err := newShmStream(m, false)
+	binary.LittleEndian.PutUint32(mem[cListenerPID:], uint32(os.Getpid()))
+	if _, err := c.Write(shmAccept[:]); err != nil {
+		return nil, refuse("replying: %v", err)
+	}
+	if !stop() {
+		return nil, refuse("the listener closed")
+	}
+	c.SetDeadline(time.Time{})
+	s, err = newShmStream(l.name, mem, c, r0, r1, false)
 	if err != nil {
-		m.close()
-		return nil
+		return nil, refuse("%v", err)
 	}
-	atomic.StoreUint32(m.u32(cListenerPID), uint32(os.Getpid()))
-	futex.Signal(m.u32(cState)) // 0 -> 1: accepted
-	return s
+	return s, nil
+}
+
+// receivedFDs returns every descriptor in a control message, and an error if
+// it held anything else.
+func receivedFDs(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, refuse("control data: %v", err)
+	}
+	var fds []int
+	var bad error
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			bad = refuse("control message of level %d, type %d", m.Header.Level, m.Header.Type)
+			continue
+		}
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			bad = refuse("descriptors: %v", err)
+		}
+		fds = append(fds, got...)
+	}
+	return fds, bad
+}
+
+// mapConnMemory validates a dialer's memfd and maps it (SPEC 11.3): a
+// regular file on tmpfs (shmem; not hugetlbfs, whose exhausted pool would
+// fault), owned by us, sealed against shrinking and growing, whose size and
+// header agree. The seals are checked before the size, so that the size
+// cannot change after it is read; every header field is read once.
+func mapConnMemory(fd int) ([]byte, int, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, 0, refuse("fstat: %v", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, 0, refuse("not a regular file (mode %#o)", st.Mode)
+	}
+	if st.Uid != uint32(os.Geteuid()) {
+		return nil, 0, refuse("owned by uid %d, not %d", st.Uid, os.Geteuid())
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		return nil, 0, refuse("not a memfd on tmpfs (file system %#x, %v)", fs.Type, err)
+	}
+	const need = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil || seals&need != need {
+		return nil, 0, refuse("not sealed against shrinking and growing (seals %#x, %v)", seals, err)
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, 0, refuse("fstat: %v", err)
+	}
+	size := st.Size
+	if size < shmHdrSize+2*shmMinRing || size > shmHdrSize+2*shmMaxRing {
+		return nil, 0, refuse("size %d out of range", size)
+	}
+	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, 0, refuse("mmap: %v", err)
+	}
+	magic := [8]byte(mem[cMagic : cMagic+8])
+	version := binary.LittleEndian.Uint32(mem[cVersion:])
+	hdr := binary.LittleEndian.Uint32(mem[cHdrSize:])
+	capacity := binary.LittleEndian.Uint64(mem[cCap:])
+	var bad error
+	switch {
+	case magic != connMagic:
+		bad = refuse("magic %q, want %q", magic[:], connMagic[:])
+	case version != shmVersion:
+		bad = refuse("layout version %d, want %d", version, shmVersion)
+	case hdr != shmHdrSize:
+		bad = refuse("header size %d, want %d", hdr, shmHdrSize)
+	case capacity < shmMinRing || capacity > shmMaxRing || capacity&(capacity-1) != 0:
+		bad = refuse("ring size %d is not a power of two in [%d, %d]", capacity, shmMinRing, shmMaxRing)
+	case uint64(size) != shmHdrSize+2*capacity:
+		bad = refuse("size %d, want %d for rings of %d bytes", size, shmHdrSize+2*capacity, capacity)
+	}
+	if bad != nil {
+		unix.Munmap(mem)
+		return nil, 0, bad
+	}
+	return mem, int(capacity), nil
 }
 
 func (l *shmListener) close() error {
 	if l.closed.Swap(true) {
 		return nil
 	}
-	atomic.StoreUint32(l.m.u32(lClosed), 1)
-	futex.Wake(l.m.u32(lPosted), 1<<30) // wake Accept
-	futex.Signal(l.m.u32(lTaken))       // wake dialers waiting for the slot
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.close()
-}
-
-// dialShm connects to the listener at shm:name.
-func dialShm(ctx context.Context, name string) (*shmStream, error) {
-	if err := checkShmName(name); err != nil {
-		return nil, err
-	}
-	addr := SchemeShm + ":" + name
-	refused := func() error {
-		return fmt.Errorf("bridge: dial %s: no listener: %w", addr, syscall.ECONNREFUSED)
-	}
-	if info, err := shmseg.Stat(name); err != nil {
-		return nil, fmt.Errorf("bridge: dial %s: no listener: %w", addr, syscall.ENOENT)
-	} else if info.Kind != KindShmListen {
-		return nil, refused()
-	}
-	seg, err := shmseg.Attach(name, shmHdrSize, shmseg.Options{Kind: KindShmListen})
-	if err != nil {
-		if errors.Is(err, shmseg.ErrNotExist) {
-			return nil, fmt.Errorf("bridge: dial %s: no listener: %w", addr, syscall.ENOENT)
-		}
-		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
-	}
-	lm, err := mapSegment(seg, false)
-	if err != nil {
-		return nil, err
-	}
-	defer lm.close()
-	listenerUp := func() error {
-		if atomic.LoadUint32(lm.u32(lClosed)) != 0 || !lm.alive(lockLsn) {
-			return refused()
-		}
-		return nil
-	}
-	if [8]byte(lm.mem[lMagic:lMagic+8]) != listenMagic {
-		return nil, refused()
-	}
-	if err := listenerUp(); err != nil {
-		return nil, err
-	}
-	// One dialer at a time uses the slot.
-	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
-		err := seg.LockByte(lockDmu)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, shmseg.ErrLocked) {
-			return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
-		}
-		if err := listenerUp(); err != nil {
-			return nil, err
-		}
+	l.cancel()
+	err := l.ul.Close()
+	l.wg.Wait()
+	for {
 		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("bridge: dial %s: %w", addr, ctx.Err())
-		case <-time.After(delay):
+		case s := <-l.ready: // handshaken, never accepted: the dialer sees end of stream
+			s.Close()
+			continue
+		default:
 		}
+		break
 	}
-	defer seg.UnlockByte(lockDmu)
-	taken, slot := lm.u32(lTaken), lm.u64(lSlot)
-	stopTaken := ctxWaker(ctx, taken)
-	// A dialer that died after posting leaves its request: wait until the
-	// listener took it.
-	err = waitWord(ctx, taken, func() bool { return atomic.LoadUint64(slot) == 0 }, listenerUp)
-	stopTaken()
-	if err != nil {
-		return nil, dialErr(addr, ctx, err)
-	}
-	cm, n, err := createConn(lm, name)
-	if err != nil {
-		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
-	}
-	s, err := newShmStream(cm, true)
-	if err != nil {
-		cm.close()
-		return nil, err
-	}
-	atomic.StoreUint64(slot, n)
-	futex.Signal(lm.u32(lPosted))
-	state := cm.u32(cState)
-	stopState := ctxWaker(ctx, state)
-	err = waitWord(ctx, state, func() bool { return atomic.LoadUint32(state) != 0 }, listenerUp)
-	stopState()
-	if err != nil {
-		// Withdraw the request if the listener has not taken it; if it has,
-		// it finds our lock gone once we close, and drops the connection.
-		if atomic.LoadUint64(slot) == n {
-			atomic.StoreUint64(slot, 0)
-		}
-		s.Close()
-		return nil, dialErr(addr, ctx, err)
-	}
-	return s, nil
-}
-
-func dialErr(addr string, ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("bridge: dial %s: %w", addr, ctx.Err())
+	if rerr := l.file.Remove(); err == nil {
+		err = rerr
 	}
 	return err
 }
 
-// createConn makes the next free NAME.<n>, initialized and locked as the
-// dialer's end. The caller holds the dialer lock.
-func createConn(lm *shmMap, name string) (*shmMap, uint64, error) {
-	next := lm.u64(lNext)
-	size := int64(shmHdrSize + 2*shmDefaultRing)
-	for tries := 0; ; tries++ {
-		n := atomic.LoadUint64(next) + 1
-		atomic.StoreUint64(next, n)
-		seg, err := shmseg.Create(name+"."+strconv.FormatUint(n, 10), size, shmseg.Options{Kind: KindShmConn})
-		if errors.Is(err, shmseg.ErrExist) && tries < 1000 {
-			continue // a stale connection of a dead process: gc removes it
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := seg.LockByte(lockDialer); err != nil {
-			seg.Close()
-			return nil, 0, err
-		}
-		m, err := mapSegment(seg, true)
-		if err != nil {
-			return nil, 0, err
-		}
-		binary.LittleEndian.PutUint32(m.mem[cVersion:], shmVersion)
-		binary.LittleEndian.PutUint32(m.mem[cHdrSize:], shmHdrSize)
-		binary.LittleEndian.PutUint64(m.mem[cCap:], shmDefaultRing)
-		binary.LittleEndian.PutUint32(m.mem[cDialerPID:], uint32(os.Getpid()))
-		copy(m.mem[cMagic:], connMagic[:])
-		return m, n, nil
+// dialShm connects to the listener at shm:name.
+func dialShm(ctx context.Context, name string) (*shmStream, error) {
+	return dialShmAt(ctx, name, 0)
+}
+
+// dialShmAt is dialShm with both rings' indices starting at start (tests
+// of the 2^64 wrap use a start just below it).
+func dialShmAt(ctx context.Context, name string, start uint64) (*shmStream, error) {
+	if err := checkShmName(name); err != nil {
+		return nil, err
 	}
+	addr := SchemeShm + ":" + name
+	c, err := unixsock.Dial(ctx, shmseg.Path(name))
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.ENOENT):
+		return nil, fmt.Errorf("bridge: dial %s: no listener: %w", addr, syscall.ENOENT)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return nil, fmt.Errorf("bridge: dial %s: no listener: %w", addr, syscall.ECONNREFUSED)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, ctx.Err())
+	default:
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+	}
+	var mem []byte
+	ok := false
+	defer func() {
+		if !ok {
+			if mem != nil {
+				unix.Munmap(mem)
+			}
+			c.Close()
+		}
+	}()
+	if err := checkPeerUID(c); err != nil {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+	}
+	fd, mem, err := createConnMemory(name, shmDefaultRing, start)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	_, _, err = c.WriteMsgUnix(shmRequest[:], unix.UnixRights(fd), nil)
+	unix.Close(fd) // in flight, the request holds the file; the mapping holds its memory
+	var reply [8]byte
+	if err == nil {
+		_, err = io.ReadFull(c, reply[:])
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, ctx.Err())
+	}
+	if err != nil || reply != shmAccept {
+		return nil, fmt.Errorf("bridge: dial %s: the listener refused the connection (%q, %v): %w", addr, reply[:], err, syscall.ECONNREFUSED)
+	}
+	if !stop() {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, context.Cause(ctx))
+	}
+	c.SetDeadline(time.Time{})
+	r0, r1, err := openRings(mem, shmDefaultRing)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+	}
+	s, err := newShmStream(name, mem, c, r0, r1, true)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+	}
+	ok = true
+	return s, nil
+}
+
+// checkPeerUID refuses a listener that runs as another user: /dev/shm is
+// world-writable, and a socket planted there under our name must not get
+// our memory.
+func checkPeerUID(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	cerr := rc.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	if cred.Uid != uint32(os.Geteuid()) {
+		return fmt.Errorf("the listener runs as uid %d, not %d: %w", cred.Uid, os.Geteuid(), syscall.EACCES)
+	}
+	return nil
+}
+
+// createConnMemory makes a connection's memory (SPEC 11.3): a memfd of
+// 4096 + 2*capacity bytes, mode 0600, sealed so that neither side can
+// change its size, mapped, pre-faulted and initialized (magic last).
+func createConnMemory(name string, capacity, start uint64) (int, []byte, error) {
+	const flags = unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
+	label := "gobridge-shm:" + name
+	fd, err := unix.MemfdCreate(label, flags|unix.MFD_NOEXEC_SEAL)
+	if errors.Is(err, unix.EINVAL) { // before Linux 6.3
+		fd, err = unix.MemfdCreate(label, flags)
+	}
+	if err != nil {
+		return -1, nil, os.NewSyscallError("memfd_create", err)
+	}
+	size := shmHdrSize + 2*int(capacity)
+	fail := func(op string, err error) (int, []byte, error) {
+		unix.Close(fd)
+		return -1, nil, os.NewSyscallError(op, err)
+	}
+	if err := unix.Fchmod(fd, 0o600); err != nil {
+		return fail("fchmod", err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return fail("ftruncate", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		return fail("fcntl F_ADD_SEALS", err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail("mmap", err)
+	}
+	shmseg.Populate(mem, true) // best effort: it only saves page faults
+	ring.Init(mem[cRing0:cRing0+ring.CtlSize], start)
+	ring.Init(mem[cRing1:cRing1+ring.CtlSize], start)
+	binary.LittleEndian.PutUint32(mem[cVersion:], shmVersion)
+	binary.LittleEndian.PutUint32(mem[cHdrSize:], shmHdrSize)
+	binary.LittleEndian.PutUint64(mem[cCap:], capacity)
+	binary.LittleEndian.PutUint32(mem[cDialerPID:], uint32(os.Getpid()))
+	copy(mem[cMagic:], connMagic[:])
+	return fd, mem, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/gobridge/gobridge/bridge"
 	"github.com/gobridge/gobridge/internal/shmseg"
+	"github.com/gobridge/gobridge/internal/shmtest"
 	"github.com/gobridge/gobridge/internal/testenv"
 )
 
@@ -98,7 +100,8 @@ func startShmServer(t *testing.T, lang, addr string) {
 	name := strings.TrimPrefix(addr, "shm:")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if info, err := shmseg.Stat(name); err == nil && info.Handles > 0 && info.Kind == bridge.KindShmListen {
+		// The listener's socket is renamed into place once it listens.
+		if st, err := os.Lstat(shmseg.Path(name)); err == nil && st.Mode()&os.ModeSocket != 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -299,34 +302,48 @@ func TestShmConnPeerKilledMidMessage(t *testing.T) {
 	}
 }
 
-// TestShmConnGCAfterBothDie: when every holder is killed, `gobridge shm gc`
-// knows the segments by their kinds and removes them.
+// TestShmConnGCAfterBothDie: when both ends are SIGKILLed, the kernel frees
+// the connection's memory (a memfd: no file in /dev/shm), and the stale
+// listener socket is what `gobridge shm gc` removes (and `shm ls` shows).
 func TestShmConnGCAfterBothDie(t *testing.T) {
 	addr := shmConnAddr(t)
-	startShmServer(t, "python", addr)
+	name := strings.TrimPrefix(addr, "shm:")
+	server := testenv.PythonCmd(t, shmPeerScript(), "serve-echo", addr)
+	srvOut, _ := server.StdoutPipe()
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { server.Process.Kill(); server.Wait() }()
+	if line, _ := bufio.NewReader(srvOut).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("server said %q", line)
+	}
 	cmd := testenv.PythonCmd(t, shmPeerScript(), "big-then-hang", addr)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	bufio.NewReader(stdout).ReadString('\n')
-	cmd.Process.Kill()
-	cmd.Wait()
-	// The server gets ErrPeerGone... Python raises PeerGoneError and exits.
-	name := strings.TrimPrefix(addr, "shm:")
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		left := shmLeft(name)
-		if len(left) == 0 {
-			return // the server's close reclaimed it all
-		}
-		out, err := exec.Command(testenv.Gobridge(t), "shm", "gc").CombinedOutput()
-		if err != nil {
-			t.Fatalf("gobridge shm gc: %v\n%s", err, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "sending\n" {
+		t.Fatalf("client said %q", line)
 	}
-	t.Fatalf("left: %v", shmLeft(name))
+	server.Process.Kill()
+	cmd.Process.Kill()
+	server.Wait()
+	cmd.Wait()
+	if left := shmLeft(name); len(left) != 1 || left[0] != name {
+		t.Fatalf("after SIGKILL: %v, want only the stale listener socket", left)
+	}
+	out, err := exec.Command(testenv.Gobridge(t), "shm", "ls", "--json").Output()
+	if err != nil || !strings.Contains(string(out), `"tag":"`+name+`"`) || !strings.Contains(string(out), `"kind":"socket"`) {
+		t.Fatalf("gobridge shm ls: %v\n%s", err, out)
+	}
+	out, err = exec.Command(testenv.Gobridge(t), "shm", "gc").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), name) {
+		t.Fatalf("gobridge shm gc: %v\n%s", err, out)
+	}
+	if left := shmLeft(name); len(left) != 0 {
+		t.Fatalf("left after gc: %v", left)
+	}
 }
 
 // TestShmConnIdleReceiverCPU: a Python receiver blocked for a second uses
@@ -499,5 +516,139 @@ func TestShmConnHelper(t *testing.T) {
 	var v any
 	if err := c.Recv(&v); err != io.EOF {
 		t.Fatalf("after the stress: %v", err)
+	}
+}
+
+// startPythonEchoMany starts the Python listener that echoes on every
+// connection, and returns once it listens.
+func startPythonEchoMany(t *testing.T, addr string) {
+	t.Helper()
+	cmd := testenv.PythonCmd(t, shmPeerScript(), "serve-echo-many", addr)
+	cmd.Stderr = os.Stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		waitOrKill(cmd)
+	})
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("python server said %q", line)
+	}
+}
+
+// TestShmIndexWrapGoToPython: Go's ring code, driven by a hand-made dialer
+// whose rings start just below 2^64, and Python's listener carry frames
+// across the wrap both ways: small ones (the tenth 100-byte frame ends
+// exactly at 2^64) and one streamed through the ring.
+func TestShmIndexWrapGoToPython(t *testing.T) {
+	addr := shmConnAddr(t)
+	startPythonEchoMany(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := shmtest.Dialer{Start: 1<<64 - 1000}.Dial(ctx, strings.TrimPrefix(addr, "shm:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if !p.Accepted() {
+		t.Fatalf("reply %q", p.Reply)
+	}
+	p.SetDeadline(time.Now().Add(30 * time.Second))
+	big := bytes.Repeat([]byte("wrap"), 3<<18) // 3 MiB through a 1 MiB ring
+	for i := 0; i < 40; i++ {
+		msg := bytes.Repeat([]byte{byte(i)}, 96)
+		if i == 20 {
+			msg = big
+		}
+		if err := p.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Recv()
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if head := binary.LittleEndian.Uint64(p.Mem[shmtest.Ring0:]); head >= 1<<64-1000 {
+		t.Fatalf("head %d did not wrap", head)
+	}
+}
+
+// TestShmDroppedPythonClients: a Python process drops 100 connections to a
+// Go listener without closing them. Each is closed when collected: the Go
+// server sees every peer go, and descriptors and mappings on both sides
+// come back to where they were.
+func TestShmDroppedPythonClients(t *testing.T) {
+	addr := shmConnAddr(t)
+	l, err := bridge.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	before := fds()
+	const n = 100
+	ends := make(chan error, n)
+	go func() {
+		for i := 0; i < n; i++ {
+			c, err := l.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					var v any
+					err := c.Recv(&v)
+					if err == nil {
+						err = c.Send(v)
+					}
+					if err != nil {
+						ends <- err
+						return
+					}
+				}
+			}()
+		}
+	}()
+	cmd := testenv.PythonCmd(t, shmPeerScript(), "drop", addr, strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	out, err := runBounded(cmd, 120*time.Second)
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	var r struct {
+		Before int `json:"fds_before"`
+		After  int `json:"fds_after"`
+		Maps   int `json:"maps_after"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if r.After != r.Before || r.Maps != 0 {
+		t.Fatalf("python side: %+v", r)
+	}
+	timeout := time.After(20 * time.Second)
+	for got := 0; got < n; got++ {
+		select {
+		case err := <-ends:
+			if err != io.EOF && !errors.Is(err, bridge.ErrPeerGone) {
+				t.Fatalf("server end %d: %v", got, err)
+			}
+		case <-timeout:
+			t.Fatalf("the Go server saw %d of %d dropped peers go", got, n)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fds() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("go side: %d descriptors, %d before", fds(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"sort"
 	"strconv"
 	"text/tabwriter"
 
@@ -17,12 +18,14 @@ import (
 
 const shmUsage = `Inspect and manage shared-memory segments (/dev/shm; wire/SPEC.md section 9).
 
-  gobridge shm ls [--json]                        every segment: tag, size, owner, mode, live handles, kind
+  gobridge shm ls [--json]                        every segment: tag, size, owner, mode, live handles, kind;
+                                                  shm: listener sockets show kind socket, 1 handle while live
   gobridge shm cat TAG [--offset N] [--length N]  segment bytes to stdout
   gobridge shm write TAG [--offset N] [--size N]  stdin into the segment; a new TAG is created
                                                   (size of the input, or --size) and kept
   gobridge shm rm TAG...                          remove segments now (holders keep their mappings)
   gobridge shm gc [--kept] [--dry-run]            remove your gobridge segments no live process holds
+                                                  and your stale listener sockets
                                                   ("removed TAG"; "would remove TAG" with --dry-run)`
 
 func runShm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,7 +64,8 @@ type shmEntry struct {
 
 func shmLs(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("shm ls", "[--json]", "List /dev/shm: tag, size, owner, mode, live gobridge handles\n"+
-		"(flock holders), kind (- when the segment is not gobridge's) and keep.", stderr)
+		"(flock holders), kind (- when the segment is not gobridge's) and keep. Unix sockets\n"+
+		"(shm: listeners) show kind socket and 1 handle when a listener accepts a probe.", stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -74,6 +78,12 @@ func shmLs(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	socks, err := shmseg.ListSockets()
+	if err != nil {
+		return err
+	}
+	infos = append(infos, socks...)
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	entries := make([]shmEntry, 0, len(infos))
 	for _, i := range infos {
 		owner := strconv.FormatUint(uint64(i.UID), 10)
@@ -230,8 +240,9 @@ func shmRm(args []string, stdout, stderr io.Writer) error {
 func shmGC(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("shm gc", "[--kept] [--dry-run]",
 		"Remove your gobridge segments that no live process holds (their holders exited or\n"+
-			"were killed). Segments without gobridge's mark (Python's psm_*, other programs')\n"+
-			"and other users' segments are never touched; kept ones only with --kept.", stderr)
+			"were killed), and your unix sockets in /dev/shm whose connect is refused (shm:\n"+
+			"listeners that were killed). Segments without gobridge's mark (Python's psm_*, other\n"+
+			"programs') and other users' files are never touched; kept ones only with --kept.", stderr)
 	kept := fs.Bool("kept", false, "also remove unheld segments marked keep")
 	dry := fs.Bool("dry-run", false, "print what would be removed, and remove nothing")
 	pos, err := parseArgs(fs, args)

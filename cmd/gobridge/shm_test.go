@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -93,5 +95,63 @@ func TestCLIShmGCSaysWhatItDid(t *testing.T) {
 	}
 	if _, err := os.Stat("/dev/shm/" + tag); err == nil {
 		t.Fatal("gc left it")
+	}
+}
+
+// TestShmLsGCSockets: unix sockets in /dev/shm (shm: listeners) are listed
+// with kind socket; gc removes a stale one (its listener died without
+// removing it) and leaves a live one alone.
+func TestShmLsGCSockets(t *testing.T) {
+	stale, live := testenv.Name("gcs"), testenv.Name("gcl")
+	t.Cleanup(func() { os.Remove("/dev/shm/" + stale); os.Remove("/dev/shm/" + live) })
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: "/dev/shm/" + stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close() // the file stays, nobody listens: stale
+	ll, err := net.ListenUnix("unix", &net.UnixAddr{Name: "/dev/shm/" + live, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ll.Close()
+	go func() { // accept (and drop) the probes
+		for {
+			c, err := ll.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	out, _, code := runCLI(t, "", "shm", "ls", "--json")
+	var entries []shmEntry
+	if err := json.Unmarshal([]byte(out), &entries); code != 0 || err != nil {
+		t.Fatalf("ls --json: %d %v\n%s", code, err, out)
+	}
+	seen := map[string]shmEntry{}
+	for _, e := range entries {
+		seen[e.Tag] = e
+	}
+	if e := seen[stale]; e.Kind != "socket" || e.Handles != 0 {
+		t.Fatalf("stale socket listed as %+v", e)
+	}
+	if e := seen[live]; e.Kind != "socket" || e.Handles != 1 {
+		t.Fatalf("live socket listed as %+v", e)
+	}
+	if out, _, _ := runCLI(t, "", "shm", "gc", "--dry-run"); !strings.Contains(out, stale) || strings.Contains(out, live) {
+		t.Fatalf("gc --dry-run:\n%s", out)
+	}
+	if _, err := os.Lstat("/dev/shm/" + stale); err != nil {
+		t.Fatal("--dry-run removed the stale socket")
+	}
+	if out, _, _ := runCLI(t, "", "shm", "gc"); !strings.Contains(out, stale) || strings.Contains(out, live) {
+		t.Fatalf("gc:\n%s", out)
+	}
+	if _, err := os.Lstat("/dev/shm/" + stale); !os.IsNotExist(err) {
+		t.Fatalf("stale socket still there: %v", err)
+	}
+	if _, err := os.Lstat("/dev/shm/" + live); err != nil {
+		t.Fatalf("gc removed the live socket: %v", err)
 	}
 }

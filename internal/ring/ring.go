@@ -5,14 +5,23 @@
 //
 // Create a Ring with New over a control block (CtlSize bytes) and a data area
 // (a power of two bytes) of a MAP_SHARED mapping. One process (one goroutine
-// at a time) calls the producer's methods (Write, CloseWrite), one the
-// consumer's (Read, CloseRead). Blocking calls spin briefly, then sleep on a
-// futex in bounded slices, and between slices ask the Waiter whether to give
-// up (deadline, local close, peer gone).
+// at a time) calls the producer's methods (TryWrite, Write, CloseWrite), one
+// the consumer's (TryRead, Read, Readable, Buffered, CloseRead). Blocking calls
+// spin briefly, then sleep on a futex in bounded slices, and between slices
+// ask the Waiter whether to give up (deadline, local close, peer gone).
+//
+// The other process may write anything into the shared memory at any time.
+// Each side therefore keeps its own index in process memory (it stores it to
+// the control block and never loads it back), loads the other side's index
+// once per decision and checks it: head - tail (mod 2^64) must lie in [0, C].
+// Anything else is ErrCorrupt, and the indices are never used. Every copy is
+// bounded by the data area, so garbage in the data only garbles the bytes
+// read; a flag word counts as set when it is nonzero.
 package ring
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
@@ -27,16 +36,16 @@ import (
 const (
 	CtlSize    = 192
 	offHead    = 0   // uint64, bytes ever written; stored by the producer only
-	offWClosed = 8   // uint32, 1 once the producer has closed its end
+	offWClosed = 8   // uint32, nonzero once the producer has closed its end
 	offTail    = 64  // uint64, bytes ever read; stored by the consumer only
-	offRClosed = 72  // uint32, 1 once the consumer has closed its end
+	offRClosed = 72  // uint32, nonzero once the consumer has closed its end
 	offRWait   = 128 // uint32 futex word: 1 while the consumer sleeps (or is about to)
 	offWWait   = 132 // uint32 futex word: 1 while the producer sleeps for space
 )
 
 // Errors.
 var (
-	// ErrPeerGone: the other process died (its liveness lock vanished)
+	// ErrPeerGone: the other process died (the Waiter's Check said so)
 	// without closing its end.
 	ErrPeerGone = errors.New("ring: peer process is gone")
 	// ErrPeerClosed: Write after the consumer closed its end.
@@ -45,6 +54,10 @@ var (
 	ErrClosed = errors.New("ring: closed")
 	// ErrLayout: a control block or data area that New cannot use.
 	ErrLayout = errors.New("ring: bad layout")
+	// ErrCorrupt: the other side's index is impossible (head - tail is not
+	// in [0, C]): the peer, or something else that can write the shared
+	// memory, broke the protocol. The ring must not be used again.
+	ErrCorrupt = errors.New("ring: impossible index state")
 )
 
 // Step is the most a write or read moves before it publishes its index
@@ -55,24 +68,33 @@ const Step = 64 << 10
 
 // A Ring is one direction of a channel.
 type Ring struct {
-	head, tail       *uint64
+	headp, tailp     *uint64 // the shared indices
 	wclosed, rclosed *uint32
 	rwait, wwait     *uint32
 	data             []byte
-	mask             uint64
+	size, mask       uint64
+	idle             bool // New found head == tail
 
-	// Each side's last sight of the other's index, so that it reads the
+	// Each side's own index and its last validated sight of the other's,
+	// in process memory: a side never loads its own index back from the
+	// shared block (the peer could have written it), and it reads the
 	// other side's cache line only when what it saw last is used up. On
-	// separate lines: the producer writes tailSeen, the consumer headSeen.
+	// separate lines: the producer writes head and tailSeen, the consumer
+	// tail and headSeen.
 	_        [64]byte
+	head     uint64 // producer's
 	tailSeen uint64 // producer's
-	_        [56]byte
+	_        [48]byte
+	tail     uint64 // consumer's
 	headSeen uint64 // consumer's
-	_        [56]byte
+	_        [48]byte
 }
 
 // New returns the Ring whose control block is ctl (CtlSize bytes, 64-byte
-// aligned) and whose data area is data (a power of two bytes).
+// aligned) and whose data area is data (a power of two bytes). It loads both
+// indices once: they become the producer's and the consumer's starting
+// points (any values, so that a ring may start near 2^64), and New fails with
+// ErrCorrupt when they are impossible already.
 func New(ctl, data []byte) (*Ring, error) {
 	n := uint64(len(data))
 	if len(ctl) < CtlSize || n == 0 || n&(n-1) != 0 || uintptr(unsafe.Pointer(&ctl[0]))%64 != 0 {
@@ -80,29 +102,62 @@ func New(ctl, data []byte) (*Ring, error) {
 	}
 	p := unsafe.Pointer(&ctl[0])
 	r := &Ring{
-		head:    (*uint64)(unsafe.Add(p, offHead)),
+		headp:   (*uint64)(unsafe.Add(p, offHead)),
 		wclosed: (*uint32)(unsafe.Add(p, offWClosed)),
-		tail:    (*uint64)(unsafe.Add(p, offTail)),
+		tailp:   (*uint64)(unsafe.Add(p, offTail)),
 		rclosed: (*uint32)(unsafe.Add(p, offRClosed)),
 		rwait:   (*uint32)(unsafe.Add(p, offRWait)),
 		wwait:   (*uint32)(unsafe.Add(p, offWWait)),
-		data:    data,
+		data:    data[:n:n],
+		size:    n,
 		mask:    n - 1,
 	}
-	// Indices seen earlier than the true ones only make the free space or
-	// the buffered bytes look smaller, so these are safe whichever side
-	// calls New and whatever the peer has done since.
-	r.tailSeen = atomic.LoadUint64(r.tail)
-	r.headSeen = atomic.LoadUint64(r.head)
+	h, t := atomic.LoadUint64(r.headp), atomic.LoadUint64(r.tailp)
+	if h-t > n {
+		return nil, corrupt(h, t, n)
+	}
+	r.head, r.tailSeen = h, t
+	r.tail, r.headSeen = t, h
+	r.idle = h == t
 	return r, nil
+}
+
+// Init prepares a fresh control block: both indices at start (any value;
+// tests start near 2^64), flags and futex words clear. Only the side that
+// creates the memory calls it, before the other side can see it.
+func Init(ctl []byte, start uint64) error {
+	if len(ctl) < CtlSize || uintptr(unsafe.Pointer(&ctl[0]))%64 != 0 {
+		return ErrLayout
+	}
+	clear(ctl[:CtlSize])
+	p := unsafe.Pointer(&ctl[0])
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, offHead)), start)
+	atomic.StoreUint64((*uint64)(unsafe.Add(p, offTail)), start)
+	return nil
+}
+
+func corrupt(head, tail, size uint64) error {
+	return fmt.Errorf("%w: head %d - tail %d = %d bytes buffered in a %d-byte ring", ErrCorrupt, head, tail, head-tail, size)
+}
+
+// Idle reports whether the ring was empty when New loaded its indices and
+// neither end is marked closed now (each flag loaded once): what a fresh
+// ring must look like.
+func (r *Ring) Idle() bool {
+	return r.idle && atomic.LoadUint32(r.wclosed) == 0 && atomic.LoadUint32(r.rclosed) == 0
 }
 
 // Cap returns the data area's size.
 func (r *Ring) Cap() int { return len(r.data) }
 
-// Buffered returns the bytes written and not yet read.
-func (r *Ring) Buffered() int {
-	return int(atomic.LoadUint64(r.head) - atomic.LoadUint64(r.tail))
+// Buffered returns the bytes written and not yet read (consumer's side), or
+// ErrCorrupt.
+func (r *Ring) Buffered() (int, error) {
+	h := atomic.LoadUint64(r.headp)
+	if n := h - r.tail; n <= r.size {
+		return int(n), nil
+	}
+	return 0, corrupt(h, r.tail, r.size)
 }
 
 // A Waiter tells a blocked Read or Write when to stop waiting.
@@ -126,16 +181,20 @@ type Waiter struct {
 
 // TryWrite copies as much of p as fits, publishes it and wakes a sleeping
 // consumer. It never blocks. More than Step bytes are published Step bytes
-// at a time.
-func (r *Ring) TryWrite(p []byte) int {
-	head := *r.head // only this side stores head
-	size := uint64(len(r.data))
+// at a time. It loads the consumer's index only when the last one it saw
+// leaves too little room, and fails with ErrCorrupt, writing nothing, when
+// that index is impossible.
+func (r *Ring) TryWrite(p []byte) (int, error) {
+	head := r.head
 	n := uint64(len(p))
-	if free := size - (head - r.tailSeen); n > free {
-		r.tailSeen = atomic.LoadUint64(r.tail) // acquire: the space after the index
-		if free = size - (head - r.tailSeen); n > free {
-			n = free
+	if free := r.size - (head - r.tailSeen); n > free {
+		t := atomic.LoadUint64(r.tailp) // acquire: the space after the index
+		used := head - t
+		if used > r.size {
+			return 0, corrupt(head, t, r.size)
 		}
+		r.tailSeen = t
+		n = min(n, r.size-used)
 	}
 	for done := uint64(0); done < n; {
 		k := min(n-done, Step)
@@ -143,9 +202,10 @@ func (r *Ring) TryWrite(p []byte) int {
 		c := copy(r.data[i:], p[done:done+k])
 		copy(r.data, p[done+uint64(c):done+k])
 		done += k
-		publish(r.head, head+done, r.rwait)
+		r.head = head + done
+		publish(r.headp, r.head, r.rwait)
 	}
-	return int(n)
+	return int(n), nil
 }
 
 // publish stores a side's index and wakes the other side if its flag says it
@@ -163,15 +223,20 @@ func publish(index *uint64, v uint64, flag *uint32) {
 
 // TryRead copies up to len(p) buffered bytes, releases their space and wakes
 // a producer waiting for space. It never blocks. More than Step bytes are
-// released Step bytes at a time.
-func (r *Ring) TryRead(p []byte) int {
-	tail := *r.tail // only this side stores tail
+// released Step bytes at a time. It loads the producer's index only when the
+// bytes it saw last are used up, and fails with ErrCorrupt, reading nothing,
+// when that index is impossible.
+func (r *Ring) TryRead(p []byte) (int, error) {
+	tail := r.tail
 	n := uint64(len(p))
 	if avail := r.headSeen - tail; n > avail {
-		r.headSeen = atomic.LoadUint64(r.head) // acquire: the bytes before the index
-		if avail = r.headSeen - tail; n > avail {
-			n = avail
+		h := atomic.LoadUint64(r.headp) // acquire: the bytes before the index
+		avail = h - tail
+		if avail > r.size {
+			return 0, corrupt(h, tail, r.size)
 		}
+		r.headSeen = h
+		n = min(n, avail)
 	}
 	for done := uint64(0); done < n; {
 		k := min(n-done, Step)
@@ -179,29 +244,35 @@ func (r *Ring) TryRead(p []byte) int {
 		c := copy(p[done:done+k], r.data[i:])
 		copy(p[done+uint64(c):done+k], r.data)
 		done += k
-		publish(r.tail, tail+done, r.wwait)
+		r.tail = tail + done
+		publish(r.tailp, r.tail, r.wwait)
 	}
-	return int(n)
+	return int(n), nil
 }
 
 // Write writes all of p, waiting for space as needed. It returns the bytes
-// written and, when it stopped early, why: ErrPeerClosed, a Waiter error, or
-// os.ErrDeadlineExceeded.
+// written and, when it stopped early, why: ErrPeerClosed, ErrCorrupt, a
+// Waiter error, or os.ErrDeadlineExceeded.
 func (r *Ring) Write(p []byte, w *Waiter) (int, error) {
 	done := 0
 	for {
 		if atomic.LoadUint32(r.rclosed) != 0 {
 			return done, ErrPeerClosed
 		}
-		done += r.TryWrite(p[done:])
-		if done == len(p) {
-			return done, nil
+		n, err := r.TryWrite(p[done:])
+		done += n
+		if err != nil || done == len(p) {
+			return done, err
 		}
-		err := r.wait(w, r.wwait, func() bool {
-			return atomic.LoadUint64(r.head)-atomic.LoadUint64(r.tail) < uint64(len(r.data)) ||
-				atomic.LoadUint32(r.rclosed) != 0
+		// Ready when there is room, when the consumer closed, or when its
+		// index is impossible (TryWrite then says so).
+		err = r.wait(w, r.wwait, func() bool {
+			return r.head-atomic.LoadUint64(r.tailp) != r.size || atomic.LoadUint32(r.rclosed) != 0
 		})
 		if err != nil {
+			if errors.Is(err, ErrPeerGone) && atomic.LoadUint32(r.rclosed) != 0 {
+				err = ErrPeerClosed // it closed its end, then exited
+			}
 			return done, err
 		}
 	}
@@ -209,36 +280,43 @@ func (r *Ring) Write(p []byte, w *Waiter) (int, error) {
 
 // Read waits until at least one byte is buffered and reads what fits in p.
 // After the producer closed its end and every byte was read it returns
-// io.EOF; after the producer died without closing, ErrPeerGone.
+// io.EOF; after the producer died without closing, ErrPeerGone; after it
+// broke the protocol, ErrCorrupt.
 func (r *Ring) Read(p []byte, w *Waiter) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	for {
-		if n := r.TryRead(p); n > 0 {
-			return n, nil
+		if n, err := r.TryRead(p); n > 0 || err != nil {
+			return n, err
 		}
 		if atomic.LoadUint32(r.wclosed) != 0 {
-			if n := r.TryRead(p); n > 0 { // written just before the close
-				return n, nil
-			}
-			return 0, io.EOF
+			return r.drained(p, io.EOF) // bytes written just before the close
 		}
 		err := r.wait(w, r.rwait, func() bool {
-			return atomic.LoadUint64(r.head) != atomic.LoadUint64(r.tail) || atomic.LoadUint32(r.wclosed) != 0
+			return atomic.LoadUint64(r.headp) != r.tail || atomic.LoadUint32(r.wclosed) != 0
 		})
 		if err != nil {
-			if n := r.TryRead(p); n > 0 { // bytes a dead peer finished are whole
-				return n, nil
+			if errors.Is(err, ErrPeerGone) && atomic.LoadUint32(r.wclosed) != 0 {
+				err = io.EOF // it closed its end, then exited
 			}
-			return 0, err
+			return r.drained(p, err) // bytes a dead peer finished are whole
 		}
 	}
 }
 
-// Readable reports, without waiting, whether Read would return at once.
+// drained returns what is still buffered, else err.
+func (r *Ring) drained(p []byte, err error) (int, error) {
+	if n, rerr := r.TryRead(p); n > 0 || rerr != nil {
+		return n, rerr
+	}
+	return 0, err
+}
+
+// Readable reports, without waiting, whether Read would return at once:
+// bytes are buffered, the producer closed, or its index is impossible.
 func (r *Ring) Readable() bool {
-	return atomic.LoadUint64(r.head) != atomic.LoadUint64(r.tail) || atomic.LoadUint32(r.wclosed) != 0
+	return atomic.LoadUint64(r.headp) != r.tail || atomic.LoadUint32(r.wclosed) != 0
 }
 
 // wait blocks until ready() holds, first spinning, then sleeping on flag

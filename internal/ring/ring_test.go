@@ -32,6 +32,35 @@ func newTestRing(t *testing.T, capacity int) (*Ring, []byte) {
 	return r, mem
 }
 
+// tw, tr and buffered are TryWrite, TryRead and Buffered on a ring nothing
+// corrupts: any error fails the test.
+func tw(t testing.TB, r *Ring, p []byte) int {
+	t.Helper()
+	n, err := r.TryWrite(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func tr(t testing.TB, r *Ring, p []byte) int {
+	t.Helper()
+	n, err := r.TryRead(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func buffered(t testing.TB, r *Ring) int {
+	t.Helper()
+	n, err := r.Buffered()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func unsafeAt(mem []byte, off int) unsafe.Pointer { return unsafe.Pointer(&mem[off]) }
 
 // waiter returns a Waiter with no deadline, no peer checks and the given spin.
@@ -86,32 +115,32 @@ func TestNewLayout(t *testing.T) {
 func TestEmptyAndFull(t *testing.T) {
 	r, _ := newTestRing(t, 64)
 	buf := make([]byte, 100)
-	if n := r.TryRead(buf); n != 0 {
+	if n := tr(t, r, buf); n != 0 {
 		t.Fatalf("TryRead on an empty ring = %d", n)
 	}
-	if r.Readable() || r.Buffered() != 0 {
-		t.Fatalf("empty ring: Readable %v, Buffered %d", r.Readable(), r.Buffered())
+	if r.Readable() || buffered(t, r) != 0 {
+		t.Fatalf("empty ring: Readable %v, Buffered %d", r.Readable(), buffered(t, r))
 	}
 	src := pattern(0, 100)
-	if n := r.TryWrite(src); n != 64 {
+	if n := tw(t, r, src); n != 64 {
 		t.Fatalf("TryWrite of 100 bytes into an empty 64-byte ring = %d, want 64", n)
 	}
-	if n := r.TryWrite(src[64:]); n != 0 {
+	if n := tw(t, r, src[64:]); n != 0 {
 		t.Fatalf("TryWrite into a full ring = %d, want 0", n)
 	}
-	if !r.Readable() || r.Buffered() != 64 {
-		t.Fatalf("full ring: Readable %v, Buffered %d", r.Readable(), r.Buffered())
+	if !r.Readable() || buffered(t, r) != 64 {
+		t.Fatalf("full ring: Readable %v, Buffered %d", r.Readable(), buffered(t, r))
 	}
-	if n := r.TryRead(buf[:10]); n != 10 || !bytes.Equal(buf[:10], src[:10]) {
+	if n := tr(t, r, buf[:10]); n != 10 || !bytes.Equal(buf[:10], src[:10]) {
 		t.Fatalf("TryRead(10) = %d %v", n, buf[:10])
 	}
 	// 10 bytes of space again: exactly those fit.
-	if n := r.TryWrite(src[64:]); n != 10 {
+	if n := tw(t, r, src[64:]); n != 10 {
 		t.Fatalf("TryWrite after freeing 10 bytes = %d, want 10", n)
 	}
 	got := make([]byte, 0, 74)
 	for {
-		n := r.TryRead(buf)
+		n := tr(t, r, buf)
 		if n == 0 {
 			break
 		}
@@ -120,8 +149,8 @@ func TestEmptyAndFull(t *testing.T) {
 	if !bytes.Equal(got, src[10:74]) {
 		t.Fatalf("drained %v, want %v", got, src[10:74])
 	}
-	if r.Buffered() != 0 || r.Readable() {
-		t.Fatalf("drained ring: Buffered %d, Readable %v", r.Buffered(), r.Readable())
+	if buffered(t, r) != 0 || r.Readable() {
+		t.Fatalf("drained ring: Buffered %d, Readable %v", buffered(t, r), r.Readable())
 	}
 }
 
@@ -136,11 +165,11 @@ func TestWraparound(t *testing.T) {
 	for _, size := range []int{1, 7, 13, 31, 33, 63, 64, 5, 50, 17} {
 		for rep := 0; rep < 3*capacity; rep++ {
 			src := pattern(written, size)
-			if n := r.TryWrite(src); n != size {
+			if n := tw(t, r, src); n != size {
 				t.Fatalf("TryWrite(%d) at %d = %d", size, written, n)
 			}
 			written += size
-			n := r.TryRead(buf[:size])
+			n := tr(t, r, buf[:size])
 			if n != size || !bytes.Equal(buf[:n], src) {
 				t.Fatalf("at stream offset %d (ring offset %d): read %d bytes %v, want %v",
 					read, read%capacity, n, buf[:n], src)
@@ -169,23 +198,23 @@ func TestIndexWrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := pattern(0, 48)
-	if n := r.TryWrite(src); n != 48 {
+	if n := tw(t, r, src); n != 48 {
 		t.Fatalf("TryWrite = %d", n)
 	}
 	if h := binary.LittleEndian.Uint64(mem[offHead:]); h != start+48 || h >= start {
 		t.Fatalf("head = %d, want %d (wrapped)", h, start+48)
 	}
-	if r.Buffered() != 48 {
-		t.Fatalf("Buffered across the wrap = %d, want 48", r.Buffered())
+	if buffered(t, r) != 48 {
+		t.Fatalf("Buffered across the wrap = %d, want 48", buffered(t, r))
 	}
-	if n := r.TryWrite(src); n != capacity-48 {
+	if n := tw(t, r, src); n != capacity-48 {
 		t.Fatalf("TryWrite into the rest = %d, want %d", n, capacity-48)
 	}
-	if n := r.TryWrite(src); n != 0 {
+	if n := tw(t, r, src); n != 0 {
 		t.Fatalf("TryWrite into the full ring = %d, want 0", n)
 	}
 	buf := make([]byte, capacity)
-	if n := r.TryRead(buf); n != capacity {
+	if n := tr(t, r, buf); n != capacity {
 		t.Fatalf("TryRead = %d", n)
 	}
 	if want := append(append([]byte(nil), src...), src[:capacity-48]...); !bytes.Equal(buf, want) {
@@ -288,7 +317,7 @@ func TestWakeSleepingReader(t *testing.T) {
 			flag := offRWait
 			if name == "writer" {
 				flag = offWWait
-				r.TryWrite(make([]byte, 64)) // full: the writer must wait for space
+				tw(t, r, make([]byte, 64)) // full: the writer must wait for space
 			}
 			done := make(chan error, 1)
 			go func() {
@@ -303,9 +332,9 @@ func TestWakeSleepingReader(t *testing.T) {
 			}()
 			waitAsleep(t, mem, flag)
 			if name == "reader" {
-				r.TryWrite([]byte{42})
+				tw(t, r, []byte{42})
 			} else {
-				r.TryRead(make([]byte, 1))
+				tr(t, r, make([]byte, 1))
 			}
 			select {
 			case err := <-done:
@@ -324,7 +353,7 @@ func TestWakeSleepingReader(t *testing.T) {
 
 func TestCloseWriteThenEOF(t *testing.T) {
 	r, _ := newTestRing(t, 64)
-	r.TryWrite([]byte("last words"))
+	tw(t, r, []byte("last words"))
 	r.CloseWrite()
 	if !r.WriterClosed() || !r.Readable() {
 		t.Fatal("closed writer not visible")
@@ -355,7 +384,7 @@ func waitAsleep(t *testing.T, mem []byte, flag int) {
 
 func TestCloseReadFailsWriter(t *testing.T) {
 	r, mem := newTestRing(t, 64)
-	r.TryWrite(make([]byte, 64))
+	tw(t, r, make([]byte, 64))
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Write([]byte{1, 2, 3}, waiter(0, time.Hour))
@@ -445,7 +474,7 @@ func TestReadAfterPeerGoneKeepsBytes(t *testing.T) {
 	// return them first.
 	var once sync.Once
 	w.Check = func() error {
-		once.Do(func() { r.TryWrite([]byte("whole")) })
+		once.Do(func() { tw(t, r, []byte("whole")) })
 		return ErrPeerGone
 	}
 	buf := make([]byte, 64)
@@ -468,7 +497,7 @@ func TestStepsAcrossTheWrap(t *testing.T) {
 	for _, sz := range [][2]int{{3*Step + 100, 2*Step + 7}, {3*Step - 7, 3 * Step}, {Step + 1, 2*Step + 94}, {capacity, capacity}} {
 		free := capacity - (written - read)
 		want := min(sz[0], free)
-		if n := r.TryWrite(pattern(written, sz[0])); n != want {
+		if n := tw(t, r, pattern(written, sz[0])); n != want {
 			t.Fatalf("TryWrite(%d) with %d free = %d", sz[0], free, n)
 		}
 		written += want
@@ -476,7 +505,7 @@ func TestStepsAcrossTheWrap(t *testing.T) {
 			t.Fatalf("head = %d, want %d", h, written)
 		}
 		want = min(sz[1], written-read)
-		n := r.TryRead(buf[:sz[1]])
+		n := tr(t, r, buf[:sz[1]])
 		if n != want || !bytes.Equal(buf[:n], pattern(read, n)) {
 			t.Fatalf("TryRead(%d) at %d = %d bytes (want %d), equal %v", sz[1], read, n, want, bytes.Equal(buf[:n], pattern(read, n)))
 		}

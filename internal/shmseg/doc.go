@@ -6,7 +6,8 @@
 // mmap, then call Close on the handle: the last handle to close removes the
 // segment from /dev/shm unless it was opened with Keep. Unlink removes a
 // segment now (holders keep their mappings); List and GC back the CLI's
-// `gobridge shm ls` and `gobridge shm gc`.
+// `gobridge shm ls` and `gobridge shm gc`, and ListSockets the unix sockets
+// of shm: listeners there (GC removes the caller's stale ones).
 //
 // The protocol (wire/SPEC.md section 9) is shared with python/gobridge/_shm.py:
 //

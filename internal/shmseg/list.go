@@ -124,7 +124,8 @@ type GCOptions struct {
 // It never touches files without gobridge's mark (Python's psm_* segments,
 // other programs' files) or owned by another user. It takes each candidate's
 // flock(LOCK_EX|LOCK_NB), exactly as a last closer does, so it cannot race a
-// live handle.
+// live handle. It also removes the caller's stale sockets (shm: listeners
+// that died without closing; see ListSockets).
 func GC(o GCOptions) ([]string, error) {
 	all, err := List()
 	if err != nil {
@@ -144,6 +145,9 @@ func GC(o GCOptions) ([]string, error) {
 			removed = append(removed, i.Name)
 		}
 	}
+	socks, serrs := gcSockets(o.DryRun)
+	removed = append(removed, socks...)
+	errs = append(errs, serrs...)
 	return removed, errors.Join(errs...)
 }
 

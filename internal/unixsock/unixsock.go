@@ -5,16 +5,22 @@
 package unixsock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// MaxPath is the longest path a sockaddr_un holds (sun_path, 108 bytes with
+// its NUL). Dial reaches longer paths through /proc/self/fd.
+const MaxPath = 107
 
 // ErrInUse reports a path that a live server, or a non-socket file, holds.
 var ErrInUse = errors.New("address already in use")
@@ -77,15 +83,35 @@ func checkTarget(path string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return fmt.Errorf("listen %s: %w: the path exists and is not a socket (refusing to replace it)", path, inUse())
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
+	live, err := Probe(path)
+	if err != nil {
+		return fmt.Errorf("listen %s: probing existing socket: %w", path, err)
+	}
+	if live {
 		return fmt.Errorf("listen %s: %w: a live server is listening there", path, inUse())
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return nil // stale: its server died without closing; rename will replace it
+	return nil // stale: its server died without closing; rename will replace it
+}
+
+// Probe connects to the socket at path and closes the connection at once:
+// live when a server accepted it or its backlog is full (EAGAIN, which only a
+// live server has), not live when the connect is refused (a stale socket
+// file: its server died without removing it) or the file is gone. The
+// probe is a real connection: the server sees one that ends at once.
+func Probe(path string) (live bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := dial(ctx, path, false)
+	switch {
+	case err == nil:
+		c.Close()
+		return true, nil
+	case errors.Is(err, unix.EAGAIN):
+		return true, nil
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+		return false, nil
 	}
-	return fmt.Errorf("listen %s: probing existing socket: %w", path, err)
+	return false, err
 }
 
 // inUseError matches both ErrInUse and syscall.EADDRINUSE.
@@ -116,4 +142,38 @@ func (f File) Remove() error {
 		return err
 	}
 	return nil
+}
+
+// Dial connects to the socket at path. A path longer than MaxPath is
+// reached through /proc/self/fd/N, N an O_PATH descriptor of the socket
+// file. A listener whose backlog is full (EAGAIN) is retried until ctx ends.
+func Dial(ctx context.Context, path string) (*net.UnixConn, error) {
+	return dial(ctx, path, true)
+}
+
+func dial(ctx context.Context, path string, retry bool) (*net.UnixConn, error) {
+	name := path
+	if len(path) > MaxPath {
+		fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: "unix", Addr: &net.UnixAddr{Name: path, Net: "unix"}, Err: os.NewSyscallError("open", err)}
+		}
+		defer unix.Close(fd)
+		name = "/proc/self/fd/" + strconv.Itoa(fd)
+	}
+	var d net.Dialer
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 20*time.Millisecond) {
+		c, err := d.DialContext(ctx, "unix", name)
+		if err == nil {
+			return c.(*net.UnixConn), nil
+		}
+		if !retry || !errors.Is(err, unix.EAGAIN) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+	}
 }

@@ -3,6 +3,11 @@
     shm_conn_peer.py ROLE ADDR [ARGS...]
 
 serve-echo ADDR        listen, print "ready", echo bytes on one connection until EOF
+serve-echo-many ADDR   listen, print "ready", echo bytes on every connection (a thread
+                       each) until it ends, whatever ended it; stop on SIGTERM
+drop ADDR N            connect N times, exchange one message, drop each connection
+                       without close; print JSON: descriptors before and after, and
+                       the connection mappings left
 check ADDR             connect, send values and sizes (up to 3 MiB, larger than a ring),
                        check the echoes, print "ok"
 stress-send ADDR N     connect, send N sequence-numbered, checksummed messages of mixed
@@ -13,9 +18,13 @@ idle ADDR              connect, wait 1 s for a message that never comes; print t
 big-then-hang ADDR     connect, send 3 whole messages, print "sending", then start a
                        40 MiB message (the test kills us while it is in the ring)
 """
+import gc
+import json
 import os
 import resource
+import signal
 import struct
+import threading
 import sys
 import time
 import zlib
@@ -81,8 +90,58 @@ def check(c):
     print("ok", flush=True)
 
 
+def serve_many(addr):
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def echo(c):
+        with c:
+            try:
+                while True:
+                    c.send_bytes(c.recv_bytes())
+            except (EOFError, OSError):
+                pass  # end of stream, peer gone, corrupt: this connection is over
+
+    with gobridge.Listener(addr) as l:
+        print("ready", flush=True)
+        while not stop.is_set():
+            try:
+                c = l.accept(timeout=0.1)
+            except TimeoutError:
+                continue
+            threading.Thread(target=echo, args=(c,), daemon=True).start()
+
+
+def fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def memfd_maps():
+    with open("/proc/self/maps") as f:
+        return f.read().count("memfd:gobridge-shm")
+
+
+def drop(addr, n):
+    gc.collect()
+    before = fds()
+    for i in range(n):
+        c = gobridge.Client(addr, timeout=30)
+        c.send(i)
+        if c.recv() != i:
+            raise SystemExit(f"echo {i} differs")
+        c = None  # dropped without close
+    gc.collect()
+    print(json.dumps({"fds_before": before, "fds_after": fds(), "maps_after": memfd_maps()}), flush=True)
+
+
 def main():
     role, addr, *args = sys.argv[1:]
+    if role == "serve-echo-many":
+        serve_many(addr)
+        return
+    if role == "drop":
+        drop(addr, int(args[0]))
+        return
     if role == "serve-echo":
         with gobridge.Listener(addr) as l:
             print("ready", flush=True)

@@ -18,6 +18,7 @@ from ._queue import JoinableQueue, Queue
 from ._errors import (
     BridgeError,
     BufferTooShort,
+    CorruptError,
     DecodeError,
     EncodeError,
     FrameTooLargeError,
@@ -44,6 +45,7 @@ __all__ = [
     "IntegerRangeError",
     "BufferTooShort",
     "PeerGoneError",
+    "CorruptError",
     "encode",
     "decode",
     "Connection",

@@ -17,6 +17,8 @@ __all__ = [
     "EncodeError",
     "IntegerRangeError",
     "BufferTooShort",
+    "PeerGoneError",
+    "CorruptError",
 ]
 
 
@@ -63,4 +65,16 @@ class PeerGoneError(BridgeError, ConnectionResetError):
     Every whole message it sent before dying is received first; a message it
     was still writing is never delivered. A ``fifo:`` client also gets it when
     the listener dies after taking its request.
+    """
+
+
+class CorruptError(ProtocolError):
+    """An ``shm:`` peer left the shared ring indices in a state no correct
+    peer can produce (more bytes buffered than the ring holds, a read index
+    past the write index); Go's ``bridge.ErrCorrupt``.
+
+    ``errno`` is ``EPROTO``; the message names the ring and the values found.
+    The connection is over in both directions: every later receive and send
+    raises the same error, and the peer is told (it sees end of stream or a
+    broken pipe).
     """

@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from . import _futex
 
-__all__ = ["Ring", "CTL_SIZE", "PeerGone", "fence"]
+__all__ = ["Ring", "CTL_SIZE", "PeerGone", "Corrupt", "fence", "init_ctl", "M64"]
 
 CTL_SIZE = 192
 # 8-byte word indices (offset // 8) and 4-byte word indices (offset // 4).
@@ -81,23 +81,66 @@ class PeerGone(Exception):
     """Internal: raised by a Waiter's check when the peer died."""
 
 
+class Corrupt(Exception):
+    """Internal: the other side's index is impossible (SPEC 11.4); the
+    message says which values were found. The ring must not be used again."""
+
+
+#: Indices are unsigned 64-bit counters that wrap (SPEC 11.2): every sum and
+#: difference of indices is taken modulo 2**64.
+M64 = (1 << 64) - 1
+
+
+def _corrupt(head: int, tail: int, cap: int) -> Corrupt:
+    return Corrupt(f"head {head} - tail {tail} = {(head - tail) & M64} bytes buffered in a {cap}-byte ring")
+
+
+def init_ctl(buf: _mmap.mmap, ctl: int, start: int) -> None:
+    """Prepare a fresh control block at offset ctl: both indices at start
+    (any value below 2**64; tests start near the wrap), flags and futex words
+    clear. Only the side that creates the memory calls it."""
+    if ctl % 64:
+        raise ValueError("ring: bad layout")
+    buf[ctl:ctl + CTL_SIZE] = bytes(CTL_SIZE)
+    struct.pack_into("<Q", buf, ctl + 8 * _HEAD, start & M64)
+    struct.pack_into("<Q", buf, ctl + 8 * _TAIL, start & M64)
+
+
 class Ring:
     """One direction of a connection: ctl is the control block's offset, data
-    and cap the data area's offset and size (a power of two) in buf."""
+    and cap the data area's offset and size (a power of two) in buf.
 
-    __slots__ = ("_q", "_w", "_data", "_cap", "_mask", "_rwait", "_wwait")
+    The other process may write anything into the shared memory at any time.
+    Each side keeps its own index here (``_head`` for the producer, ``_tail``
+    for the consumer), stores it to the control block and never loads it
+    back; it loads the other side's index once per decision and checks that
+    head - tail (mod 2**64) lies in [0, cap], else raises :class:`Corrupt`.
+    A flag counts as set when it is nonzero.
+    """
+
+    __slots__ = ("_q", "_w", "_data", "_cap", "_mask", "_rwait", "_wwait", "_head", "_tail", "_idle")
 
     def __init__(self, buf: _mmap.mmap, ctl: int, data: int, cap: int) -> None:
         if cap <= 0 or cap & (cap - 1) or ctl % 64:
             raise ValueError("ring: bad layout")
-        whole = memoryview(buf)
-        self._q = whole[ctl:ctl + CTL_SIZE].cast("Q")
-        self._w = whole[ctl:ctl + CTL_SIZE].cast("I")
-        self._data = whole[data:data + cap]
+        with memoryview(buf) as whole:  # released here: a traceback must not pin the mmap
+            self._q = whole[ctl:ctl + CTL_SIZE].cast("Q")
+            self._w = whole[ctl:ctl + CTL_SIZE].cast("I")
+            self._data = whole[data:data + cap]
         self._cap = cap
         self._mask = cap - 1
         self._rwait = _futex.Word(buf, ctl + 4 * _RWAIT)
         self._wwait = _futex.Word(buf, ctl + 4 * _WWAIT)
+        # Both indices, loaded once: the producer's and the consumer's
+        # starting points.
+        head = self._q[_HEAD]
+        tail = self._q[_TAIL]
+        if (head - tail) & M64 > cap:
+            self.release()
+            raise _corrupt(head, tail, cap)
+        self._head = head
+        self._tail = tail
+        self._idle = head == tail
 
     def release(self) -> None:
         """Drop the buffer exports, so that the mmap can be closed."""
@@ -110,6 +153,12 @@ class Ring:
     @property
     def cap(self) -> int:
         return self._cap
+
+    def idle(self) -> bool:
+        """Whether the ring was empty when its indices were loaded and
+        neither end is marked closed now (each flag loaded once)."""
+        w = self._w
+        return self._idle and w[_WCLOSED] == 0 and w[_RCLOSED] == 0
 
     # --- flags ---------------------------------------------------------------
 
@@ -138,21 +187,34 @@ class Ring:
         self._wwait.wake()
 
     def buffered(self) -> int:
-        q = self._q
-        return int(q[_HEAD] - q[_TAIL])
+        """Bytes written and not yet read (the consumer's view)."""
+        head = self._q[_HEAD]
+        n = (head - self._tail) & M64
+        if n > self._cap:
+            raise _corrupt(head, self._tail, self._cap)
+        return n
 
     def readable(self) -> bool:
-        q = self._q
-        return q[_HEAD] != q[_TAIL] or self._w[_WCLOSED] != 0
+        """Whether a read would not wait: bytes buffered, the writer closed,
+        or an impossible index (the read then raises Corrupt)."""
+        return self._q[_HEAD] != self._tail or self._w[_WCLOSED] != 0
 
     # --- producer ------------------------------------------------------------
+
+    def _used(self) -> int:
+        """Bytes in the ring by the consumer's index, loaded and checked."""
+        tail = self._q[_TAIL]
+        used = (self._head - tail) & M64
+        if used > self._cap:
+            raise _corrupt(self._head, tail, self._cap)
+        return used
 
     def try_write(self, src: memoryview) -> int:
         """Copy as much of src as fits, publish it (STEP bytes at a time),
         wake a sleeping reader."""
         q = self._q
-        head = q[_HEAD]
-        n = min(len(src), self._cap - (head - q[_TAIL]))
+        head = self._head
+        n = min(len(src), self._cap - self._used())
         if n <= 0:
             return 0
         data, mask, cap = self._data, self._mask, self._cap
@@ -167,7 +229,7 @@ class Ring:
             done += k
             if WEAK:
                 fence()  # arm64: the bytes before the index
-            q[_HEAD] = head + done
+            q[_HEAD] = self._head = (head + done) & M64
             self._wake_reader()
         return n
 
@@ -184,8 +246,8 @@ class Ring:
         a whole small frame)."""
         total = sum(len(p) for p in parts)
         q = self._q
-        head = q[_HEAD]
-        if total <= STEP and total <= self._cap - (head - q[_TAIL]):
+        head = self._head
+        if total <= STEP and total <= self._cap - self._used():
             data, mask, cap = self._data, self._mask, self._cap
             pos = head
             for p in parts:
@@ -198,7 +260,7 @@ class Ring:
                 pos += n
             if WEAK:
                 fence()
-            q[_HEAD] = pos
+            q[_HEAD] = self._head = pos & M64
             self._wake_reader()
             return
         w, cap = self._w, self._cap
@@ -213,10 +275,15 @@ class Ring:
                     # step within microseconds; a futex sleep and wake-up
                     # per step would cost far more than the copy.
                     for _ in range(_SPIN):
-                        if q[_HEAD] - q[_TAIL] < cap or w[_RCLOSED]:
+                        if (self._head - q[_TAIL]) & M64 != cap or w[_RCLOSED]:
                             break
                     else:
-                        waiter.wait(self._wwait, _WWAIT, w, self._space)
+                        try:
+                            waiter.wait(self._wwait, _WWAIT, w, self._space)
+                        except PeerGone:
+                            if w[_RCLOSED]:  # it closed its end, then exited
+                                raise BrokenPipeError("gobridge: shm: peer closed its end") from None
+                            raise
 
     def write_frame(self, header: bytes, payload: memoryview, waiter: "Waiter") -> None:
         """Write a frame's header and payload: a small frame that fits without
@@ -224,29 +291,41 @@ class Ring:
         no loop); anything else goes through write_all."""
         h = len(header)
         total = h + len(payload)
-        q = self._q
-        head = q[_HEAD]
+        head = self._head
+        tail = self._q[_TAIL]
+        cap = self._cap
+        used = head - tail
+        if not 0 <= used <= cap:  # rare: a wrap, or corrupt
+            used &= M64
+            if used > cap:
+                raise _corrupt(head, tail, cap)
         i = head & self._mask
-        if total <= STEP and total <= self._cap - (head - q[_TAIL]) and i + total <= self._cap:
+        if total <= STEP and total <= cap - used and i + total <= cap:
             data = self._data
             data[i:i + h] = header
             data[i + h:i + total] = payload
             if WEAK:
                 fence()
-            q[_HEAD] = head + total
+            head += total
+            if head > M64:
+                head &= M64
+            self._q[_HEAD] = self._head = head
             self._wake_reader()
             return
         self.write_all([memoryview(header), payload], waiter)
 
     def _space(self) -> bool:
-        q = self._q
-        return q[_HEAD] - q[_TAIL] < self._cap or self._w[_RCLOSED] != 0
+        # Ready when there is room, the reader closed, or its index is
+        # impossible (try_write then raises).
+        return (self._head - self._q[_TAIL]) & M64 != self._cap or self._w[_RCLOSED] != 0
 
     # --- consumer ------------------------------------------------------------
 
     def _avail(self) -> int:
-        q = self._q
-        n = int(q[_HEAD] - q[_TAIL])
+        head = self._q[_HEAD]
+        n = (head - self._tail) & M64
+        if n > self._cap:
+            raise _corrupt(head, self._tail, self._cap)
         if WEAK:
             fence()  # arm64: the index before the bytes
         return n
@@ -254,47 +333,55 @@ class Ring:
     def wait_avail(self, need: int, waiter: "Waiter", at_boundary: bool) -> int:
         """Wait until at least min(need, cap) bytes are buffered; return how
         many are. Raises EOFError (writer closed at a frame boundary),
-        OSError (closed inside a frame) or PeerGone."""
+        OSError (closed inside a frame), PeerGone or Corrupt."""
         need = min(need, self._cap)
-        q = self._q
-        w = self._w
-        n = q[_HEAD] - q[_TAIL]
+        head = self._q[_HEAD]  # self._avail(), inline: this is every receive's first step
+        n = (head - self._tail) & M64
         if n >= need:
+            if n > self._cap:
+                raise _corrupt(head, self._tail, self._cap)
             if WEAK:
                 fence()
-            return int(n)
+            return n
+        q = self._q
+        w = self._w
+        tail = self._tail
         for _ in range(_SPIN):
-            n = q[_HEAD] - q[_TAIL]
-            if n >= need:
-                if WEAK:
-                    fence()
-                return int(n)
+            if (q[_HEAD] - tail) & M64 >= need:
+                return self._avail()
         while True:
             if w[_WCLOSED]:
                 fence()
-                n = q[_HEAD] - q[_TAIL]
+                n = self._avail()
                 if n >= need:
-                    return int(n)
+                    return n
                 if at_boundary and n == 0:
                     raise EOFError
                 raise OSError("got end of file during message")
-            waiter.wait(self._rwait, _RWAIT, w,
-                        lambda: q[_HEAD] - q[_TAIL] >= need or w[_WCLOSED] != 0)
-            n = q[_HEAD] - q[_TAIL]
+            try:
+                waiter.wait(self._rwait, _RWAIT, w,
+                            lambda: (q[_HEAD] - tail) & M64 >= need or w[_WCLOSED] != 0)
+            except PeerGone:
+                if not w[_WCLOSED]:
+                    raise
+                continue  # it closed its end, then exited: end of stream
+            n = self._avail()
             if n >= need:
-                if WEAK:
-                    fence()
-                return int(n)
+                return n
 
     def take_frame(self, limit: int) -> Optional[bytes]:
         """The payload of a whole frame with a 4-byte header of at most limit
         bytes that is buffered without wrapping, released with one index
         store; None (nothing consumed) for anything else."""
-        q = self._q
-        tail = q[_TAIL]
-        avail = q[_HEAD] - tail
-        if avail < 4:
-            return None
+        tail = self._tail
+        head = self._q[_HEAD]
+        avail = head - tail
+        if not 4 <= avail <= self._cap:  # rare: little buffered, a wrap, or corrupt
+            avail &= M64
+            if avail < 4:
+                return None
+            if avail > self._cap:
+                raise _corrupt(head, tail, self._cap)
         if WEAK:
             fence()
         i = tail & self._mask
@@ -312,7 +399,7 @@ class Ring:
     def read_into(self, dst: memoryview) -> None:
         """Copy len(dst) bytes, which must be buffered, and release them
         (_READ_STEP bytes at a time)."""
-        tail = self._q[_TAIL]
+        tail = self._tail
         n = len(dst)
         data, mask, cap = self._data, self._mask, self._cap
         done = 0
@@ -328,8 +415,7 @@ class Ring:
 
     def read_bytes(self, n: int) -> bytes:
         """Return n buffered bytes and release them."""
-        q = self._q
-        tail = q[_TAIL]
+        tail = self._tail
         i = tail & self._mask
         if i + n <= self._cap:
             b = self._data[i:i + n].tobytes()
@@ -341,19 +427,21 @@ class Ring:
 
     def peek(self, n: int) -> bytes:
         """n buffered bytes, left in the ring."""
-        i = self._q[_TAIL] & self._mask
+        i = self._tail & self._mask
         if i + n <= self._cap:
             return self._data[i:i + n].tobytes()
         k = self._cap - i
         return self._data[i:].tobytes() + self._data[:n - k].tobytes()
 
     def skip(self, n: int) -> None:
-        self._consume(self._q[_TAIL] + n)
+        self._consume(self._tail + n)
 
     def _consume(self, tail: int) -> None:
         if WEAK:
             fence()  # arm64: our reads of the bytes before giving their space back
-        self._q[_TAIL] = tail
+        if tail > M64:
+            tail &= M64
+        self._q[_TAIL] = self._tail = tail
         fence()  # Dekker with the writer's "wwait = 1; fence; load tail"
         w = self._w
         if w[_WWAIT]:

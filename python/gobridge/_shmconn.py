@@ -1,127 +1,81 @@
 """``shm:NAME`` connections: framed messages over a pair of shared-memory rings.
 
 The Python half of Go's bridge/shm_transport.go (wire/SPEC.md section 11).
-A listener owns the rendezvous segment ``NAME``; each connection is a segment
-``NAME.<n>`` that the dialer creates and the listener attaches. Frames are the
-same bytes as on a socket (SPEC 2), carried by the rings as a byte stream, so
-a frame larger than a ring is streamed through it.
+A listener is a unix socket at ``/dev/shm/NAME``. A dialer connects, creates
+the connection's memory as a sealed memfd (neither side can shrink or grow
+it, so no access can fault), and passes it over the socket; the listener
+checks it and replies. The socket then stays open as the connection's
+control channel: its end of stream tells each side that the other is gone.
+Frames are the same bytes as on a socket (SPEC 2), carried by the rings as a
+byte stream, so a frame larger than a ring is streamed through it.
 
 Use :class:`gobridge.Listener` and :func:`gobridge.Client` with an ``shm:``
 address; they return :class:`ShmConnection`, which has the surface of
-:class:`gobridge.Connection` (no ``fileno``: there is no descriptor).
+:class:`gobridge.Connection` (no ``fileno``). A connection that is dropped
+without :meth:`ShmConnection.close` is closed when it is collected and at
+exit; the memory goes back to the kernel with the last mapping, so nothing
+is left in ``/dev/shm`` but, after a SIGKILL, a stale listener socket (the
+next listener replaces it; ``gobridge shm gc`` removes it).
 """
 from __future__ import annotations
 
+import array
+import ctypes
 import errno
 import fcntl
 import mmap as _mmap
 import os
+import selectors
+import socket
+import stat
 import struct
 import time
-from typing import Any, Optional, Union
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from . import _futex, _shm
+from . import _shm
 from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
-from ._errors import BufferTooShort, FrameTooLargeError, PeerGoneError, ProtocolError
-from ._ring import SLICE, STEP, PeerGone, Ring, Waiter, fence
-from ._unix import Listener, check_options
+from ._errors import BufferTooShort, CorruptError, FrameTooLargeError, PeerGoneError, ProtocolError
+from ._ring import STEP, Corrupt, PeerGone, Ring, Waiter, init_ctl
+from ._unix import Listener, _listen_unix, check_options, connect_unix, unlink_if_same
 from .connection import Connection, _check_max_frame_size, payload_view
 
-__all__ = ["ShmConnection", "ShmListener", "PeerGoneError", "client", "dial", "KIND_CONN", "KIND_LISTEN"]
-
-KIND_CONN = "conn"
-KIND_LISTEN = "conn-listen"
+__all__ = ["ShmConnection", "ShmListener", "PeerGoneError", "CorruptError", "client", "dial"]
 
 HDR_SIZE = 4096
-VERSION = 1
+VERSION = 2
 DEFAULT_RING = 1 << 20
-CONN_MAGIC = b"GBSHMCN1"
-LISTEN_MAGIC = b"GBSHMLS1"
-MAX_TAG = _shm.MAX_NAME_LEN - 21
+MIN_RING = 4096
+MAX_RING = 1 << 30
+CONN_MAGIC = b"GBSHMCN2"
+REQUEST = b"GBSHMRQ2"  # dialer -> listener, with the memfd
+ACCEPT = b"GBSHMOK2"  # listener -> dialer
+MAX_TAG = _shm.MAX_NAME_LEN - 21  # the v1 limit, kept
+#: A dialer's request must arrive within this many seconds of its connect;
+#: other dialers are served meanwhile (SPEC 11.3).
+HANDSHAKE_TIMEOUT = 5.0
+#: Connections in handshake at once; more wait in the socket's backlog.
+BACKLOG = 64
+_MAX_FDS = 8  # room for descriptors in a request (all are closed; one is used)
 
 # connection header (byte offsets)
-_C_CAP = 16
-_C_DIALER_PID = 24
+_C_VERSION = 8  # u32 version, u32 header size, u64 C, u32 dialer pid
 _C_LISTENER_PID = 28
-_C_STATE = 32
 _C_RING0 = 64
 _C_RING1 = 256
-_LOCK_LISTENER = 0
-_LOCK_DIALER = 1
-# rendezvous header
-_L_PID = 16
-_L_CLOSED = 20
-_L_NEXT = 24
-_L_SLOT = 32
-_L_POSTED = 40
-_L_TAKEN = 44
-_LOCK_LSN = 0
-_LOCK_DMU = 1
+_HDR = struct.Struct("<IIQ")
 
 _HEADER = struct.Struct("!i")
 _HEADER64 = struct.Struct("!Q")
 _MAX_SHORT = 0x7FFFFFFF
-_FLOCK = struct.Struct("hhqqi4x")  # struct flock on x86-64 and arm64
-_SMALL = 64 * 1024
+_GROW_STEP = 1 << 20  # a payload larger than the ring grows this far ahead of its bytes
+
+_MFD_NOEXEC_SEAL = 0x0008  # Linux 6.3+; os has no name for it before Python 3.12
+_TMPFS_MAGIC = 0x01021994
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW  # what a listener requires
+_libc = ctypes.CDLL(None, use_errno=True)
 
 WritableBuffer = Union[bytearray, memoryview]
-
-
-# --- byte locks (SPEC 11.1): who is alive -------------------------------------
-
-
-def _ofd(fd: int, cmd: int, typ: int, off: int) -> int:
-    res = fcntl.fcntl(fd, cmd, _FLOCK.pack(typ, os.SEEK_SET, off, 1, 0))
-    return int(_FLOCK.unpack(res)[0])
-
-
-def lock_byte(fd: int, off: int) -> bool:
-    """Take the OFD write lock on byte off; False if another handle holds it."""
-    try:
-        _ofd(fd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK, off)
-    except (BlockingIOError, PermissionError):
-        return False
-    return True
-
-
-def unlock_byte(fd: int, off: int) -> None:
-    _ofd(fd, fcntl.F_OFD_SETLK, fcntl.F_UNLCK, off)
-
-
-def byte_locked(fd: int, off: int) -> bool:
-    """Whether another handle holds a lock on byte off."""
-    try:
-        return _ofd(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK, off) != fcntl.F_UNLCK
-    except OSError:
-        return True  # when in doubt, do not declare the peer dead
-
-
-class _Mapped:
-    """A segment handle and its read-write mapping."""
-
-    def __init__(self, seg: _shm.Segment, populate: bool = False) -> None:
-        self.seg = seg
-        try:
-            self.mm = _mmap.mmap(seg.fileno(), seg.size())
-        except BaseException:
-            seg.close()
-            raise
-        if populate and hasattr(_mmap, "MADV_POPULATE_WRITE"):
-            try:
-                self.mm.madvise(_mmap.MADV_POPULATE_WRITE)
-            except OSError:
-                pass
-        self.u32 = memoryview(self.mm)[:HDR_SIZE].cast("I")
-        self.u64 = memoryview(self.mm)[:HDR_SIZE].cast("Q")
-
-    def alive(self, off: int) -> bool:
-        return byte_locked(self.seg.fileno(), off)
-
-    def close(self) -> None:
-        self.u32.release()
-        self.u64.release()
-        self.mm.close()
-        self.seg.close()
 
 
 def _check_name(name: str) -> None:
@@ -130,58 +84,96 @@ def _check_name(name: str) -> None:
         raise ValueError(f"gobridge: invalid address 'shm:{name}': an shm: name has at most {MAX_TAG} bytes")
 
 
-def _kind(name: str) -> Optional[str]:
-    """The segment's kind mark; None if it does not exist."""
+def _fs_type(fd: int) -> int:
+    """fstatfs(fd).f_type (the first field of struct statfs, a long)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs: 120 bytes on x86-64 and arm64
+    if _libc.fstatfs(fd, buf) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return int(struct.unpack_from("l", buf)[0]) & 0xFFFFFFFF
+
+
+def peer_gone(sock: socket.socket) -> bool:
+    """Whether the control socket shows the peer's end closed (end of stream
+    or an error). Nothing is sent on it in this version: a byte that arrives
+    anyway is read and dropped."""
+    for _ in range(16):
+        try:
+            if not sock.recv(64, socket.MSG_DONTWAIT):
+                return True
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+    return False
+
+
+def _watch(sock: socket.socket) -> Callable[[], None]:
+    """A Waiter check for a connection: no reference to the connection, so
+    that dropping it frees it at once (and its finalizer runs)."""
+
+    def check() -> None:
+        if sock.fileno() < 0:
+            raise OSError("handle is closed")
+        if peer_gone(sock):
+            raise PeerGone
+
+    return check
+
+
+def _release(rin: Ring, rout: Ring, mm: _mmap.mmap, sock: socket.socket) -> None:
+    """Close one end: mark both rings closed (the peer reads what was sent,
+    then end of stream), unmap, close the control socket."""
     try:
-        return os.getxattr(_shm.path(name), _shm.XATTR_KIND, follow_symlinks=False).decode()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return "" if os.path.lexists(_shm.path(name)) else None
+        rout.close_write()
+        rin.close_read()
+    finally:
+        rin.release()
+        rout.release()
+        mm.close()
+        sock.close()
 
 
 class ShmConnection(Connection):
     """One end of an ``shm:`` connection: a :class:`gobridge.Connection` whose
     bytes travel through shared-memory rings instead of a descriptor.
-    Not thread-safe (one reader and one writer thread at most)."""
+    Not thread-safe (one reader and one writer thread at most).
 
-    def __init__(self, m: _Mapped, dialer: bool, max_frame_size: int) -> None:  # noqa: D107
-        # Connection.__init__ is not called: there is no descriptor.
+    :meth:`close` is the owner's job; a connection dropped without it is
+    closed when it is collected (and at interpreter exit), so that its peer
+    sees end of stream and its memory and socket are released."""
+
+    def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool,
+                 name: str, max_frame_size: int) -> None:  # noqa: D107
+        # Connection.__init__ is not called: the descriptor is the control
+        # socket, which carries no bytes in this version.
         self._handle = None
-        self._m: Optional[_Mapped] = m
-        cap = int(m.u64[_C_CAP // 8])
-        r0 = Ring(m.mm, _C_RING0, HDR_SIZE, cap)
-        r1 = Ring(m.mm, _C_RING1, HDR_SIZE + cap, cap)
         self._in, self._out = (r1, r0) if dialer else (r0, r1)
-        self._peer_lock = _LOCK_LISTENER if dialer else _LOCK_DIALER
+        self._sock = sock
         self._max_frame_size = max_frame_size
         self._rerror: Optional[ProtocolError] = None
-        self._rwaiter = Waiter(self._check)
-        self._wwaiter = Waiter(self._check)
+        self._broken: Optional[CorruptError] = None
+        check = _watch(sock)
+        self._rwaiter = Waiter(check)
+        self._wwaiter = Waiter(check)
         self._wbuf = None
         self._wcap = 0
-        self.name = m.seg.name
+        self.name = name
+        self._finalizer = weakref.finalize(self, _release, self._in, self._out, mm, sock)
 
     # --- state ---------------------------------------------------------------
 
-    def _check(self) -> None:
-        m = self._m
-        if m is None:
-            raise OSError("handle is closed")
-        if not m.alive(self._peer_lock):
-            raise PeerGone
-
     @property
     def closed(self) -> bool:
-        return self._m is None
+        return not self._finalizer.alive
 
     @property
     def readable(self) -> bool:
-        return self._rerror is None
+        return self._rerror is None and self._broken is None
 
     @property
     def writable(self) -> bool:
-        return True
+        return self._broken is None
 
     @property
     def max_frame_size(self) -> int:
@@ -193,32 +185,40 @@ class ShmConnection(Connection):
     def close(self) -> None:
         """Close this end: the peer reads what was sent (set_write_buffer's
         batch is written first), then EOFError. Idempotent."""
-        m = self._m
-        if m is None:
+        if not self._finalizer.alive:
             return
         try:
-            if self._wbuf:
+            if self._wbuf and self._broken is None:
                 self.flush()
         finally:
-            self._m = None
-            self._out.close_write()
-            self._in.close_read()
-            self._in.release()
-            self._out.release()
-            m.close()
-
-    def __del__(self) -> None:
-        pass  # close() is the owner's job; a dropped mapping is freed by the GC
+            self._finalizer()
 
     def __enter__(self) -> ShmConnection:
         return self
 
     def __repr__(self) -> str:
-        return f"<ShmConnection shm:{self.name} {'closed' if self._m is None else 'open'}>"
+        return f"<ShmConnection shm:{self.name} {'closed' if self.closed else 'open'}>"
 
     def _live(self) -> None:
-        if self._m is None:
+        if not self._finalizer.alive:
             raise OSError("handle is closed")
+        if self._broken is not None:
+            raise CorruptError(*self._broken.args)
+
+    def _fail(self, cause: Corrupt, direction: str) -> CorruptError:
+        """End the connection after a protocol error (SPEC 11.4): every later
+        call raises the same error, and the peer is told through both rings'
+        closed flags and the control socket."""
+        if self._broken is None:
+            self._broken = CorruptError(
+                errno.EPROTO, f"gobridge: shm:{self.name} {direction} ring: the peer broke the ring protocol: {cause}")
+            try:
+                self._out.close_write()
+                self._in.close_read()
+                self._sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        return CorruptError(*self._broken.args)
 
     # --- sending -------------------------------------------------------------
 
@@ -260,12 +260,16 @@ class ShmConnection(Connection):
             self._out.write_frame(header, payload, self._wwaiter)
         except PeerGone:
             raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
+        except Corrupt as e:
+            raise self._fail(e, "send") from None
 
     # --- receiving -----------------------------------------------------------
 
     def _not_readable(self) -> OSError:
-        if self._m is None:
+        if not self._finalizer.alive:
             return OSError("handle is closed")
+        if self._broken is not None:
+            return CorruptError(*self._broken.args)
         assert self._rerror is not None
         return type(self._rerror)(*self._rerror.args)
 
@@ -302,9 +306,23 @@ class ShmConnection(Connection):
             ring.read_into(dst[got:got + k])
             got += k
 
+    def _recv_large(self, n: int) -> bytearray:
+        """A payload larger than the ring, in a buffer that grows with the
+        bytes that arrive (SPEC 2.1), not with what the header claims."""
+        out = bytearray(min(n, _GROW_STEP))
+        got = 0
+        while got < n:
+            if got == len(out):
+                out.extend(bytes(min(n - got, max(_GROW_STEP, got))))
+            end = len(out)
+            with memoryview(out) as mv:
+                self._recv_into(mv[got:end])
+            got = end
+        return out
+
     def _recv_frame(self, limit: int, dest: Optional[memoryview] = None) -> "tuple[int, Union[bytes, bytearray, None]]":
         """Receive one frame: into dest when it fits (payload None), else as bytes."""
-        if self._m is None or self._rerror is not None:
+        if not self._finalizer.alive or self._rerror is not None or self._broken is not None:
             raise self._not_readable()
         if self._wbuf:
             self.flush()
@@ -320,14 +338,14 @@ class ShmConnection(Connection):
             if dest is not None and n <= len(dest):
                 self._recv_into(dest[:n])
                 return n, None
-            if n <= self._in.cap:
-                self._in.wait_avail(n, self._rwaiter, False)
-                return n, self._in.read_bytes(n)
-            out = bytearray(n)
-            self._recv_into(memoryview(out))
-            return n, out
+            if n <= ring.cap:
+                ring.wait_avail(n, self._rwaiter, False)
+                return n, ring.read_bytes(n)
+            return n, self._recv_large(n)
         except PeerGone:
             raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
+        except Corrupt as e:
+            raise self._fail(e, "receive") from None
         except ProtocolError:
             raise
         except OSError as e:
@@ -338,7 +356,8 @@ class ShmConnection(Connection):
     def recv(self) -> Any:
         """Receive one message and decode it (SPEC section 3).
 
-        EOFError after the peer closed; :class:`PeerGoneError` after it died.
+        EOFError after the peer closed; :class:`PeerGoneError` after it died;
+        :class:`CorruptError` after it broke the ring protocol.
         """
         payload = self._recv_frame(self._max_frame_size)[1]
         assert payload is not None
@@ -373,224 +392,163 @@ class ShmConnection(Connection):
             return n
 
     def poll(self, timeout: Optional[float] = 0.0) -> bool:
-        """Whether a message (whole or partial), end of stream or a dead peer
-        can be read now; waits up to timeout seconds (None: forever)."""
-        if self._m is None or self._rerror is not None:
+        """Whether a message (whole or partial), end of stream, a dead peer or
+        a broken connection can be read now; waits up to timeout seconds
+        (None: forever)."""
+        if not self._finalizer.alive or self._rerror is not None:
             raise self._not_readable()
+        if self._broken is not None:
+            return True
         if self._wbuf:
             self.flush()
         ring = self._in
         if ring.readable():
             return True
         if timeout is not None and timeout <= 0:
-            m = self._m
-            return not m.alive(self._peer_lock)
+            return peer_gone(self._sock)
         w = self._rwaiter
         w.deadline = None if timeout is None else time.monotonic() + timeout
         try:
             ring.wait_avail(1, w, True)
         except TimeoutError:
             return False
-        except (PeerGone, EOFError, OSError):
+        except (PeerGone, Corrupt, EOFError, OSError):
             return True
         finally:
             w.deadline = None
         return True
 
 
-# --- listener and dialer (SPEC 11.3) ------------------------------------------
+# --- the connection's memory (SPEC 11.2, 11.3) ---------------------------------
 
 
-class ShmListenerCore:
-    """The rendezvous segment of ``shm:NAME``; accept() returns connections."""
-
-    def __init__(self, name: str, max_frame_size: int) -> None:
-        _check_name(name)
-        kind = _kind(name)
-        if kind is not None and kind != KIND_LISTEN:
-            raise OSError(errno.EADDRINUSE, f"address in use: a segment of kind {kind!r} is named {name!r}")
-        try:
-            seg = _shm.open_segment(name, HDR_SIZE, kind=KIND_LISTEN)
-        except _shm.TooSmallError:
-            raise OSError(errno.EADDRINUSE, f"address in use: shm:{name}") from None
-        if not lock_byte(seg.fileno(), _LOCK_LSN):
-            seg.close()
-            raise OSError(errno.EADDRINUSE, f"address in use: a listener holds shm:{name}")
-        self._m: Optional[_Mapped] = _Mapped(seg)
-        m = self._m
-        nxt = m.u64[_L_NEXT // 8] if bytes(m.mm[0:8]) == LISTEN_MAGIC else 0
-        m.mm[0:64] = bytes(64)
-        m.u64[_L_NEXT // 8] = nxt
-        m.u32[2] = VERSION
-        m.u32[_L_PID // 4] = os.getpid()
-        m.mm[0:8] = LISTEN_MAGIC
-        self.name = name
-        self._max_frame_size = max_frame_size
-        self._posted = _futex.Word(m.mm, _L_POSTED)
-        self._taken = _futex.Word(m.mm, _L_TAKEN)
-
-    def accept(self, timeout: Optional[float] = None) -> ShmConnection:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            m = self._m
-            if m is None:
-                raise OSError("listener is closed")
-            slot = _L_SLOT // 8
-            if not self._posted.wait_until(lambda: m.u64[slot] != 0, 0, deadline):
-                raise TimeoutError(errno.ETIMEDOUT, "gobridge: accept timed out")
-            n = int(m.u64[slot])
-            m.u64[slot] = 0
-            self._taken.signal()
-            conn = self._take(n)
-            if conn is not None:
-                return conn
-
-    def _take(self, n: int) -> Optional[ShmConnection]:
-        name = f"{self.name}.{n}"
-        if _kind(name) != KIND_CONN:
-            return None
-        try:
-            seg = _shm.open_segment(name, HDR_SIZE, kind=KIND_CONN, create=False)
-        except OSError:
-            return None
-        m = _Mapped(seg)
-        cap = int(m.u64[_C_CAP // 8])
-        if (bytes(m.mm[0:8]) != CONN_MAGIC or cap <= 0 or cap & (cap - 1) or cap > 1 << 30
-                or len(m.mm) < HDR_SIZE + 2 * cap or not lock_byte(seg.fileno(), _LOCK_LISTENER)
-                or not m.alive(_LOCK_DIALER)):
-            m.close()
-            return None
-        conn = ShmConnection(m, False, self._max_frame_size)
-        m.u32[_C_LISTENER_PID // 4] = os.getpid()
-        state = _futex.Word(m.mm, _C_STATE)
-        state.signal()  # 0 -> 1: accepted
-        state.release()
-        return conn
-
-    def close(self) -> None:
-        m = self._m
-        if m is None:
-            return
-        self._m = None
-        m.u32[_L_CLOSED // 4] = 1
-        self._posted.wake()
-        self._taken.signal()
-        self._posted.release()
-        self._taken.release()
-        m.close()
-
-
-def dial(name: str, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-         timeout: Optional[float] = None) -> ShmConnection:
-    """Connect to the listener at ``shm:name``."""
-    _check_name(name)
-    addr = f"shm:{name}"
-    deadline = None if timeout is None else time.monotonic() + timeout
-    kind = _kind(name)
-    if kind is None:
-        raise FileNotFoundError(errno.ENOENT, f"gobridge: no listener at {addr!r}")
-    if kind != KIND_LISTEN:
-        raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: no listener at {addr!r}")
+def create_memory(name: str, cap: int = DEFAULT_RING, start: int = 0) -> Tuple[int, _mmap.mmap]:
+    """A dialer's connection memory: a memfd of 4096 + 2*cap bytes, mode
+    0600, sealed so that neither side can change its size, mapped,
+    pre-faulted and initialized (magic last), both rings' indices at start.
+    Returns the memfd and the mapping; the caller closes the memfd once it
+    has been sent (the mapping keeps its own reference)."""
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
+    label = "gobridge-shm:" + name
     try:
-        seg = _shm.open_segment(name, HDR_SIZE, kind=KIND_LISTEN, create=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, f"gobridge: no listener at {addr!r}") from None
-    lm = _Mapped(seg)
-    taken = _futex.Word(lm.mm, _L_TAKEN)
-    posted = _futex.Word(lm.mm, _L_POSTED)
-    cm: Optional[_Mapped] = None
-    conn: Optional[ShmConnection] = None
+        fd = os.memfd_create(label, flags | _MFD_NOEXEC_SEAL)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # before Linux 6.3
+            raise
+        fd = os.memfd_create(label, flags)
     try:
-        def listener_up() -> None:
-            if lm.u32[_L_CLOSED // 4] or not lm.alive(_LOCK_LSN):
-                raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: no listener at {addr!r}")
-
-        def left() -> Optional[float]:
-            if deadline is None:
-                return None
-            t = deadline - time.monotonic()
-            if t <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, f"gobridge: timed out connecting to {addr!r}")
-            return t
-
-        if bytes(lm.mm[0:8]) != LISTEN_MAGIC:
-            raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: no listener at {addr!r}")
-        listener_up()
-        delay = 0.0001
-        while not lock_byte(seg.fileno(), _LOCK_DMU):
-            listener_up()
-            t = left()
-            time.sleep(delay if t is None else min(delay, t))
-            delay = min(delay * 2, 0.01)
-        slot = _L_SLOT // 8
-        while lm.u64[slot] != 0:
-            listener_up()
-            t = left()
-            taken.wait(taken.load(), SLICE / 4 if t is None else min(t, SLICE / 4))
-        cm, n = _create_conn(lm, name)
-        conn = ShmConnection(cm, True, max_frame_size)
-        lm.u64[slot] = n
-        fence()
-        posted.signal()
-        state = _futex.Word(cm.mm, _C_STATE)
-        try:
-            spins = 0
-            while state.load() == 0:
-                listener_up()
-                t = left()
-                s = 0.00005 if spins < 20 else SLICE / 4
-                spins += 1
-                state.wait(0, s if t is None else min(t, s))
-        finally:
-            state.release()
-        return conn
+        size = HDR_SIZE + 2 * cap
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+        mm = _mmap.mmap(fd, size)
     except BaseException:
-        # Withdraw the request if the listener has not taken it; if it has,
-        # it finds our lock gone once we close, and drops the connection.
-        if conn is not None:
-            if lm.u64[_L_SLOT // 8] == _conn_number(conn):
-                lm.u64[_L_SLOT // 8] = 0
-            conn.close()
+        os.close(fd)
         raise
-    finally:
-        taken.release()
-        posted.release()
-        lm.close()
-
-
-def _conn_number(conn: ShmConnection) -> int:
-    return int(conn.name.rsplit(".", 1)[1])
-
-
-def _create_conn(lm: _Mapped, name: str) -> "tuple[_Mapped, int]":
-    size = HDR_SIZE + 2 * DEFAULT_RING
-    nxt = _L_NEXT // 8
-    for _ in range(1000):
-        n = int(lm.u64[nxt]) + 1
-        lm.u64[nxt] = n
+    if hasattr(_mmap, "MADV_POPULATE_WRITE"):
         try:
-            seg = _shm.open_segment(f"{name}.{n}", size, kind=KIND_CONN, attach=False)
-        except FileExistsError:
-            continue  # a stale connection of a dead process: gc removes it
-        if not lock_byte(seg.fileno(), _LOCK_DIALER):
-            seg.close()
-            raise OSError(errno.EAGAIN, f"gobridge: shm:{name}.{n} is locked")
-        m = _Mapped(seg, populate=True)
-        m.u32[2] = VERSION
-        m.u32[3] = HDR_SIZE
-        m.u64[_C_CAP // 8] = DEFAULT_RING
-        m.u32[_C_DIALER_PID // 4] = os.getpid()
-        m.mm[0:8] = CONN_MAGIC
-        return m, n
-    raise OSError(errno.EEXIST, f"gobridge: no free connection name under shm:{name}")
+            mm.madvise(_mmap.MADV_POPULATE_WRITE)
+        except OSError:
+            pass  # best effort: it only saves page faults
+    init_ctl(mm, _C_RING0, start)
+    init_ctl(mm, _C_RING1, start)
+    _HDR.pack_into(mm, _C_VERSION, VERSION, HDR_SIZE, cap)
+    struct.pack_into("<I", mm, 24, os.getpid())
+    mm[0:8] = CONN_MAGIC
+    return fd, mm
+
+
+class Refused(Exception):
+    """Internal: a request the listener refuses (SPEC 11.3); the message says why."""
+
+
+def map_memory(fd: int) -> Tuple[_mmap.mmap, int]:
+    """Validate a dialer's memfd and map it (SPEC 11.3): a regular file on
+    tmpfs (not hugetlbfs, whose exhausted pool would fault), owned by us,
+    sealed against shrinking and growing, whose size and header agree. The
+    seals are checked before the size, so that the size cannot change after
+    it is read; every header field is read once. Returns the mapping and C."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(f"not a regular file (mode {st.st_mode:#o})")
+        if st.st_uid != os.geteuid():
+            raise Refused(f"owned by uid {st.st_uid}, not {os.geteuid()}")
+        fs = _fs_type(fd)
+        if fs != _TMPFS_MAGIC:
+            raise Refused(f"not a memfd on tmpfs (file system {fs:#x})")
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError as e:
+        raise Refused(str(e)) from None
+    if seals & _SEALS != _SEALS:
+        raise Refused(f"not sealed against shrinking and growing (seals {seals:#x})")
+    size = os.fstat(fd).st_size
+    if not HDR_SIZE + 2 * MIN_RING <= size <= HDR_SIZE + 2 * MAX_RING:
+        raise Refused(f"size {size} out of range")
+    try:
+        mm = _mmap.mmap(fd, size)
+    except (OSError, ValueError) as e:
+        raise Refused(f"mmap: {e}") from None
+    magic = bytes(mm[0:8])
+    version, hdr, cap = _HDR.unpack_from(mm, _C_VERSION)
+    bad = None
+    if magic != CONN_MAGIC:
+        bad = f"magic {magic!r}, want {CONN_MAGIC!r}"
+    elif version != VERSION:
+        bad = f"layout version {version}, want {VERSION}"
+    elif hdr != HDR_SIZE:
+        bad = f"header size {hdr}, want {HDR_SIZE}"
+    elif not MIN_RING <= cap <= MAX_RING or cap & (cap - 1):
+        bad = f"ring size {cap} is not a power of two in [{MIN_RING}, {MAX_RING}]"
+    elif size != HDR_SIZE + 2 * cap:
+        bad = f"size {size}, want {HDR_SIZE + 2 * cap} for rings of {cap} bytes"
+    if bad is not None:
+        mm.close()
+        raise Refused(bad)
+    return mm, int(cap)
+
+
+def open_rings(mm: _mmap.mmap, cap: int) -> Tuple[Ring, Ring]:
+    """The two rings of a connection's memory (C validated by the caller):
+    ring 0 carries dialer -> listener, ring 1 listener -> dialer."""
+    r0 = Ring(mm, _C_RING0, HDR_SIZE, cap)
+    try:
+        r1 = Ring(mm, _C_RING1, HDR_SIZE + cap, cap)
+    except BaseException:
+        r0.release()
+        raise
+    return r0, r1
+
+
+def _recv_request(sock: socket.socket) -> Tuple[bytes, List[int], int, Optional[str]]:
+    """One recvmsg of a request: its bytes, every descriptor it carried, the
+    message flags, and a reason to refuse the control data (or None)."""
+    msg, anc, flags, _ = sock.recvmsg(16, socket.CMSG_SPACE(_MAX_FDS * 4), socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC)
+    fds: List[int] = []
+    bad = None
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            a = array.array("i")
+            a.frombytes(data[:len(data) - len(data) % a.itemsize])
+            fds.extend(a)
+        else:
+            bad = f"control message of level {level}, type {typ}"
+    return msg, fds, flags, bad
+
+
+# --- listener and dialer (SPEC 11.3) ------------------------------------------
 
 
 class ShmListener(Listener):
     """``gobridge.Listener("shm:NAME")``: accepts shared-memory connections.
 
-    Owns the rendezvous segment ``NAME`` (kind ``conn-listen``); a live
-    listener's name gives ``OSError(errno.EADDRINUSE)``, a dead one's is taken
-    over. :meth:`close` removes it.
+    Listens on a unix socket at ``/dev/shm/NAME``, made as SPEC 5.1 makes
+    unix sockets: a live listener's name gives ``OSError(errno.EADDRINUSE)``,
+    a dead one's stale socket is replaced, any other file there is left
+    alone. :meth:`accept` runs the handshakes of every dialer that has
+    connected side by side, each with its own deadline (HANDSHAKE_TIMEOUT),
+    so a dialer that connects and sends nothing delays nobody. :meth:`close`
+    removes the socket.
     """
 
     def __init__(  # noqa: D107
@@ -603,31 +561,218 @@ class ShmListener(Listener):
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         check_options(family, authkey, "shm")
+        self._sock: Optional[socket.socket] = None
         self._address = os.fspath(address)
         self._last_accepted: Optional[str] = None
-        self._core: Optional[ShmListenerCore] = ShmListenerCore(
-            self._address[len("shm:"):], _check_max_frame_size(max_frame_size))
+        self._max_frame_size = _check_max_frame_size(max_frame_size)
+        self._name = self._address[len("shm:"):]
+        _check_name(self._name)
+        self._path = _shm.path(self._name)
+        self._pending: Dict[socket.socket, float] = {}  # handshakes under way, and their deadlines
+        self._sel = selectors.DefaultSelector()
+        self._full = False  # BACKLOG handshakes pending: the listening socket is not watched
+        self.refused = 0  # requests refused (for tests)
+        self.last_refusal: Optional[str] = None
+        try:
+            self._sock, self._ident = _listen_unix(self._path, max(backlog, BACKLOG))
+            self._sock.setblocking(False)
+            self._sel.register(self._sock, selectors.EVENT_READ)
+        except BaseException:
+            self._sel.close()
+            if self._sock is not None:
+                self._sock.close()
+            raise
 
     def fileno(self) -> int:
         raise OSError(errno.EBADF, "gobridge: an shm: listener has no file descriptor")
 
     def accept(self, timeout: Optional[float] = None) -> Connection:
         """Wait for a client (up to timeout seconds) and return the connection."""
-        core = self._core
-        if core is None:
+        if self._sock is None:
             raise OSError("listener is closed")
-        conn = core.accept(timeout)
-        self._last_accepted = self._address
-        return conn
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            wait = None if deadline is None else max(0.0, deadline - now)
+            if self._pending:
+                first = min(self._pending.values())
+                wait = max(0.0, first - now) if wait is None else min(wait, max(0.0, first - now))
+            for key, _ in self._sel.select(wait):
+                if key.fileobj is self._sock:
+                    self._accept_sockets()
+                else:
+                    conn = self._handshake(key.fileobj)  # type: ignore[arg-type]
+                    if conn is not None:
+                        self._last_accepted = self._address
+                        return conn
+            now = time.monotonic()
+            for s, dl in list(self._pending.items()):
+                if dl <= now:
+                    self._drop(s, "no request within the handshake deadline")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(errno.ETIMEDOUT, "gobridge: accept timed out")
+
+    def _accept_sockets(self) -> None:
+        assert self._sock is not None
+        while len(self._pending) < BACKLOG:
+            try:
+                s, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # out of descriptors, say: the connection waits in the backlog
+            s.setblocking(False)
+            self._pending[s] = time.monotonic() + HANDSHAKE_TIMEOUT
+            self._sel.register(s, selectors.EVENT_READ)
+        # Full: stop watching the listening socket (it would stay readable,
+        # and select would return at once) until a handshake ends.
+        self._sel.unregister(self._sock)
+        self._full = True
+
+    def _settled(self, s: socket.socket) -> None:
+        """s leaves the pending handshakes."""
+        self._pending.pop(s, None)
+        try:
+            self._sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        if self._full and self._sock is not None:
+            self._sel.register(self._sock, selectors.EVENT_READ)
+            self._full = False
+
+    def _drop(self, s: socket.socket, why: str) -> None:
+        self._settled(s)
+        s.close()
+        self.refused += 1
+        self.last_refusal = why
+
+    def _handshake(self, s: socket.socket) -> Optional[ShmConnection]:
+        """Read a request, validate its memory, reply (SPEC 11.3). None: not
+        complete yet, or refused (the socket and every descriptor closed)."""
+        try:
+            msg, fds, flags, bad = _recv_request(s)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            self._drop(s, f"reading the request: {e}")
+            return None
+        mm: Optional[_mmap.mmap] = None
+        try:
+            if flags & socket.MSG_CTRUNC:
+                raise Refused(f"control data truncated (more than {_MAX_FDS} descriptors)")
+            if msg != REQUEST:
+                raise Refused(f"request is {msg!r}, want {REQUEST!r}")
+            if bad is not None:
+                raise Refused(bad)
+            if len(fds) != 1:
+                raise Refused(f"{len(fds)} descriptors, want exactly one")
+            mm, cap = map_memory(fds[0])
+            try:
+                r0, r1 = open_rings(mm, cap)
+            except Corrupt as e:
+                raise Refused(str(e)) from None
+            if not (r0.idle() and r1.idle()):
+                r0.release()
+                r1.release()
+                raise Refused("the rings are not empty and open")
+            struct.pack_into("<I", mm, _C_LISTENER_PID, os.getpid())
+            try:
+                s.send(ACCEPT)
+            except OSError as e:
+                r0.release()
+                r1.release()
+                raise Refused(f"replying: {e}") from None
+        except Exception as e:  # noqa: BLE001 - Refused, or anything a hostile dialer could cause
+            if mm is not None:
+                try:
+                    mm.close()
+                except BufferError:
+                    pass  # a view still exported: the mapping goes with the last one
+            self._drop(s, str(e) if isinstance(e, Refused) else f"{type(e).__name__}: {e}")
+            return None
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self._settled(s)
+        return ShmConnection(mm, s, r0, r1, False, self._name, self._max_frame_size)
 
     def close(self) -> None:
-        """Stop listening and remove the rendezvous segment. Idempotent."""
-        core, self._core = self._core, None
-        if core is not None:
-            core.close()
+        """Stop listening, drop the handshakes under way and remove the
+        socket file if it is still ours. Idempotent."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        for s in list(self._pending):
+            self._pending.pop(s, None)
+            s.close()
+        self._sel.close()
+        try:
+            unlink_if_same(self._path, self._ident)
+        finally:
+            sock.close()
 
     def __repr__(self) -> str:
-        return f"<Listener {self._address!r} {'closed' if self._core is None else 'listening'}>"
+        return f"<Listener {self._address!r} {'closed' if self._sock is None else 'listening'}>"
+
+
+def dial(name: str, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+         timeout: Optional[float] = None, start: int = 0) -> ShmConnection:
+    """Connect to the listener at ``shm:name``. start is where both rings'
+    indices begin (tests of the 2**64 wrap start just below it)."""
+    _check_name(name)
+    addr = f"shm:{name}"
+    deadline = None if timeout is None else time.monotonic() + timeout
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mm: Optional[_mmap.mmap] = None
+    try:
+        try:
+            connect_unix(sock, _shm.path(name), deadline, addr)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"gobridge: no listener at {addr!r}") from None
+        except ConnectionRefusedError:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: no listener at {addr!r}") from None
+        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+        if uid != os.geteuid():
+            raise PermissionError(errno.EACCES, f"gobridge: the listener at {addr!r} runs as uid {uid}, not {os.geteuid()}")
+        fd, mm = create_memory(name, DEFAULT_RING, start)
+        try:
+            socket.send_fds(sock, [REQUEST], [fd])
+        except (BrokenPipeError, ConnectionResetError):
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: the listener at {addr!r} refused the connection") from None
+        finally:
+            os.close(fd)  # in flight, the request holds the file; the mapping holds its memory
+        reply = _recv_exactly(sock, len(ACCEPT), deadline, addr)
+        if reply != ACCEPT:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, f"gobridge: the listener at {addr!r} refused the connection")
+        sock.setblocking(False)
+        r0, r1 = open_rings(mm, DEFAULT_RING)
+        return ShmConnection(mm, sock, r0, r1, True, name, max_frame_size)
+    except BaseException:
+        if mm is not None:
+            mm.close()
+        sock.close()
+        raise
+
+
+def _recv_exactly(sock: socket.socket, n: int, deadline: Optional[float], addr: str) -> bytes:
+    """n bytes, or fewer at end of stream; TimeoutError at the deadline."""
+    got = b""
+    while len(got) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, f"gobridge: timed out connecting to {addr!r}")
+            sock.settimeout(left)
+        try:
+            b = sock.recv(n - len(got))
+        except socket.timeout:
+            raise TimeoutError(errno.ETIMEDOUT, f"gobridge: timed out connecting to {addr!r}") from None
+        except ConnectionResetError:
+            break  # closed before it read the request: refused, as end of stream is
+        if not b:
+            break
+        got += b
+    return got
 
 
 def client(

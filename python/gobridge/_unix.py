@@ -65,6 +65,28 @@ def _unix_path(address: Address, family: Optional[str], authkey: Optional[bytes]
     return rest
 
 
+def connect_unix(sock: socket.socket, path: str, deadline: Optional[float], address: Address) -> None:
+    """Connect sock to the socket at path, as SPEC 5.2 says.
+
+    A path longer than ``sun_path`` (an ``shm:`` name can be) is reached
+    through ``/proc/self/fd/N``, N an ``O_PATH`` descriptor of the socket
+    file. With a deadline (a ``time.monotonic()`` value) a listener whose
+    backlog is full is retried until then; without, the connect blocks.
+    """
+    name, fd = path, None
+    if len(os.fsencode(path)) > MAX_UNIX_PATH:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        name = f"/proc/self/fd/{fd}"
+    try:
+        if deadline is None:
+            sock.connect(name)
+        else:
+            _connect_before(sock, name, deadline, address)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _probe(path: str) -> Optional[OSError]:
     """Connect to the socket file at path; return None if it is stale.
 
@@ -74,7 +96,7 @@ def _probe(path: str) -> Optional[OSError]:
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.setblocking(False)
-        probe.connect(path)
+        connect_unix(probe, path, None, path)
     except (ConnectionRefusedError, FileNotFoundError):
         return None
     except BlockingIOError:

@@ -34,6 +34,11 @@ var (
 	// ErrUnsupportedTransport: an address scheme reserved for a later version.
 	ErrUnsupportedTransport = errors.New("bridge: transport not supported yet")
 
+	// ErrDecode matches every error about a received payload that does not
+	// decode (ErrMalformed, ErrTooDeep, ErrInvalidUTF8, ...): the Conn is
+	// still usable. Any other receive error but a deadline means the
+	// stream is cut or out of step.
+	ErrDecode           = wire.ErrDecode
 	ErrFrameTooLarge    = wire.ErrFrameTooLarge
 	ErrBadHeader        = wire.ErrBadHeader
 	ErrMalformed        = wire.ErrMalformed
@@ -41,6 +46,8 @@ var (
 	ErrInvalidUTF8      = wire.ErrInvalidUTF8
 	ErrUnknownExtension = wire.ErrUnknownExtension
 	ErrUnsupportedKey   = wire.ErrUnsupportedKey
+	ErrTargetType       = wire.ErrTargetType
+	ErrBadTarget        = wire.ErrBadTarget
 	ErrUnsupportedType  = wire.ErrUnsupportedType
 )
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sync"
 	"time"
 
@@ -13,17 +14,23 @@ import (
 )
 
 // Unmarshal decodes the single msgpack object in p into v, which must be a
-// non-nil pointer. p is validated first (see Validate), so an error never
-// leaves a partial value in a generic target.
+// non-nil pointer (else ErrBadTarget, see CheckTarget). p is validated first
+// (see Validate), so an error never leaves a partial value in a generic
+// target. Every error about p itself matches ErrDecode.
 //
 // Into *any (and *[]any, *map[string]any, *map[any]any) values take the
 // shapes of SPEC section 3.1: int64 (uint64 above math.MaxInt64), float64,
 // string, []byte, []any, map[string]any when every key is a str and
 // map[any]any otherwise, time.Time in UTC. Other targets (structs, typed
-// slices and maps, scalars) are filled by vmihailenco/msgpack, which matches
-// struct fields by their `msgpack` tags; interface-typed fields inside them
-// hold int64 for negative and uint64 for non-negative integers.
+// slices and maps, scalars, types with a DecodeMsgpack method) are filled
+// by vmihailenco/msgpack, which matches struct fields by their `msgpack`
+// tags; interface-typed fields inside them hold int64 for negative and
+// uint64 for non-negative integers. A valid payload that does not fit such
+// a target gives ErrTargetType.
 func Unmarshal(p []byte, v any) error {
+	if err := CheckTarget(v); err != nil {
+		return err
+	}
 	if err := Validate(p); err != nil {
 		return err
 	}
@@ -58,9 +65,48 @@ func Unmarshal(p []byte, v any) error {
 	d.r.Reset(p)
 	d.dec.Reset(&d.r)
 	if err := d.dec.Decode(v); err != nil {
-		return fmt.Errorf("wire: decode into %T: %w", v, err)
+		return fmt.Errorf("%w (%T): %w", ErrTargetType, v, err)
 	}
 	return nil
+}
+
+// CheckTarget returns ErrBadTarget unless v is a non-nil pointer, the only
+// thing Unmarshal can decode into. Receives check their target with it
+// before reading, so a bad target costs no message.
+func CheckTarget(v any) error {
+	switch t := v.(type) { // the common targets, without reflect
+	case *any:
+		if t != nil {
+			return nil
+		}
+	case *[]any:
+		if t != nil {
+			return nil
+		}
+	case *map[string]any:
+		if t != nil {
+			return nil
+		}
+	case *[]byte:
+		if t != nil {
+			return nil
+		}
+	case *string:
+		if t != nil {
+			return nil
+		}
+	default:
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			return nil
+		}
+	}
+	switch {
+	case v == nil:
+		return fmt.Errorf("%w, not nil", ErrBadTarget)
+	case reflect.TypeOf(v).Kind() == reflect.Pointer:
+		return fmt.Errorf("%w, not a nil %T", ErrBadTarget, v)
+	}
+	return fmt.Errorf("%w, not a %T (pass &v)", ErrBadTarget, v)
 }
 
 type pooledDecoder struct {

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/gobridge/gobridge/wire"
@@ -34,4 +35,32 @@ func ExampleToJSON() {
 	// Output:
 	// 8201a36f6e6502c4020102
 	// {"$map":[[1,"one"],[2,{"$bin":"AQI="}]]}
+}
+
+// ErrDecode tells a payload that does not decode, after which the stream
+// is still in step, from a framing error, after which it is not.
+func ExampleErrDecode() {
+	var stream bytes.Buffer
+	wire.WriteFrame(&stream, []byte{0xc1}, 0) // 0xc1 is never valid msgpack
+	ok, _ := wire.Marshal("next")
+	wire.WriteFrame(&stream, ok, 0)
+
+	r := wire.NewReader(&stream, 0)
+	for {
+		p, err := r.ReadFrame(nil)
+		if err != nil {
+			fmt.Println("stream:", err)
+			return
+		}
+		var v any
+		if err := wire.Unmarshal(p, &v); errors.Is(err, wire.ErrDecode) {
+			fmt.Println("skipped:", err)
+			continue
+		}
+		fmt.Println("got", v)
+	}
+	// Output:
+	// skipped: wire: malformed msgpack: reserved byte 0xc1 at offset 0
+	// got next
+	// stream: EOF
 }

@@ -22,19 +22,49 @@ func Validate(p []byte) error {
 		return err
 	}
 	if s.i != len(p) {
-		return fmt.Errorf("%w: %d trailing bytes after the object", ErrMalformed, len(p)-s.i)
+		return &scanError{kind: ErrMalformed, detail: fmt.Sprintf("%d trailing bytes after the object", len(p)-s.i), off: -1}
 	}
 	return nil
 }
+
+// A scanError is what the scanner returns: a sentinel, what was wrong and
+// where (off < 0: nowhere in particular).
+type scanError struct {
+	kind   error
+	detail string
+	off    int
+}
+
+func (e *scanError) Error() string {
+	if e.off < 0 {
+		return e.kind.Error() + ": " + e.detail
+	}
+	return fmt.Sprintf("%v: %s at offset %d", e.kind, e.detail, e.off)
+}
+
+func (e *scanError) Unwrap() error { return e.kind }
 
 type scanner struct {
 	p []byte
 	i int
 }
 
+// fail builds an error; it is kept out of line so that the checks that
+// call it stay small enough to inline.
+//
+//go:noinline
+func (s *scanner) fail(kind error, off int, format string, args ...any) error {
+	return &scanError{kind: kind, detail: fmt.Sprintf(format, args...), off: off}
+}
+
+//go:noinline
+func (s *scanner) truncated(n uint64) error {
+	return s.fail(ErrMalformed, s.i, "truncated (need %d bytes, %d left)", n, len(s.p)-s.i)
+}
+
 func (s *scanner) need(n uint64) error {
 	if uint64(len(s.p)-s.i) < n {
-		return fmt.Errorf("%w: truncated at offset %d (need %d bytes, %d left)", ErrMalformed, s.i, n, len(s.p)-s.i)
+		return s.truncated(n)
 	}
 	return nil
 }
@@ -69,16 +99,19 @@ func (s *scanner) str(n uint64) error {
 		return err
 	}
 	if !utf8.Valid(s.p[s.i : s.i+int(n)]) {
-		return fmt.Errorf("%w: at offset %d", ErrInvalidUTF8, s.i)
+		return s.badUTF8(n)
 	}
 	s.i += int(n)
 	return nil
 }
 
-// container checks n elements (2n for maps) after a header.
-func (s *scanner) container(n uint64, isMap bool, depth int) error {
+//go:noinline
+func (s *scanner) badUTF8(n uint64) error { return s.fail(ErrInvalidUTF8, s.i, "a str of %d bytes", n) }
+
+// container checks n elements (2n for maps) after a header at offset at.
+func (s *scanner) container(n uint64, isMap bool, depth, at int) error {
 	if depth >= MaxDepth {
-		return fmt.Errorf("%w: more than %d nested arrays/maps", ErrTooDeep, MaxDepth)
+		return s.fail(ErrTooDeep, at, "more than %d nested arrays/maps", MaxDepth)
 	}
 	per := uint64(1)
 	if isMap {
@@ -100,14 +133,14 @@ func (s *scanner) container(n uint64, isMap bool, depth int) error {
 	return nil
 }
 
-func (s *scanner) ext(n uint64, isKey bool) error {
+func (s *scanner) ext(n uint64) error {
 	if err := s.need(1 + n); err != nil {
 		return err
 	}
 	typ := int8(s.p[s.i])
 	s.i++
 	if typ != -1 {
-		return fmt.Errorf("%w: type %d at offset %d", ErrUnknownExtension, typ, s.i-1)
+		return s.fail(ErrUnknownExtension, s.i-1, "type %d", typ)
 	}
 	d := s.p[s.i : s.i+int(n)]
 	var nsec uint64
@@ -118,37 +151,39 @@ func (s *scanner) ext(n uint64, isKey bool) error {
 	case 12:
 		nsec = uint64(binary.BigEndian.Uint32(d))
 	default:
-		return fmt.Errorf("%w: timestamp of %d bytes (want 4, 8 or 12)", ErrMalformed, n)
+		return s.fail(ErrMalformed, s.i-1, "timestamp of %d bytes (want 4, 8 or 12)", n)
 	}
 	if nsec >= 1e9 {
-		return fmt.Errorf("%w: timestamp nanoseconds %d out of range", ErrMalformed, nsec)
+		return s.fail(ErrMalformed, s.i-1, "timestamp nanoseconds %d out of range", nsec)
 	}
 	s.i += int(n)
 	return nil
+}
+
+func (s *scanner) badKey(what string) error {
+	return s.fail(ErrUnsupportedKey, s.i-1, "%s used as a map key", what)
 }
 
 func (s *scanner) value(depth int, isKey bool) error {
 	if err := s.need(1); err != nil {
 		return err
 	}
+	at := s.i
 	c := s.p[s.i]
 	s.i++
-	badKey := func(what string) error {
-		return fmt.Errorf("%w: %s used as a map key at offset %d", ErrUnsupportedKey, what, s.i-1)
-	}
 	switch {
 	case c <= 0x7f || c >= 0xe0: // fixint
 		return nil
 	case c <= 0x8f: // fixmap
 		if isKey {
-			return badKey("map")
+			return s.badKey("a map")
 		}
-		return s.container(uint64(c&0x0f), true, depth)
+		return s.container(uint64(c&0x0f), true, depth, at)
 	case c <= 0x9f: // fixarray
 		if isKey {
-			return badKey("array")
+			return s.badKey("an array")
 		}
-		return s.container(uint64(c&0x0f), false, depth)
+		return s.container(uint64(c&0x0f), false, depth, at)
 	case c <= 0xbf: // fixstr
 		return s.str(uint64(c & 0x1f))
 	}
@@ -156,10 +191,10 @@ func (s *scanner) value(depth int, isKey bool) error {
 	case 0xc0, 0xc2, 0xc3: // nil, false, true
 		return nil
 	case 0xc1:
-		return fmt.Errorf("%w: reserved byte 0xc1 at offset %d", ErrMalformed, s.i-1)
+		return s.fail(ErrMalformed, at, "reserved byte 0xc1")
 	case 0xc4, 0xc5, 0xc6: // bin 8/16/32
 		if isKey {
-			return badKey("bin")
+			return s.badKey("a bin (Go cannot key a map with []byte)")
 		}
 		n, err := s.uint(1 << (c - 0xc4))
 		if err != nil {
@@ -171,7 +206,7 @@ func (s *scanner) value(depth int, isKey bool) error {
 		if err != nil {
 			return err
 		}
-		return s.ext(n, isKey)
+		return s.ext(n)
 	case 0xca:
 		return s.skip(4)
 	case 0xcb:
@@ -185,7 +220,7 @@ func (s *scanner) value(depth int, isKey bool) error {
 	case 0xcf, 0xd3:
 		return s.skip(8)
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1/2/4/8/16
-		return s.ext(1<<(c-0xd4), isKey)
+		return s.ext(1 << (c - 0xd4))
 	case 0xd9, 0xda, 0xdb: // str 8/16/32
 		n, err := s.uint(1 << (c - 0xd9))
 		if err != nil {
@@ -194,22 +229,22 @@ func (s *scanner) value(depth int, isKey bool) error {
 		return s.str(n)
 	case 0xdc, 0xdd: // array 16/32
 		if isKey {
-			return badKey("array")
+			return s.badKey("an array")
 		}
 		n, err := s.uint(2 << (c - 0xdc))
 		if err != nil {
 			return err
 		}
-		return s.container(n, false, depth)
+		return s.container(n, false, depth, at)
 	case 0xde, 0xdf: // map 16/32
 		if isKey {
-			return badKey("map")
+			return s.badKey("a map")
 		}
 		n, err := s.uint(2 << (c - 0xde))
 		if err != nil {
 			return err
 		}
-		return s.container(n, true, depth)
+		return s.container(n, true, depth, at)
 	}
 	panic("unreachable")
 }

@@ -42,8 +42,8 @@ func TestVectors(t *testing.T) {
 				if !ok {
 					t.Fatalf("unknown error class %q", v.Error)
 				}
-				if !errors.Is(err, want) {
-					t.Fatalf("err = %v, want %v", err, want)
+				if !errors.Is(err, want) || !errors.Is(err, ErrDecode) || got != nil {
+					t.Fatalf("err = %v (value %v), want %v", err, got, want)
 				}
 				return
 			}

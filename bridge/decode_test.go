@@ -1,0 +1,53 @@
+package bridge
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+// A bad Recv target is refused before anything is read, so the message
+// waits for a good one.
+func TestRecvBadTargetKeepsMessage(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, mk func(*testing.T, ...ConnOption) pair) {
+		p := mk(t)
+		go p.tx.Send("kept")
+		var s string
+		var nilPtr *string
+		for _, bad := range []any{nil, s, nilPtr, 5} {
+			if err := p.rx.Recv(bad); !errors.Is(err, ErrBadTarget) || errors.Is(err, ErrDecode) {
+				t.Fatalf("Recv(%T) = %v, want ErrBadTarget", bad, err)
+			}
+		}
+		if err := p.rx.Recv(&s); err != nil || s != "kept" {
+			t.Fatalf("the message after bad targets: %q, %v", s, err)
+		}
+	})
+}
+
+// ErrDecode tells a payload that did not decode (the Conn is usable) from a
+// broken stream (it is not).
+func TestErrDecodeMeansUsable(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, mk func(*testing.T, ...ConnOption) pair) {
+		p := mk(t)
+		go func() {
+			p.tx.SendBytes([]byte{0xc1})
+			p.tx.SendBytes(append(bytes.Repeat([]byte{0x91}, 1025), 0xc0))
+			p.tx.Send("not an int")
+			p.tx.Send(7)
+		}()
+		var v any
+		var n int
+		for i, want := range []error{ErrMalformed, ErrTooDeep} {
+			if err := p.rx.Recv(&v); !errors.Is(err, want) || !errors.Is(err, ErrDecode) {
+				t.Fatalf("message %d: %v, want %v and ErrDecode", i, err, want)
+			}
+		}
+		if err := p.rx.Recv(&n); !errors.Is(err, ErrTargetType) || !errors.Is(err, ErrDecode) {
+			t.Fatalf("a str into an int: %v", err)
+		}
+		if err := p.rx.Recv(&n); err != nil || n != 7 {
+			t.Fatalf("after the payload errors: %v, %v", n, err)
+		}
+	})
+}

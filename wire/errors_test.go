@@ -1,0 +1,54 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// Every payload error matches ErrDecode (the connection stays usable);
+// framing, target and encoding errors do not.
+func TestErrDecodeFamily(t *testing.T) {
+	for _, e := range []error{ErrMalformed, ErrTooDeep, ErrInvalidUTF8,
+		ErrUnknownExtension, ErrUnsupportedKey, ErrTargetType} {
+		if !errors.Is(e, ErrDecode) {
+			t.Errorf("%v does not match ErrDecode", e)
+		}
+	}
+	for _, e := range []error{ErrFrameTooLarge, ErrBadHeader, ErrBadTarget, ErrUnsupportedType, io.ErrUnexpectedEOF} {
+		if errors.Is(e, ErrDecode) {
+			t.Errorf("%v matches ErrDecode", e)
+		}
+	}
+	var n int
+	p, _ := Marshal("not an int")
+	err := Unmarshal(p, &n)
+	if !errors.Is(err, ErrTargetType) || !errors.Is(err, ErrDecode) || !strings.HasPrefix(err.Error(), "wire: ") ||
+		strings.Count(err.Error(), "wire:") != 1 {
+		t.Errorf("a str into an int: %v", err)
+	}
+	fr := NewReader(bytes.NewReader([]byte{0, 0, 0, 9, 1}), 4)
+	if _, err := fr.ReadFrame(nil); !errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrDecode) {
+		t.Errorf("frame too large: %v", err)
+	}
+}
+
+func TestUnmarshalBadTarget(t *testing.T) {
+	p, _ := Marshal("x")
+	var s string
+	var np *string
+	for _, target := range []any{nil, s, np, 5, map[string]any{}} {
+		err := Unmarshal(p, target)
+		if !errors.Is(err, ErrBadTarget) || errors.Is(err, ErrDecode) {
+			t.Errorf("Unmarshal(%T) = %v, want ErrBadTarget", target, err)
+		}
+	}
+	if err := CheckTarget(&s); err != nil {
+		t.Error(err)
+	}
+	if err := Unmarshal(p, &s); err != nil || s != "x" {
+		t.Errorf("%q, %v", s, err)
+	}
+}

@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"errors"
 	"testing"
 )
@@ -29,16 +28,21 @@ func TestRecvBadTargetKeepsMessage(t *testing.T) {
 // broken stream (it is not).
 func TestErrDecodeMeansUsable(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, mk func(*testing.T, ...ConnOption) pair) {
-		p := mk(t)
+		p := mk(t, WithMaxFrameSize(1<<20))
+		many := make([]byte, 5+200000) // 200000 empty arrays: over the container budget
+		copy(many, []byte{0xdd, 0, 0x03, 0x0d, 0x40})
+		for i := 5; i < len(many); i++ {
+			many[i] = 0x90
+		}
 		go func() {
 			p.tx.SendBytes([]byte{0xc1})
-			p.tx.SendBytes(append(bytes.Repeat([]byte{0x91}, 1025), 0xc0))
+			p.tx.SendBytes(many)
 			p.tx.Send("not an int")
 			p.tx.Send(7)
 		}()
 		var v any
 		var n int
-		for i, want := range []error{ErrMalformed, ErrTooDeep} {
+		for i, want := range []error{ErrMalformed, ErrTooManyContainers} {
 			if err := p.rx.Recv(&v); !errors.Is(err, want) || !errors.Is(err, ErrDecode) {
 				t.Fatalf("message %d: %v, want %v and ErrDecode", i, err, want)
 			}

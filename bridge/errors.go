@@ -35,20 +35,21 @@ var (
 	ErrUnsupportedTransport = errors.New("bridge: transport not supported yet")
 
 	// ErrDecode matches every error about a received payload that does not
-	// decode (ErrMalformed, ErrTooDeep, ErrInvalidUTF8, ...): the Conn is
-	// still usable. Any other receive error but a deadline means the
+	// decode (ErrMalformed, ErrTooDeep, ErrTooManyContainers, ...): the Conn
+	// is still usable. Any other receive error but a deadline means the
 	// stream is cut or out of step.
-	ErrDecode           = wire.ErrDecode
-	ErrFrameTooLarge    = wire.ErrFrameTooLarge
-	ErrBadHeader        = wire.ErrBadHeader
-	ErrMalformed        = wire.ErrMalformed
-	ErrTooDeep          = wire.ErrTooDeep
-	ErrInvalidUTF8      = wire.ErrInvalidUTF8
-	ErrUnknownExtension = wire.ErrUnknownExtension
-	ErrUnsupportedKey   = wire.ErrUnsupportedKey
-	ErrTargetType       = wire.ErrTargetType
-	ErrBadTarget        = wire.ErrBadTarget
-	ErrUnsupportedType  = wire.ErrUnsupportedType
+	ErrDecode            = wire.ErrDecode
+	ErrFrameTooLarge     = wire.ErrFrameTooLarge
+	ErrBadHeader         = wire.ErrBadHeader
+	ErrMalformed         = wire.ErrMalformed
+	ErrTooDeep           = wire.ErrTooDeep
+	ErrTooManyContainers = wire.ErrTooManyContainers
+	ErrInvalidUTF8       = wire.ErrInvalidUTF8
+	ErrUnknownExtension  = wire.ErrUnknownExtension
+	ErrUnsupportedKey    = wire.ErrUnsupportedKey
+	ErrTargetType        = wire.ErrTargetType
+	ErrBadTarget         = wire.ErrBadTarget
+	ErrUnsupportedType   = wire.ErrUnsupportedType
 )
 
 // mapIOError turns the transport's errors into this package's: a use of a

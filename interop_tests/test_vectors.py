@@ -19,10 +19,12 @@ _spec = importlib.util.spec_from_file_location(
 _conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_conftest)
 VECTORS, vector_payload, vector_value = _conftest.VECTORS, _conftest.vector_payload, _conftest.vector_value
+VALID = _conftest.VALID
 
 import gbjson  # noqa: E402  (on sys.path through conftest)
 
-ERROR_CLASSES = {"malformed", "too_deep", "invalid_utf8", "unknown_extension", "unsupported_key"}
+ERROR_CLASSES = {"malformed", "too_deep", "too_many_containers", "invalid_utf8", "unknown_extension",
+                 "unsupported_key"}
 PY_TYPES = {"int", "float", "str", "bytes", "bool", "NoneType", "list", "dict", "datetime"}
 
 
@@ -32,12 +34,12 @@ def test_enough_vectors():
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("v", [v for v in VECTORS if not v.get("error")], ids=lambda v: v["name"])
+@pytest.mark.parametrize("v", VALID, ids=lambda v: v["name"])
 def test_valid_vector(v):
     payload = vector_payload(v)
     want = vector_value(v)
     got = gobridge.decode(payload)
-    assert gbjson.same(got, want), (got, want) if v.get("gen") != "deep_array" else v["name"]
+    assert gbjson.same(got, want), (got, want) if not v.get("gen") else v["name"]
     assert v["py"] in PY_TYPES
     assert type(got).__name__ == v["py"]
     if isinstance(got, float) and math.isnan(want):
@@ -49,9 +51,11 @@ def test_valid_vector(v):
 @pytest.mark.parametrize("v", [v for v in VECTORS if v.get("error")], ids=lambda v: v["name"])
 def test_invalid_vector(v):
     assert v["error"] in ERROR_CLASSES
-    assert "value" not in v
-    with pytest.raises(gobridge.DecodeError):
+    assert "value" not in v and "unit_value" not in v
+    with pytest.raises(gobridge.DecodeError) as e:
         gobridge.decode(vector_payload(v))
+    if v["error"] == "too_many_containers":
+        assert "too many arrays and maps" in str(e.value)
 
 
 def test_datetime_type_name():

@@ -257,18 +257,60 @@ func decodeArray(p []byte, i, n int) (any, int) {
 	return a, i
 }
 
+// decodeMap decodes n pairs into a map[string]any while the keys are strs
+// (decoded without boxing them), switching to a map[any]any at the first
+// key that is not; no slice of keys is kept on the way.
 func decodeMap(p []byte, i, n int) (any, int) {
-	keys := make([]any, n)
-	vals := make([]any, n)
-	allStr := true
-	for k := 0; k < n; k++ {
-		keys[k], i = decodeAny(p, i)
-		if _, ok := keys[k].(string); !ok {
-			allStr = false
-		}
-		vals[k], i = decodeAny(p, i)
+	if n == 0 {
+		return map[string]any{}, i // every key is a str
 	}
-	return buildMap(keys, vals, allStr), i
+	if _, _, ok := decodeStr(p, i); !ok {
+		return decodeAnyMap(p, i, n, nil)
+	}
+	m := make(map[string]any, n)
+	for k := 0; k < n; k++ {
+		key, j, ok := decodeStr(p, i)
+		if !ok {
+			return decodeAnyMap(p, i, n-k, m)
+		}
+		m[key], i = decodeAny(p, j)
+	}
+	return m, i
+}
+
+// decodeAnyMap decodes n pairs into a map[any]any that starts with the
+// entries of done.
+func decodeAnyMap(p []byte, i, n int, done map[string]any) (any, int) {
+	m := make(map[any]any, n+len(done))
+	for k, v := range done {
+		m[k] = v
+	}
+	for k := 0; k < n; k++ {
+		var key, val any
+		key, i = decodeAny(p, i)
+		val, i = decodeAny(p, i)
+		m[key] = val
+	}
+	return m, i
+}
+
+// decodeStr decodes the validated str at p[i], if it is one.
+func decodeStr(p []byte, i int) (string, int, bool) {
+	c := p[i]
+	var n int
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		n, i = int(c&0x1f), i+1
+	case c == 0xd9:
+		n, i = int(p[i+1]), i+2
+	case c == 0xda:
+		n, i = int(binary.BigEndian.Uint16(p[i+1:])), i+3
+	case c == 0xdb:
+		n, i = int(binary.BigEndian.Uint32(p[i+1:])), i+5
+	default:
+		return "", i, false
+	}
+	return string(p[i : i+n]), i + n, true
 }
 
 // decodeTime decodes a validated timestamp extension body.

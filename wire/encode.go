@@ -99,14 +99,22 @@ func (e *Encoder) value(v any) error {
 		if x == nil {
 			return e.enc.EncodeNil()
 		}
+		if err = e.enc.EncodeMapLen(len(x)); err != nil {
+			return err
+		}
+		if len(x) == 1 { // nothing to sort
+			for k, v := range x {
+				if err := e.enc.EncodeString(k); err != nil {
+					return err
+				}
+				return e.value(v)
+			}
+		}
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		if err = e.enc.EncodeMapLen(len(x)); err != nil {
-			return err
-		}
 		for _, k := range keys {
 			if err := e.enc.EncodeString(k); err != nil {
 				return err
@@ -119,6 +127,17 @@ func (e *Encoder) value(v any) error {
 		if x == nil {
 			return e.enc.EncodeNil()
 		}
+		if err = e.enc.EncodeMapLen(len(x)); err != nil {
+			return err
+		}
+		if len(x) == 1 { // nothing to sort
+			for k, v := range x {
+				if err := e.value(k); err != nil {
+					return err
+				}
+				return e.value(v)
+			}
+		}
 		// Pairs, not keys looked up again: a NaN key is never found by x[k].
 		type pair struct{ k, v any }
 		pairs := make([]pair, 0, len(x))
@@ -126,9 +145,6 @@ func (e *Encoder) value(v any) error {
 			pairs = append(pairs, pair{k, v})
 		}
 		sort.Slice(pairs, func(i, j int) bool { return KeyLess(pairs[i].k, pairs[j].k) })
-		if err = e.enc.EncodeMapLen(len(x)); err != nil {
-			return err
-		}
 		for _, p := range pairs {
 			if err := e.value(p.k); err != nil {
 				return err

@@ -6,7 +6,7 @@ import "errors"
 // wrap them with detail (the size claimed, the offset of a bad byte, ...).
 //
 // Every error about a payload that was received whole but does not decode
-// (ErrMalformed, ErrTooDeep, ErrInvalidUTF8,
+// (ErrMalformed, ErrTooDeep, ErrTooManyContainers, ErrInvalidUTF8,
 // ErrUnknownExtension, ErrUnsupportedKey, ErrTargetType) also matches
 // ErrDecode: after one of those a connection is still usable, while framing
 // errors (ErrFrameTooLarge, ErrBadHeader, a truncated frame) leave the stream
@@ -27,6 +27,10 @@ var (
 	ErrMalformed error = &decodeError{msg: "wire: malformed msgpack"}
 	// ErrTooDeep: arrays and maps nested deeper than MaxDepth.
 	ErrTooDeep error = &decodeError{msg: "wire: nesting too deep"}
+	// ErrTooManyContainers: more arrays and maps than the payload's size
+	// allows (ContainerBudget, SPEC section 3.2). It also matches
+	// ErrMalformed.
+	ErrTooManyContainers error = &decodeError{msg: "wire: too many arrays and maps", also: ErrMalformed}
 	// ErrInvalidUTF8: a msgpack str that is not valid UTF-8.
 	ErrInvalidUTF8 error = &decodeError{msg: "wire: invalid UTF-8 in str"}
 	// ErrUnknownExtension: a msgpack extension type other than the timestamp (-1).
@@ -46,8 +50,13 @@ var (
 )
 
 // decodeError is the type of the sentinels that also match ErrDecode.
-type decodeError struct{ msg string }
+type decodeError struct {
+	msg  string
+	also error // another sentinel this one matches
+}
 
 func (e *decodeError) Error() string { return e.msg }
 
-func (e *decodeError) Is(target error) bool { return target == ErrDecode }
+func (e *decodeError) Is(target error) bool {
+	return target == ErrDecode || (e.also != nil && target == e.also)
+}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // Every payload error matches ErrDecode (the connection stays usable);
 // framing, target and encoding errors do not.
 func TestErrDecodeFamily(t *testing.T) {
-	for _, e := range []error{ErrMalformed, ErrTooDeep, ErrInvalidUTF8,
+	for _, e := range []error{ErrMalformed, ErrTooDeep, ErrTooManyContainers, ErrInvalidUTF8,
 		ErrUnknownExtension, ErrUnsupportedKey, ErrTargetType} {
 		if !errors.Is(e, ErrDecode) {
 			t.Errorf("%v does not match ErrDecode", e)
@@ -21,6 +22,9 @@ func TestErrDecodeFamily(t *testing.T) {
 		if errors.Is(e, ErrDecode) {
 			t.Errorf("%v matches ErrDecode", e)
 		}
+	}
+	if !errors.Is(ErrTooManyContainers, ErrMalformed) || errors.Is(ErrMalformed, ErrTooManyContainers) {
+		t.Error("ErrTooManyContainers is in the ErrMalformed family, not the reverse")
 	}
 	var n int
 	p, _ := Marshal("not an int")
@@ -50,5 +54,19 @@ func TestUnmarshalBadTarget(t *testing.T) {
 	}
 	if err := Unmarshal(p, &s); err != nil || s != "x" {
 		t.Errorf("%q, %v", s, err)
+	}
+}
+
+// A map whose keys start as strs and then are not becomes a map[any]any
+// holding every entry.
+func TestMixedKeysAfterStrKeys(t *testing.T) {
+	p, _ := hex.DecodeString("83a16101a1620201c3") // {"a": 1, "b": 2, 1: true}
+	var v any
+	if err := Unmarshal(p, &v); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := v.(map[any]any)
+	if !ok || len(m) != 3 || m["a"] != int64(1) || m["b"] != int64(2) || m[int64(1)] != true {
+		t.Fatalf("got %#v", v)
 	}
 }

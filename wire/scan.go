@@ -10,14 +10,36 @@ import (
 // msgpack-python's C unpacker stops at the same depth (SPEC section 3.2).
 const MaxDepth = 1024
 
+const (
+	// MapWeight is what a map counts for in the container budget; an array
+	// counts 1. A decoded map costs Python about three times what a list
+	// costs, and Go more (SPEC section 3.2).
+	MapWeight = 3
+	// MinContainerBudget is the smallest container budget: no payload of
+	// 64 KiB or less can reach it, so small payloads never pay for the
+	// check (a Python decoder skips counting them).
+	MinContainerBudget = 3 << 16
+)
+
+// ContainerBudget returns the most arrays + MapWeight × maps a payload of n
+// bytes may hold: max(MinContainerBudget, n/3), so a list of [int, int]
+// pairs (3 bytes each) fits and decoding costs each side a bounded multiple
+// of the payload's size (SPEC section 3.2).
+func ContainerBudget(n int) int { return max(MinContainerBudget, n/3) }
+
 // Validate checks that p is exactly one msgpack object that obeys SPEC
 // section 3: well formed, no trailing bytes, at most MaxDepth nested
-// containers, valid UTF-8 in every str, no extension type but a well-formed
-// timestamp, map keys of supported kinds, and no length that claims more
-// elements or bytes than the payload holds (so decoding allocates nothing
-// the payload does not pay for).
-func Validate(p []byte) error {
-	s := scanner{p: p}
+// containers and no more than ContainerBudget(len(p)) of them, valid UTF-8
+// in every str, no extension type but a well-formed timestamp, map keys of
+// supported kinds, and no length that claims more elements or bytes than
+// the payload holds (so decoding allocates nothing the payload does not pay
+// for).
+func Validate(p []byte) error { return validate(p, MinContainerBudget) }
+
+// validate is Validate with the budget's minimum as a parameter, so that
+// fuzzing reaches the budget with small payloads.
+func validate(p []byte, minBudget int) error {
+	s := scanner{p: p, budget: max(minBudget, len(p)/3)}
 	if err := s.value(0, false); err != nil {
 		return err
 	}
@@ -45,8 +67,10 @@ func (e *scanError) Error() string {
 func (e *scanError) Unwrap() error { return e.kind }
 
 type scanner struct {
-	p []byte
-	i int
+	p      []byte
+	i      int
+	weight int // arrays + MapWeight × maps seen so far
+	budget int // the most weight allowed
 }
 
 // fail builds an error; it is kept out of line so that the checks that
@@ -116,6 +140,13 @@ func (s *scanner) container(n uint64, isMap bool, depth, at int) error {
 	per := uint64(1)
 	if isMap {
 		per = 2
+		s.weight += MapWeight
+	} else {
+		s.weight++
+	}
+	if s.weight > s.budget {
+		return s.fail(ErrTooManyContainers, at, "more than %d (arrays count 1, maps %d) in a payload of %d bytes, "+
+			"the most its size allows: max(%d, bytes/3)", s.budget, MapWeight, len(s.p), MinContainerBudget)
 	}
 	if err := s.need(n * per); err != nil { // every element takes at least one byte
 		return err
@@ -184,8 +215,18 @@ func (s *scanner) value(depth int, isKey bool) error {
 			return s.badKey("an array")
 		}
 		return s.container(uint64(c&0x0f), false, depth, at)
-	case c <= 0xbf: // fixstr
-		return s.str(uint64(c & 0x1f))
+	case c <= 0xbf: // fixstr: most keys and short strings, checked here when ASCII
+		n := int(c & 0x1f)
+		if len(s.p)-s.i < n {
+			return s.truncated(uint64(n))
+		}
+		for _, b := range s.p[s.i : s.i+n] {
+			if b >= utf8.RuneSelf {
+				return s.str(uint64(n))
+			}
+		}
+		s.i += n
+		return nil
 	}
 	switch c {
 	case 0xc0, 0xc2, 0xc3: // nil, false, true

@@ -121,6 +121,28 @@ def gen(entry: Dict[str, Any]) -> None:
     vectors.append(entry)
 
 
+def array_of(name: str, n: int, unit: Any, note: str, *, error: Optional[str] = None) -> None:
+    """A generator entry: an array of n copies of unit (SPEC 8, "array_of").
+
+    Valid ones are canonical: msgpack-python writes exactly these bytes.
+    Invalid ones are well-formed msgpack that SPEC 3.2's budget refuses."""
+    unit_hex = msgpack.packb(unit, use_bin_type=True).hex()
+    payload = bytes.fromhex(msgpack.packb([unit] * n, use_bin_type=True).hex())
+    head = payload[:len(payload) - n * len(unit_hex) // 2]
+    want = (bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big") if n < 65536
+            else b"\xdd" + n.to_bytes(4, "big"))
+    if head != want:
+        raise SystemExit(f"{name}: unexpected array header {head.hex()}")
+    entry: Dict[str, Any] = {"name": name, "gen": "array_of", "n": n, "unit": unit_hex}
+    if error:
+        msgpack.unpackb(payload, raw=False, strict_map_key=False)  # well-formed: only the budget refuses it
+        entry["error"] = error
+    else:
+        entry.update(unit_value=to_json(unit), canonical=True, go=GO_ARRAY, py="list")
+    entry["note"] = note
+    vectors.append(entry)
+
+
 # --- nil, bool ---------------------------------------------------------------
 add("nil", None)
 add("false", False)
@@ -221,6 +243,20 @@ add("timestamp96 year 2600", dt.datetime(2600, 1, 1, tzinfo=UTC), "seconds past 
 add("timestamp64 nanoseconds", dt.datetime(2020, 1, 1, tzinfo=UTC),
     "non-canonical for Python: 1 ns, which Go keeps and Python truncates to microseconds",
     hex="d7ff" + ((1 << 34) | 1577836800).to_bytes(8, "big").hex(), json_value={"$time": "2020-01-01T00:00:00.000000001Z"})
+
+# --- the container budget (SPEC 3.2) ---------------------------------------------
+array_of("budget: 196607 empty arrays", 196607, [],
+         "arrays + 3 x maps = 196608 = max(196608, n/3): the most a payload of this size may hold")
+array_of("budget: 65535 empty maps", 65535, {},
+         "1 + 3 x 65535 = 196606 containers' worth in 65540 bytes: within the minimum budget")
+array_of("budget: 200000 [1, 2] pairs", 200000, [1, 2],
+         "600005 bytes, 200001 arrays = n/3: a list of small-int pairs (3 bytes each) always fits")
+array_of("budget: 196608 empty arrays", 196608, [],
+         "196609 arrays: one more than the minimum budget", error="too_many_containers")
+array_of("budget: 65536 empty maps", 65536, {},
+         "1 + 3 x 65536 = 196609: a map counts 3", error="too_many_containers")
+array_of("budget: 300000 [0] arrays", 300000, [0],
+         "600005 bytes (2 per array), 300001 arrays > n/3 = 200001", error="too_many_containers")
 
 # --- invalid ------------------------------------------------------------------
 gen({"name": "deep array 1025", "gen": "deep_array", "n": 1025, "error": "too_deep",

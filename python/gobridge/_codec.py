@@ -10,14 +10,16 @@ spec requires and turns its exceptions into gobridge's:
   (timestamps arrive as tz-aware datetimes in UTC), an ``ext_hook`` that
   rejects every other extension type, and ``max_*_len`` equal to the payload
   size (``unpackb``'s default since msgpack 1.0), so a header claiming four
-  billion elements allocates nothing.
+  billion elements allocates nothing. Payloads over 64 KiB also count their
+  arrays and maps (``list_hook``/``object_hook``) against the container
+  budget of SPEC 3.2; smaller ones cannot reach it.
 """
 
 from __future__ import annotations
 
 import datetime
 import threading
-from typing import Any, NoReturn, Optional, Union
+from typing import Any, List, NoReturn, Optional, Union
 
 import msgpack  # type: ignore[import-untyped, unused-ignore]
 
@@ -35,9 +37,23 @@ MAX_DEPTH = 1024
 
 ReadableBuffer = Union[bytes, bytearray, memoryview]
 
+# The container budget (SPEC 3.2), as Go's wire.ContainerBudget: a payload of
+# n bytes may hold arrays + _MAP_WEIGHT * maps <= max(_MIN_BUDGET, n // 3).
+_MAP_WEIGHT = 3
+_MIN_BUDGET = 3 << 16
+# Each container takes at least one byte, so no payload this small (64 KiB)
+# can exceed _MIN_BUDGET: those are decoded without counting.
+_UNCOUNTED = _MIN_BUDGET // _MAP_WEIGHT
+
 _INT_MIN = -(1 << 63)
 _INT_END = 1 << 64
 
+
+def _container_budget(n: int) -> int:
+    return max(_MIN_BUDGET, n // 3)
+
+
+# --- encoding ---------------------------------------------------------------
 
 def _default(obj: Any) -> Any:
     # msgpack calls this for an int it cannot pack (instead of raising
@@ -113,31 +129,78 @@ def encode(obj: object) -> bytes:
         _local.packer = packer
 
 
+# --- decoding ---------------------------------------------------------------
+
 def _ext_hook(code: int, data: bytes) -> NoReturn:
     raise DecodeError(f"gobridge: unknown extension type {code} ({len(data)} bytes)")
 
 
-def _decode(data: ReadableBuffer) -> Any:
-    """decode without the size check; data is one whole payload."""
-    try:
+def _too_many(n: int, budget: int) -> DecodeError:
+    return DecodeError(
+        f"gobridge: too many arrays and maps: more than {budget} (arrays count 1, maps "
+        f"{_MAP_WEIGHT}) in a payload of {n} bytes, the most its size allows: "
+        f"max({_MIN_BUDGET}, bytes/3) (SPEC 3.2)"
+    )
+
+
+def _unpack(data: ReadableBuffer, n: int, timestamp: int) -> Any:
+    """msgpack.unpackb with gobridge's options, counting containers when n
+    is large enough for the budget to matter."""
+    if n <= _UNCOUNTED:
         return msgpack.unpackb(
-            data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook,
+            data, raw=False, strict_map_key=False, timestamp=timestamp, ext_hook=_ext_hook,
         )
-    except DecodeError:
-        raise
-    except msgpack.StackError:
-        raise DecodeError(f"gobridge: nesting deeper than {MAX_DEPTH}") from None
-    except msgpack.ExtraData:
-        raise DecodeError("gobridge: malformed payload: trailing bytes after the msgpack object") from None
-    except UnicodeDecodeError as e:
-        raise DecodeError(f"gobridge: invalid UTF-8 in a str: {e}") from None
-    except TypeError as e:
+    budget = _container_budget(n)
+    weight = 0
+
+    def on_array(x: List[Any]) -> List[Any]:
+        nonlocal weight
+        weight += 1
+        if weight > budget:
+            raise _too_many(n, budget)
+        return x
+
+    def on_map(x: Any) -> Any:
+        nonlocal weight
+        weight += _MAP_WEIGHT
+        if weight > budget:
+            raise _too_many(n, budget)
+        return x
+
+    return msgpack.unpackb(
+        data, raw=False, strict_map_key=False, timestamp=timestamp, ext_hook=_ext_hook,
+        list_hook=on_array, object_hook=on_map,
+    )
+
+
+def _decode_error(e: BaseException, data: ReadableBuffer, n: int) -> DecodeError:
+    """gobridge's DecodeError for an exception msgpack raised decoding data."""
+    if isinstance(e, DecodeError):
+        return e
+    if isinstance(e, msgpack.StackError):
+        return DecodeError(f"gobridge: nesting deeper than {MAX_DEPTH}")
+    if isinstance(e, msgpack.ExtraData):
+        return DecodeError("gobridge: malformed payload: trailing bytes after the msgpack object")
+    if isinstance(e, UnicodeDecodeError):
+        return DecodeError(f"gobridge: invalid UTF-8 in a str: {e}")
+    if isinstance(e, TypeError):
         # msgpack builds the dict with the key; an array or map key is unhashable
-        raise DecodeError(f"gobridge: unsupported map key: {e}") from None
-    except msgpack.FormatError:
-        raise DecodeError("gobridge: malformed payload: reserved or invalid msgpack byte") from None
-    except ValueError as e:
-        raise DecodeError(f"gobridge: malformed payload: {e}") from None
+        return DecodeError(f"gobridge: unsupported map key: {e}")
+    if isinstance(e, msgpack.FormatError):
+        return DecodeError("gobridge: malformed payload: reserved or invalid msgpack byte")
+    return DecodeError(f"gobridge: malformed payload: {e}")
+
+
+def _decode(data: ReadableBuffer) -> Any:
+    """decode without the size check; data is one whole payload (bytes, or
+    a memoryview of unsigned bytes)."""
+    n = len(data)
+    try:
+        if n <= _UNCOUNTED:  # the common case, as fast as msgpack alone
+            return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
+        return _unpack(data, n, 3)
+    except (ValueError, TypeError, msgpack.UnpackException) as e:
+        raise _decode_error(e, data, n) from None
 
 
 def decode(data: ReadableBuffer, *, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> Any:
@@ -145,8 +208,9 @@ def decode(data: ReadableBuffer, *, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> A
 
     Raises :class:`DecodeError` (a ``ValueError``) for anything else: invalid
     msgpack, trailing bytes, invalid UTF-8, nesting deeper than
-    :data:`MAX_DEPTH`, an extension type other than the timestamp, an array
-    or map used as a map key, or a payload larger than ``max_size``.
+    :data:`MAX_DEPTH`, more arrays and maps than the payload's size allows
+    (SPEC 3.2), an extension type other than the timestamp, an array or map
+    used as a map key, or a payload larger than ``max_size``.
     """
     with memoryview(data) as view:
         if view.nbytes > max_size:

@@ -76,7 +76,7 @@ func startPeer(t *testing.T, transport, role string, args ...string) (*bridge.Co
 // encoded) and Python->Go, over a unix socket and over an inherited socket
 // pair. Python checks what it got against the vector; Go checks what it got.
 func TestVectorsGoPython(t *testing.T) {
-	valid := vectors.Valid(vectors.Load(t))
+	valid := vectors.Shared(vectors.Load(t))
 	for _, transport := range []string{"unix", "pipe"} {
 		t.Run(transport, func(t *testing.T) {
 			c, cmd := startPeer(t, transport, "vectors")

@@ -6,6 +6,20 @@ import gobridge
 import pytest
 
 
+def test_timestamp_only_go_holds(serve):
+    """Go decodes the instant (year 10000) and sends it back; Python's recv
+    raises DecodeError and the connection goes on."""
+    proc, addr = serve("echo")
+    with gobridge.Client(addr) as c:
+        c.send_bytes(bytes.fromhex("c70cff000000000000003afff44180"))
+        assert c.recv_bytes().hex() == "c70cff000000000000003afff44180"  # Go re-encoded it exactly
+        c.send_bytes(bytes.fromhex("c70cff000000000000003afff44180"))
+        with pytest.raises(gobridge.DecodeError, match="timestamp out of range: 253402300800 s"):
+            c.recv()
+        c.send("after")
+        assert c.poll(20) and c.recv() == "after"
+
+
 def test_payload_over_the_container_budget(serve):
     """Go refuses a payload over the budget (and drops it); Python refuses
     the same payload; both connections go on."""

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every payload error matches ErrDecode (the connection stays usable);
@@ -54,6 +55,32 @@ func TestUnmarshalBadTarget(t *testing.T) {
 	}
 	if err := Unmarshal(p, &s); err != nil || s != "x" {
 		t.Errorf("%q, %v", s, err)
+	}
+}
+
+// Instants before year 0 or after 9999 (which Go decodes and Python cannot)
+// print and parse as time.Format writes them (SPEC 7).
+func TestJSONTimesOutsideRFC3339Years(t *testing.T) {
+	for _, sec := range []int64{253402300800, -62135596801, -62167219201, -219951936000, 1 << 40, -1 << 40} {
+		tm := time.Unix(sec, 5).UTC()
+		text, err := ToJSON(tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := FromJSON(text)
+		if err != nil || !back.(time.Time).Equal(tm) {
+			t.Errorf("%d: %s -> %v, %v", sec, text, back, err)
+		}
+	}
+	for _, bad := range []string{`{"$time":"02020-01-01T00:00:00Z"}`, `{"$time":"-020-01-01T00:00:00Z"}`,
+		`{"$time":"10001-02-29T00:00:00Z"}`, `{"$time":"+10000-01-01T00:00:00Z"}`} {
+		if v, err := FromJSON([]byte(bad)); !errors.Is(err, ErrJSON) {
+			t.Errorf("FromJSON(%s) = %v, %v; want ErrJSON", bad, v, err)
+		}
+	}
+	leap, err := FromJSON([]byte(`{"$time":"10000-02-29T00:00:00Z"}`))
+	if err != nil || leap.(time.Time).Month() != time.February {
+		t.Errorf("year 10000 is a leap year: %v, %v", leap, err)
 	}
 }
 

@@ -30,6 +30,7 @@ type Vector struct {
 	Go        string          `json:"go"`
 	Py        string          `json:"py"`
 	Error     string          `json:"error"`
+	PyError   string          `json:"py_error"`
 }
 
 // Path is the location of vectors.json.
@@ -52,11 +53,23 @@ func Load(t testing.TB) []Vector {
 	return vs
 }
 
-// Valid returns the vectors that decode (those without an error class).
+// Valid returns the vectors that Go decodes (those without an error class);
+// it includes those Python cannot (PyError set).
 func Valid(vs []Vector) []Vector {
 	var out []Vector
 	for _, v := range vs {
 		if v.Error == "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Shared returns the vectors that both languages decode.
+func Shared(vs []Vector) []Vector {
+	var out []Vector
+	for _, v := range vs {
+		if v.Error == "" && v.PyError == "" {
 			out = append(out, v)
 		}
 	}

@@ -47,7 +47,8 @@ def to_json(v: Any) -> Any:
     if isinstance(v, bytes):
         return {"$bin": base64.b64encode(v).decode()}
     if isinstance(v, dt.datetime):
-        s = v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        u = v.astimezone(UTC)
+        s = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"  # %Y: no zero padding
         if v.microsecond:
             s += ("." + "%06d" % v.microsecond).rstrip("0")
         return {"$time": s + "Z"}
@@ -141,6 +142,32 @@ def array_of(name: str, n: int, unit: Any, note: str, *, error: Optional[str] = 
         entry.update(unit_value=to_json(unit), canonical=True, go=GO_ARRAY, py="list")
     entry["note"] = note
     vectors.append(entry)
+
+
+def py_bad(name: str, hex: str, go_value: Any, py_error: str, note: str) -> None:
+    """A payload Go decodes (to go_value, in gobridge JSON) and Python cannot
+    (SPEC 8, "py_error"): Go's encoder writes these bytes back (canonical)."""
+    try:
+        msgpack.unpackb(bytes.fromhex(hex), raw=False, strict_map_key=False, timestamp=3)
+    except (OverflowError, ValueError):
+        pass
+    else:
+        raise SystemExit(f"{name}: msgpack-python decodes it")
+    msgpack.unpackb(bytes.fromhex(hex), raw=False, strict_map_key=False, timestamp=0)  # well-formed
+    vectors.append({"name": name, "hex": hex, "value": go_value, "canonical": True, "go": go_type_of(go_value),
+                    "py_error": py_error, "note": note})
+
+
+def go_type_of(json_value: Any) -> str:
+    if isinstance(json_value, dict) and "$time" in json_value:
+        return "time.Time"
+    if isinstance(json_value, list):
+        return GO_ARRAY
+    raise TypeError(json_value)
+
+
+def ts96(seconds: int, nanos: int = 0) -> str:
+    return "c70cff" + nanos.to_bytes(4, "big").hex() + seconds.to_bytes(8, "big", signed=True).hex()
 
 
 # --- nil, bool ---------------------------------------------------------------
@@ -243,6 +270,22 @@ add("timestamp96 year 2600", dt.datetime(2600, 1, 1, tzinfo=UTC), "seconds past 
 add("timestamp64 nanoseconds", dt.datetime(2020, 1, 1, tzinfo=UTC),
     "non-canonical for Python: 1 ns, which Go keeps and Python truncates to microseconds",
     hex="d7ff" + ((1 << 34) | 1577836800).to_bytes(8, "big").hex(), json_value={"$time": "2020-01-01T00:00:00.000000001Z"})
+
+# --- timestamps outside Python's datetime (SPEC 3.1) -----------------------------
+add("timestamp96 first datetime", dt.datetime(1, 1, 1, tzinfo=UTC),
+    "0001-01-01T00:00:00Z, -62135596800 s: the earliest instant a Python datetime holds")
+add("timestamp96 last datetime", dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    "9999-12-31T23:59:59.999999Z: the latest instant a Python datetime holds")
+py_bad("timestamp96 year 10000", ts96(253402300800), {"$time": "10000-01-01T00:00:00Z"}, "timestamp_range",
+       "one second after Python's last datetime: Go decodes it, Python raises DecodeError")
+py_bad("timestamp96 year 0", ts96(-62135596801, 999999999), {"$time": "0000-12-31T23:59:59.999999999Z"},
+       "timestamp_range", "just before 0001-01-01: Go decodes it, Python raises DecodeError")
+py_bad("timestamp96 year -5000", ts96(-219951936000), {"$time": "-5000-01-01T00:00:00Z"}, "timestamp_range",
+       "a negative year, as Go's time.Format writes it")
+py_bad("timestamp96 2^40 s", ts96(1 << 40), {"$time": "36812-02-20T00:36:16Z"}, "timestamp_range",
+       "a five-digit year")
+py_bad("timestamp in an array", "92" + "01" + ts96(253402300800), [1, {"$time": "10000-01-01T00:00:00Z"}],
+       "timestamp_range", "the whole payload is refused, as for any invalid part")
 
 # --- the container budget (SPEC 3.2) ---------------------------------------------
 array_of("budget: 196607 empty arrays", 196607, [],

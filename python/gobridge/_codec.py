@@ -18,6 +18,7 @@ spec requires and turns its exceptions into gobridge's:
 from __future__ import annotations
 
 import datetime
+import itertools
 import threading
 from typing import Any, List, NoReturn, Optional, Union
 
@@ -47,6 +48,10 @@ _UNCOUNTED = _MIN_BUDGET // _MAP_WEIGHT
 
 _INT_MIN = -(1 << 63)
 _INT_END = 1 << 64
+
+# Python datetime's range, in seconds since the epoch (SPEC 3.1).
+_DT_MIN_S = -62135596800  # 0001-01-01T00:00:00Z
+_DT_MAX_S = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def _container_budget(n: int) -> int:
@@ -173,10 +178,38 @@ def _unpack(data: ReadableBuffer, n: int, timestamp: int) -> Any:
     )
 
 
+def _timestamp_error(data: ReadableBuffer, n: int) -> DecodeError:
+    """The error for a payload whose timestamp Python's datetime cannot hold."""
+    found: Optional[Any] = None
+    try:
+        value = _unpack(data, n, 0)  # timestamps as msgpack.Timestamp, any instant
+    except Exception as e:  # the payload has another fault too: report that one
+        return _decode_error(e, data, n)
+    stack = [value]
+    while stack and found is None:
+        x = stack.pop()
+        if isinstance(x, msgpack.Timestamp):
+            if not _DT_MIN_S <= x.seconds <= _DT_MAX_S:
+                found = x
+        elif isinstance(x, list):
+            stack.extend(x)
+        elif isinstance(x, dict):
+            stack.extend(itertools.chain.from_iterable(x.items()))
+    instant = (f"{found.seconds} s and {found.nanoseconds} ns since 1970-01-01T00:00:00Z"
+               if found is not None else "an instant")
+    return DecodeError(
+        f"gobridge: timestamp out of range: {instant} is outside what a Python datetime holds "
+        f"(years 1 to 9999: {_DT_MIN_S} to {_DT_MAX_S} s); a Go peer can send it, Python "
+        "cannot receive it (SPEC 3.1)"
+    )
+
+
 def _decode_error(e: BaseException, data: ReadableBuffer, n: int) -> DecodeError:
     """gobridge's DecodeError for an exception msgpack raised decoding data."""
     if isinstance(e, DecodeError):
         return e
+    if isinstance(e, OverflowError):
+        return _timestamp_error(data, n)
     if isinstance(e, msgpack.StackError):
         return DecodeError(f"gobridge: nesting deeper than {MAX_DEPTH}")
     if isinstance(e, msgpack.ExtraData):
@@ -199,7 +232,7 @@ def _decode(data: ReadableBuffer) -> Any:
         if n <= _UNCOUNTED:  # the common case, as fast as msgpack alone
             return msgpack.unpackb(data, raw=False, strict_map_key=False, timestamp=3, ext_hook=_ext_hook)
         return _unpack(data, n, 3)
-    except (ValueError, TypeError, msgpack.UnpackException) as e:
+    except (ValueError, TypeError, OverflowError, msgpack.UnpackException) as e:
         raise _decode_error(e, data, n) from None
 
 
@@ -209,8 +242,9 @@ def decode(data: ReadableBuffer, *, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> A
     Raises :class:`DecodeError` (a ``ValueError``) for anything else: invalid
     msgpack, trailing bytes, invalid UTF-8, nesting deeper than
     :data:`MAX_DEPTH`, more arrays and maps than the payload's size allows
-    (SPEC 3.2), an extension type other than the timestamp, an array or map
-    used as a map key, or a payload larger than ``max_size``.
+    (SPEC 3.2), an extension type other than the timestamp, a timestamp
+    outside a ``datetime``'s years 1 to 9999, an array or map used as a map
+    key, or a payload larger than ``max_size``.
     """
     with memoryview(data) as view:
         if view.nbytes > max_size:

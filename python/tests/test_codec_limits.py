@@ -1,15 +1,58 @@
-"""The decoder's container budget (SPEC 3.2)."""
+"""The decoder's edges (SPEC 3.1-3.3): timestamps a datetime cannot hold and
+the container budget."""
+import datetime as dt
 import tracemalloc
 
+import msgpack
 import pytest
 
 import gobridge
 from gobridge import DecodeError
 from gobridge._codec import _MAP_WEIGHT, _MIN_BUDGET, _UNCOUNTED
 
+UTC = dt.timezone.utc
+
+
+def ts96(seconds, nanos=0):
+    return b"\xc7\x0c\xff" + nanos.to_bytes(4, "big") + seconds.to_bytes(8, "big", signed=True)
+
 
 def array_of(n, unit):
     return b"\xdd" + n.to_bytes(4, "big") + unit * n
+
+
+# --- timestamps ---------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds, nanos", [
+    (253402300800, 0), (-62135596801, 999999999), (1 << 40, 0), (-(1 << 62), 0), ((1 << 63) - 1, 0),
+])
+def test_timestamp_outside_datetime_is_a_decode_error(seconds, nanos):
+    with pytest.raises(DecodeError) as e:
+        gobridge.decode(ts96(seconds, nanos))
+    assert isinstance(e.value, ValueError)
+    message = str(e.value)
+    assert f"{seconds} s and {nanos} ns" in message and "years 1 to 9999" in message
+
+
+def test_timestamp_range_edges_decode():
+    assert gobridge.decode(ts96(-62135596800)) == dt.datetime(1, 1, 1, tzinfo=UTC)
+    assert gobridge.decode(ts96(253402300799, 999999999)) == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_timestamp_error_names_the_bad_one_inside_containers():
+    payload = msgpack.packb({"ok": msgpack.Timestamp(0, 0), "bad": [1, msgpack.Timestamp(253402300800 + 5, 7)]})
+    with pytest.raises(DecodeError, match="253402300805 s and 7 ns"):
+        gobridge.decode(payload)
+
+
+def test_connection_survives_a_timestamp_it_cannot_hold():
+    a, b = gobridge.Pipe()
+    with a, b:
+        a.send_bytes(ts96(253402300800))
+        a.send("next")
+        with pytest.raises(DecodeError, match="timestamp out of range"):
+            b.recv()
+        assert b.recv() == "next"
 
 
 # --- the container budget -----------------------------------------------------

@@ -42,7 +42,8 @@ func BenchmarkMarshalGeneric(b *testing.B) {
 	}
 }
 
-// BenchmarkMarshalStruct: a struct, encoded by vmihailenco/msgpack.
+// BenchmarkMarshalStruct: a struct, encoded by vmihailenco/msgpack and then
+// checked by the scanner.
 func BenchmarkMarshalStruct(b *testing.B) {
 	e := NewEncoder()
 	b.ReportAllocs()

@@ -118,3 +118,24 @@ func TestDecodeMemoryIsBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestEncoderRefusesOverBudget(t *testing.T) {
+	many := make([]any, MinContainerBudget)
+	for i := range many {
+		many[i] = []any{}
+	}
+	_, err := Marshal(many)
+	if !errors.Is(err, ErrTooManyContainers) || !errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrDecode) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Marshal(many[1:]); err != nil { // exactly the budget
+		t.Fatal(err)
+	}
+	typed := make([][]int, MinContainerBudget) // counted through the check of what vmihailenco wrote
+	for i := range typed {
+		typed[i] = []int{}
+	}
+	if _, err := Marshal(typed); !errors.Is(err, ErrTooManyContainers) {
+		t.Fatalf("typed: err = %v", err)
+	}
+}

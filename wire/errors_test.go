@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Every payload error matches ErrDecode (the connection stays usable);
@@ -37,6 +39,98 @@ func TestErrDecodeFamily(t *testing.T) {
 	fr := NewReader(bytes.NewReader([]byte{0, 0, 0, 9, 1}), 4)
 	if _, err := fr.ReadFrame(nil); !errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrDecode) {
 		t.Errorf("frame too large: %v", err)
+	}
+}
+
+type keyStruct struct{ A, B int }
+
+type extValue struct{}
+
+func (extValue) MarshalMsgpack() ([]byte, error) { return []byte{0xd4, 0x05, 0x00}, nil } // ext type 5
+
+type badStrings struct {
+	Name string `msgpack:"name"`
+}
+
+// What no decoder accepts is refused when encoding, with the reason and
+// ErrUnsupportedType (never ErrDecode), and nothing is written.
+func TestEncoderRefusesWhatNoDecoderAccepts(t *testing.T) {
+	deep := any(nil)
+	for i := 0; i < MaxDepth+1; i++ {
+		deep = []any{deep}
+	}
+	deepMap := any(nil)
+	for i := 0; i < MaxDepth+1; i++ {
+		deepMap = map[string]any{"k": deepMap}
+	}
+	deepTyped := []any{nil}
+	for i := 0; i < MaxDepth; i++ {
+		deepTyped = []any{deepTyped}
+	}
+	for _, tc := range []struct {
+		name   string
+		v      any
+		reason error
+		text   string
+	}{
+		{"array key, typed map", map[[2]int]int{{1, 2}: 3}, ErrUnsupportedKey, "an array used as a map key"},
+		{"struct key, typed map", map[keyStruct]string{{1, 2}: "x"}, ErrUnsupportedKey, "a map used as a map key"},
+		{"array key in map[any]any", map[any]any{[2]int{1, 2}: "x"}, ErrUnsupportedKey, "a [2]int key encodes as an array"},
+		{"struct key in map[any]any", map[any]any{keyStruct{1, 2}: "x"}, ErrUnsupportedKey, "a wire.keyStruct key encodes as a map"},
+		{"pointer-to-struct key", map[*keyStruct]int{{1, 2}: 1}, ErrUnsupportedKey, "a map used as a map key"},
+		{"nested in a generic value", []any{map[string]any{"m": map[[1]string]int{{"a"}: 1}}}, ErrUnsupportedKey, "map[[1]string]int"},
+		{"invalid UTF-8 string", "ok\xff", ErrInvalidUTF8, "not valid UTF-8"},
+		{"invalid UTF-8 map key", map[string]any{"\xc3": 1}, ErrInvalidUTF8, "not valid UTF-8"},
+		{"invalid UTF-8 key in map[any]any", map[any]any{"\xc3": 1}, ErrInvalidUTF8, "not valid UTF-8"},
+		{"invalid UTF-8 struct field", badStrings{"\xe2\x82"}, ErrInvalidUTF8, "wire.badStrings"},
+		{"invalid UTF-8 in a typed slice", []string{"a", "\xff"}, ErrInvalidUTF8, "[]string"},
+		{"1025 nested []any", deep, ErrTooDeep, "more than 1024"},
+		{"1025 nested maps", deepMap, ErrTooDeep, "more than 1024"},
+		{"1025 nested, typed inside", []any{deepTyped}, ErrTooDeep, "more than 1024"},
+		{"unknown extension from a Marshaler", []any{extValue{}}, ErrUnknownExtension, "type 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEncoder()
+			p, err := e.Marshal(tc.v)
+			if !errors.Is(err, tc.reason) || !errors.Is(err, ErrUnsupportedType) || errors.Is(err, ErrDecode) || p != nil {
+				t.Fatalf("Marshal = %x, %v; want %v", p, err, tc.reason)
+			}
+			if !strings.Contains(err.Error(), tc.text) || strings.Count(err.Error(), "wire:") != 1 {
+				t.Errorf("message %q does not say %q (once prefixed)", err, tc.text)
+			}
+			if frame, err := e.AppendFrame([]byte("x"), tc.v, 0); err == nil || string(frame) != "x" {
+				t.Errorf("AppendFrame = %q, %v", frame, err)
+			}
+			if q, err := e.Marshal([]any{int64(1)}); err != nil || hex.EncodeToString(q) != "9101" {
+				t.Errorf("the Encoder is not reusable: %x, %v", q, err)
+			}
+		})
+	}
+}
+
+// What a decoder accepts is still encoded: bin keys (Python decodes them,
+// SPEC 3.1), keys of named scalar types, the deepest allowed nesting.
+func TestEncoderStillAcceptsDecodable(t *testing.T) {
+	type name string
+	deep := any(nil)
+	for i := 0; i < MaxDepth; i++ {
+		deep = []any{deep}
+	}
+	for _, tc := range []struct {
+		name string
+		v    any
+		hex  string
+	}{
+		{"[N]byte keys are bin", map[[2]byte]int{{1, 2}: 3}, "81c402010203"},
+		{"named string keys", map[name]int{"a": 1}, "81a16101"},
+		{"typed int keys in map[any]any", map[any]any{int8(-1): "x", uint16(7): "y"}, "82ffa17807a179"},
+		{"time key", map[any]any{time.Unix(0, 0): 1}, "81d6ff0000000001"},
+		{"1024 deep", deep, strings.Repeat("91", MaxDepth) + "c0"},
+	} {
+		p, err := Marshal(tc.v)
+		if err != nil || hex.EncodeToString(p) != tc.hex {
+			t.Errorf("%s: Marshal = %x, %v; want %s", tc.name, p, err, tc.hex)
+		}
 	}
 }
 
@@ -97,3 +191,5 @@ func TestMixedKeysAfterStrKeys(t *testing.T) {
 		t.Fatalf("got %#v", v)
 	}
 }
+
+var _ msgpack.Marshaler = extValue{}

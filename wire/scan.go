@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -69,8 +70,9 @@ func (e *scanError) Unwrap() error { return e.kind }
 type scanner struct {
 	p      []byte
 	i      int
-	weight int // arrays + MapWeight × maps seen so far
-	budget int // the most weight allowed
+	weight int  // arrays + MapWeight × maps seen so far
+	budget int  // the most weight allowed
+	binKey bool // bin map keys are fine (checking what an encoder wrote: Python decodes them)
 }
 
 // fail builds an error; it is kept out of line so that the checks that
@@ -234,7 +236,7 @@ func (s *scanner) value(depth int, isKey bool) error {
 	case 0xc1:
 		return s.fail(ErrMalformed, at, "reserved byte 0xc1")
 	case 0xc4, 0xc5, 0xc6: // bin 8/16/32
-		if isKey {
+		if isKey && !s.binKey {
 			return s.badKey("a bin (Go cannot key a map with []byte)")
 		}
 		n, err := s.uint(1 << (c - 0xc4))
@@ -288,4 +290,15 @@ func (s *scanner) value(depth int, isKey bool) error {
 		return s.container(n, true, depth, at)
 	}
 	panic("unreachable")
+}
+
+// checkEncoded checks the one object an encoder wrote at p (a value at the
+// given depth, or a map key) as a decoder would, adding its containers to
+// *weight. The container budget is the encoder's to check, once the whole
+// payload's size is known.
+func checkEncoded(p []byte, depth int, isKey bool, weight *int) error {
+	s := scanner{p: p, budget: math.MaxInt, binKey: true}
+	err := s.value(depth, isKey)
+	*weight += s.weight
+	return err
 }

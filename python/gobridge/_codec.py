@@ -3,8 +3,12 @@
 msgpack-python does the work; this module fixes its options to the ones the
 spec requires and turns its exceptions into gobridge's:
 
-- pack with ``use_bin_type=True`` (str and bytes never confused) and
-  ``datetime=True`` (tz-aware datetimes as timestamp extension -1);
+- pack with ``use_bin_type=True`` (str and bytes never confused),
+  ``datetime=True`` (tz-aware datetimes as timestamp extension -1) and
+  ``strict_types=True``, so that every value msgpack does not pack as it is
+  (a tuple, a subclass of a builtin, a user type) comes to
+  one hook, which turns it into a builtin or refuses it, and which knows when
+  a value may hold a key no decoder accepts (a tuple key: checked then);
 - unpack with ``raw=False`` (str is str, invalid UTF-8 is an error),
   ``strict_map_key=False`` (integer keys round-trip), ``timestamp=3``
   (timestamps arrive as tz-aware datetimes in UTC), an ``ext_hook`` that
@@ -20,7 +24,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import threading
-from typing import Any, List, NoReturn, Optional, Union
+from typing import Any, FrozenSet, List, NoReturn, Optional, Union
 
 import msgpack  # type: ignore[import-untyped, unused-ignore]
 
@@ -60,23 +64,156 @@ def _container_budget(n: int) -> int:
 
 # --- encoding ---------------------------------------------------------------
 
-def _default(obj: Any) -> Any:
-    # msgpack calls this for an int it cannot pack (instead of raising
-    # OverflowError itself, as it does without a default hook).
+class _Unconverted:
+    pass
+
+
+_NO = _Unconverted()
+
+# What the Packer (strict_types=True) packs as it is and a decoder accepts as
+# a map key; any other key is looked at by _bad_key.
+_KEY_TYPES: FrozenSet[type] = frozenset((
+    type(None), bool, int, float, str, bytes, memoryview, datetime.datetime, msgpack.Timestamp,
+))
+_CONTAINERS: FrozenSet[type] = frozenset((list, tuple, dict))
+# Payloads up to this size get the plain walk for bad keys.
+_SMALL_WALK = 4096
+
+
+def _builtin(obj: Any) -> Any:
+    """obj (which msgpack does not pack as it is) as a builtin msgpack packs,
+    or _NO. Subclasses of builtins become the builtin."""
+    if isinstance(obj, tuple):
+        return list(obj)
     if isinstance(obj, int):
-        raise OverflowError("integer out of range")
-    # msgpack only recognises exact datetime.datetime instances; a subclass
-    # (say a library's timestamp type) is the same instant.
+        return int.__index__(obj)  # IntEnum, ...: the value, whatever __int__ says
+    if isinstance(obj, float):
+        return float.__float__(obj)
+    if isinstance(obj, str):
+        return str.__str__(obj)
+    if isinstance(obj, (bytes, bytearray)):
+        return memoryview(obj)
+    if isinstance(obj, list):
+        return list(obj)
+    if isinstance(obj, dict):
+        return dict(obj)
     if isinstance(obj, datetime.datetime):
+        # msgpack packs only exact datetimes; a subclass (a library's
+        # timestamp type) is the same instant.
         return datetime.datetime(
             obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second,
             obj.microsecond, obj.tzinfo, fold=obj.fold,
         )
-    raise TypeError(f"can not serialize {type(obj).__name__!r} object")
+    return _NO
 
 
-def _new_packer() -> msgpack.Packer:
-    return msgpack.Packer(use_bin_type=True, datetime=True, default=_default)
+class _Hook:
+    """The Packer's ``default=``: one per Packer, so that it can say what the
+    last pack made (containers that may carry a bad key)."""
+
+    __slots__ = ("containers", "kinds")
+
+    def __init__(self) -> None:
+        self.containers = 0  # tuples and converted containers packed
+        self.kinds: set[type] = set()  # container subclasses seen
+
+    def __call__(self, obj: Any) -> Any:
+        t = type(obj)
+        if t is int:
+            # msgpack calls this for an int it cannot pack (instead of
+            # raising OverflowError itself, as it does without a hook).
+            raise OverflowError("integer out of range")
+        if t is tuple:
+            self.containers += 1
+            return list(obj)
+        value = _builtin(obj)
+        if value is not _NO:
+            if isinstance(obj, (tuple, list, dict)):
+                self.containers += 1
+                self.kinds.add(t)
+            return value
+        raise TypeError(f"can not serialize {t.__name__!r} object")
+
+    def key_shape(self, key: Any) -> Optional[str]:
+        """What a map key that is not of a _KEY_TYPES type encodes as, if that
+        is an array or a map (which no decoder accepts as a key)."""
+        if isinstance(key, (tuple, list)):
+            return "an array"
+        if isinstance(key, dict):
+            return "a map"
+        return None
+
+
+def _describe(hook: _Hook, d: Any) -> Optional[str]:
+    """The first key of dict d that encodes as an array or map, described."""
+    for k in d:
+        if type(k) not in _KEY_TYPES:
+            shape = hook.key_shape(k)
+            if shape is not None:
+                text = repr(k)
+                if len(text) > 60:
+                    text = text[:57] + "..."
+                return f"a {type(k).__name__} key ({text}) encodes as {shape}"
+    return None
+
+
+def _bad_key_small(hook: _Hook, roots: List[Any]) -> Optional[str]:
+    """_bad_key for a value of a few KiB: a plain walk, cheaper than the
+    set-up of the breadth-first one."""
+    kinds = _CONTAINERS | hook.kinds if hook.kinds else _CONTAINERS
+    key_types = _KEY_TYPES
+    stack = roots
+    while stack:
+        x = stack.pop()
+        if type(x) not in kinds and not isinstance(x, (list, tuple, dict)):
+            continue  # a root that is no container
+        if isinstance(x, dict):
+            for k in x:
+                if type(k) not in key_types:
+                    found = _describe(hook, x)
+                    if found is not None:
+                        return found
+                    break
+            x = x.values()
+        for v in x:
+            if type(v) in kinds:
+                stack.append(v)
+    return None
+
+
+def _bad_key(hook: _Hook, roots: List[Any]) -> Optional[str]:
+    """The first map key in roots that encodes as an array or map, described.
+
+    A breadth-first walk whose per-element work runs in C (itertools and map
+    over type): one level's containers are flattened at once, every key of
+    the level's maps is checked at once, and only containers go on.
+    """
+    kinds = _CONTAINERS | hook.kinds
+    maps = frozenset(k for k in kinds if issubclass(k, dict))
+    is_container, is_map = kinds.__contains__, maps.__contains__
+    is_seq = (kinds - maps).__contains__
+    compress, flatten = itertools.compress, itertools.chain.from_iterable
+    level: List[Any] = [r for r in roots if isinstance(r, (list, tuple, dict))]
+    while level:
+        types = list(map(type, level))
+        dicts: List[Any] = list(compress(level, map(is_map, types)))
+        children: Any = flatten(compress(level, map(is_seq, types)))
+        if dicts:
+            if not _KEY_TYPES.issuperset(map(type, flatten(dicts))):
+                for d in dicts:
+                    found = _describe(hook, d)
+                    if found is not None:
+                        return found
+            children = itertools.chain(children, flatten(map(dict.values, dicts)))
+        children = list(children)
+        level = list(compress(children, map(is_container, map(type, children))))
+    return None
+
+
+def _new_packer() -> Any:
+    hook = _Hook()
+    packer = msgpack.Packer(use_bin_type=True, datetime=True, strict_types=True, default=hook)
+    return packer, hook
 
 
 # A Packer keeps an internal buffer and is not safe to share between threads,
@@ -108,17 +245,36 @@ def _find_big_int(obj: object, depth: int = 0) -> Optional[int]:
 def encode(obj: object) -> bytes:
     """Encode obj as one msgpack object (SPEC section 3.1).
 
+    Tuples become arrays; subclasses of builtins (an ``IntEnum``, an
+    ``OrderedDict``) are encoded as the builtin value.
+
     Raises :class:`EncodeError` (a ``TypeError``) for a value that has no
-    msgpack form (a set, a naive datetime, an arbitrary object, nesting deeper
-    than :data:`MAX_DEPTH`) and :class:`IntegerRangeError` (also an
-    ``OverflowError``) for an ``int`` outside [-2**63, 2**64).
+    msgpack form (a set, a naive datetime, an arbitrary object, nesting
+    deeper than :data:`MAX_DEPTH`) or that no decoder would
+    accept (a map key that encodes as an array or map, such as a tuple), and
+    :class:`IntegerRangeError` (also an ``OverflowError``) for an ``int``
+    outside [-2**63, 2**64). Nothing is returned in part.
     """
-    packer = _local.__dict__.pop("packer", None)
-    if packer is None:
-        packer = _new_packer()
+    pair = _local.__dict__.pop("packer", None)
+    if pair is None:
+        pair = _new_packer()
+    packer, hook = pair
     try:
         data: bytes = packer.pack(obj)
+        # A key that encodes as an array or map is a tuple (or a subclass of
+        # one, which comes to the hook too): look at the keys when the hook
+        # saw any, unless the one it saw is the value itself (a tuple message).
+        if hook.containers and (hook.containers > 1 or type(obj) is not tuple):
+            roots = [obj]
+            bad = (_bad_key_small if len(data) <= _SMALL_WALK else _bad_key)(hook, roots)
+            if bad is not None:
+                raise EncodeError(
+                    f"gobridge: cannot encode: {bad}, and no decoder accepts an array or map "
+                    "as a map key (SPEC 3.1): use str, int, float, bool, None, bytes or datetime keys"
+                )
         return data
+    except EncodeError:
+        raise
     except OverflowError:
         big = _find_big_int(obj)
         what = f"a {big.bit_length()}-bit integer" if big is not None else "an integer"
@@ -131,7 +287,11 @@ def encode(obj: object) -> bytes:
         raise EncodeError(f"gobridge: cannot encode: {e}") from e
     finally:
         # The packer resets its buffer after an exception, so it is reusable.
-        _local.packer = packer
+        if hook.containers:
+            hook.containers = 0
+            if hook.kinds:
+                hook.kinds = set()
+        _local.packer = pair
 
 
 # --- decoding ---------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""The decoder's edges (SPEC 3.1-3.3): timestamps a datetime cannot hold and
-the container budget."""
+"""The decoder's edges (SPEC 3.1-3.3): timestamps a datetime cannot hold, the
+container budget, pickles sent by mistake, and the encoder refusing what no
+decoder accepts."""
+import collections
 import datetime as dt
 import tracemalloc
 
@@ -7,7 +9,7 @@ import msgpack
 import pytest
 
 import gobridge
-from gobridge import DecodeError
+from gobridge import DecodeError, EncodeError
 from gobridge._codec import _MAP_WEIGHT, _MIN_BUDGET, _UNCOUNTED
 
 UTC = dt.timezone.utc
@@ -125,3 +127,34 @@ def test_connection_survives_a_payload_over_the_budget():
         with pytest.raises(DecodeError, match="too many arrays and maps"):
             b.recv()
         assert b.recv() == "next"
+
+
+# --- the encoder refuses what no decoder accepts --------------------------------
+
+Point = collections.namedtuple("Point", "x y")
+
+
+@pytest.mark.parametrize("value, key_type", [
+    ({(1, 2): "x"}, "tuple"),
+    ([1, {"a": {(3,): 4}}], "tuple"),
+    ({Point(1, 2): "x"}, "Point"),
+    (collections.OrderedDict([((1,), 2)]), "tuple"),
+    (((1, 2), {((), 1): 2}), "tuple"),
+    ([{i: i for i in range(2000)}, {(1,): 2}], "tuple"),  # a large value: the breadth-first walk
+])
+def test_encode_refuses_keys_that_encode_as_arrays(value, key_type):
+    with pytest.raises(EncodeError, match=f"a {key_type} key .* encodes as an array") as e:
+        gobridge.encode(value)
+    assert isinstance(e.value, TypeError) and "no decoder accepts" in str(e.value)
+
+
+def test_encode_accepts_what_decoders_accept():
+    for value in [{b"bin": 1}, {1: 2, None: 3, 2.5: 4, True: 5, "s": 6, dt.datetime(2020, 1, 1, tzinfo=UTC): 7},
+                  [(1, 2), (3, (4, 5))], ("job", 1, {"x": (1.5,)}), {"a": (1, 2)}]:
+        assert gobridge.encode(value) == msgpack.packb(value, use_bin_type=True, datetime=True)
+
+
+def test_encoder_usable_after_refusing_a_key():
+    with pytest.raises(EncodeError):
+        gobridge.encode({(1,): 2})
+    assert gobridge.encode([(1, 2)]) == b"\x91\x92\x01\x02"

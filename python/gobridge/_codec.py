@@ -6,7 +6,7 @@ spec requires and turns its exceptions into gobridge's:
 - pack with ``use_bin_type=True`` (str and bytes never confused),
   ``datetime=True`` (tz-aware datetimes as timestamp extension -1) and
   ``strict_types=True``, so that every value msgpack does not pack as it is
-  (a tuple, a subclass of a builtin, a user type) comes to
+  (a tuple, a subclass of a builtin, a numpy scalar, a user type) comes to
   one hook, which turns it into a builtin or refuses it, and which knows when
   a value may hold a key no decoder accepts (a tuple key: checked then);
 - unpack with ``raw=False`` (str is str, invalid UTF-8 is an error),
@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import operator
 import threading
-from typing import Any, FrozenSet, List, NoReturn, Optional, Union
+from typing import Any, Callable, FrozenSet, List, NoReturn, Optional, Union
 
 import msgpack  # type: ignore[import-untyped, unused-ignore]
 
 from ._errors import DecodeError, EncodeError, IntegerRangeError
 
-__all__ = ["DEFAULT_MAX_FRAME_SIZE", "MAX_DEPTH", "encode", "decode", "ReadableBuffer"]
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE", "MAX_DEPTH", "Default", "encode", "decode", "ReadableBuffer",
+]
 
 #: Default limit on one frame's payload, bytes (SPEC 2.1); the same in Go.
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
@@ -41,6 +44,11 @@ DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 MAX_DEPTH = 1024
 
 ReadableBuffer = Union[bytes, bytearray, memoryview]
+
+#: A ``default=`` hook, as ``json.dumps`` takes: called with an object msgpack
+#: cannot encode, it returns something that can be encoded (or raises
+#: ``TypeError``).
+Default = Callable[[Any], Any]
 
 # The container budget (SPEC 3.2), as Go's wire.ContainerBudget: a payload of
 # n bytes may hold arrays + _MAP_WEIGHT * maps <= max(_MIN_BUDGET, n // 3).
@@ -80,15 +88,24 @@ _CONTAINERS: FrozenSet[type] = frozenset((list, tuple, dict))
 _SMALL_WALK = 4096
 
 
+def _ndarray_error(obj: object) -> TypeError:
+    return TypeError(
+        f"can not serialize a numpy.ndarray (shape {getattr(obj, 'shape', '?')}): send its raw bytes "
+        "with conn.send_bytes(arr) (arr.tobytes() makes them a bytes value), or a list made by "
+        "arr.tolist() (default=lambda a: a.tolist(), or Connection.set_default, does that for every array)"
+    )
+
+
 def _builtin(obj: Any) -> Any:
     """obj (which msgpack does not pack as it is) as a builtin msgpack packs,
-    or _NO. Subclasses of builtins become the builtin."""
+    or _NO. Subclasses of builtins become the builtin; numpy scalars (found
+    by duck typing, numpy is never imported) their Python value."""
     if isinstance(obj, tuple):
         return list(obj)
     if isinstance(obj, int):
         return int.__index__(obj)  # IntEnum, ...: the value, whatever __int__ says
     if isinstance(obj, float):
-        return float.__float__(obj)
+        return float.__float__(obj)  # numpy.float64 is a float subclass
     if isinstance(obj, str):
         return str.__str__(obj)
     if isinstance(obj, (bytes, bytearray)):
@@ -104,6 +121,19 @@ def _builtin(obj: Any) -> Any:
             obj.year, obj.month, obj.day, obj.hour, obj.minute, obj.second,
             obj.microsecond, obj.tzinfo, fold=obj.fold,
         )
+    t = type(obj)
+    numpy = t.__module__ == "numpy"
+    if numpy:
+        if t.__name__ == "ndarray":
+            return _NO  # an array is not a scalar, even if it has one element
+        if t.__name__ in ("bool_", "bool"):
+            return bool(obj)
+    if hasattr(t, "__index__"):  # numpy integers, and any other exact integer type
+        return operator.index(obj)
+    if numpy and hasattr(obj, "item"):
+        value = obj.item()  # numpy.float32 and the like: the exact Python float
+        if type(value) is float:
+            return value
     return _NO
 
 
@@ -111,10 +141,12 @@ class _Hook:
     """The Packer's ``default=``: one per Packer, so that it can say what the
     last pack made (containers that may carry a bad key)."""
 
-    __slots__ = ("containers", "kinds")
+    __slots__ = ("user", "containers", "made", "kinds")
 
     def __init__(self) -> None:
+        self.user: Optional[Default] = None
         self.containers = 0  # tuples and converted containers packed
+        self.made: List[Any] = []  # containers a user default returned
         self.kinds: set[type] = set()  # container subclasses seen
 
     def __call__(self, obj: Any) -> Any:
@@ -132,7 +164,24 @@ class _Hook:
                 self.containers += 1
                 self.kinds.add(t)
             return value
-        raise TypeError(f"can not serialize {t.__name__!r} object")
+        user = self.user
+        if user is None:
+            if t.__module__ == "numpy" and t.__name__ == "ndarray":
+                raise _ndarray_error(obj)
+            raise TypeError(f"can not serialize {t.__name__!r} object")
+        value = user(obj)
+        if type(value) not in _PACKED_AS_IS:
+            converted = _builtin(value)
+            if converted is _NO:
+                raise TypeError(
+                    f"the default hook returned a {type(value).__name__!r} object for a "
+                    f"{t.__name__!r} object, and that cannot be encoded either"
+                )
+            value = converted
+        if type(value) in (list, dict):
+            self.containers += 1
+            self.made.append(value)
+        return value
 
     def key_shape(self, key: Any) -> Optional[str]:
         """What a map key that is not of a _KEY_TYPES type encodes as, if that
@@ -141,7 +190,21 @@ class _Hook:
             return "an array"
         if isinstance(key, dict):
             return "a map"
+        try:
+            value = self(key)
+        except (TypeError, ValueError, OverflowError):
+            return None  # the pack itself would have failed on it
+        if isinstance(value, list):
+            return "an array"
+        if isinstance(value, dict):
+            return "a map"
         return None
+
+
+_PACKED_AS_IS: FrozenSet[type] = frozenset((
+    type(None), bool, int, float, str, bytes, bytearray, memoryview, list, dict,
+    datetime.datetime, msgpack.Timestamp, msgpack.ExtType,
+))
 
 
 def _describe(hook: _Hook, d: Any) -> Optional[str]:
@@ -219,7 +282,7 @@ def _new_packer() -> Any:
 # A Packer keeps an internal buffer and is not safe to share between threads,
 # but creating one per call costs more than the packing itself for small
 # messages, so each thread keeps one. It is taken out while in use so that a
-# re-entrant call (a tzinfo written in Python calling encode) gets its own.
+# re-entrant call (a tzinfo or default hook calling encode) gets its own.
 _local = threading.local()
 
 
@@ -242,15 +305,19 @@ def _find_big_int(obj: object, depth: int = 0) -> Optional[int]:
     return None
 
 
-def encode(obj: object) -> bytes:
+def encode(obj: object, *, default: Optional[Default] = None) -> bytes:
     """Encode obj as one msgpack object (SPEC section 3.1).
 
     Tuples become arrays; subclasses of builtins (an ``IntEnum``, an
-    ``OrderedDict``) are encoded as the builtin value.
+    ``OrderedDict``) and numpy scalars (``numpy.int64``, ``numpy.bool_``,
+    ``numpy.float32``, ... found by duck typing: ``__index__``, ``.item()``)
+    are encoded as the builtin value. ``default``, as for ``json.dumps``, is
+    called with any other object and returns something encodable in its
+    place (or raises ``TypeError``).
 
     Raises :class:`EncodeError` (a ``TypeError``) for a value that has no
-    msgpack form (a set, a naive datetime, an arbitrary object, nesting
-    deeper than :data:`MAX_DEPTH`) or that no decoder would
+    msgpack form (a set, a naive datetime, a numpy array, an arbitrary
+    object, nesting deeper than :data:`MAX_DEPTH`) or that no decoder would
     accept (a map key that encodes as an array or map, such as a tuple), and
     :class:`IntegerRangeError` (also an ``OverflowError``) for an ``int``
     outside [-2**63, 2**64). Nothing is returned in part.
@@ -259,13 +326,14 @@ def encode(obj: object) -> bytes:
     if pair is None:
         pair = _new_packer()
     packer, hook = pair
+    hook.user = default
     try:
         data: bytes = packer.pack(obj)
-        # A key that encodes as an array or map is a tuple (or a subclass of
-        # one, which comes to the hook too): look at the keys when the hook
-        # saw any, unless the one it saw is the value itself (a tuple message).
+        # A key that encodes as an array or map is a tuple, or something the
+        # hook turned into a container: look at the keys when the hook made
+        # any, unless the one it made is the value itself (a tuple message).
         if hook.containers and (hook.containers > 1 or type(obj) is not tuple):
-            roots = [obj]
+            roots = [obj, *hook.made]
             bad = (_bad_key_small if len(data) <= _SMALL_WALK else _bad_key)(hook, roots)
             if bad is not None:
                 raise EncodeError(
@@ -287,8 +355,11 @@ def encode(obj: object) -> bytes:
         raise EncodeError(f"gobridge: cannot encode: {e}") from e
     finally:
         # The packer resets its buffer after an exception, so it is reusable.
+        hook.user = None
         if hook.containers:
             hook.containers = 0
+            if hook.made:
+                hook.made = []
             if hook.kinds:
                 hook.kinds = set()
         _local.packer = pair

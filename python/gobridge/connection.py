@@ -28,7 +28,7 @@ import struct
 from types import TracebackType
 from typing import Any, Optional, Tuple, Type, Union
 
-from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
+from ._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from ._errors import BufferTooShort, FrameTooLargeError, ProtocolError
 
 __all__ = ["Connection", "Pipe"]
@@ -96,7 +96,7 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_poller",
-        "_wbuf", "_wcap", "__weakref__",
+        "_wbuf", "_wcap", "_default", "__weakref__",
     )
 
     def __init__(
@@ -124,6 +124,7 @@ class Connection:
         self._poller: Any = None
         self._wbuf: Optional[bytearray] = None
         self._wcap = 0
+        self._default: Optional[Default] = None
         self._handle = handle
 
     # --- state -------------------------------------------------------------
@@ -275,10 +276,24 @@ class Connection:
         wbuf += payload
         return True
 
+    def set_default(self, default: Optional[Default]) -> None:
+        """Have :meth:`send` call ``default(obj)`` for an object it cannot
+        encode, and send what that returns instead, as ``json.dumps(default=)``
+        and :func:`gobridge.encode` do (``None``, the default: refuse such
+        objects with :class:`EncodeError`). For example
+        ``conn.set_default(lambda o: o.tolist())`` sends numpy arrays as lists."""
+        if default is not None and not callable(default):
+            raise TypeError(f"default must be callable or None, not {type(default).__name__}")
+        self._default = default
+
     def send(self, obj: object) -> None:
-        """Send obj encoded as one msgpack object (SPEC section 3)."""
+        """Send obj encoded as one msgpack object (SPEC section 3).
+
+        Raises :class:`EncodeError` (a ``TypeError``) for a value with no
+        msgpack form (see :func:`gobridge.encode` and :meth:`set_default`);
+        nothing is sent then."""
         self._check_writable()
-        self._send_frame(encode(obj))
+        self._send_frame(encode(obj, default=self._default))
 
     def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
         """Send the bytes of a bytes-like object as one message, unencoded."""

@@ -134,6 +134,16 @@ def test_connection_survives_a_payload_over_the_budget():
 Point = collections.namedtuple("Point", "x y")
 
 
+class Key:
+    """A hashable object that a default hook turns into something else."""
+
+    def __init__(self, as_):
+        self.as_ = as_
+
+    def __hash__(self):
+        return id(self)
+
+
 @pytest.mark.parametrize("value, key_type", [
     ({(1, 2): "x"}, "tuple"),
     ([1, {"a": {(3,): 4}}], "tuple"),
@@ -146,6 +156,16 @@ def test_encode_refuses_keys_that_encode_as_arrays(value, key_type):
     with pytest.raises(EncodeError, match=f"a {key_type} key .* encodes as an array") as e:
         gobridge.encode(value)
     assert isinstance(e.value, TypeError) and "no decoder accepts" in str(e.value)
+
+
+def test_encode_refuses_keys_a_default_turns_into_containers():
+    with pytest.raises(EncodeError, match="a Key key .* encodes as an array"):
+        gobridge.encode({Key([1]): 1}, default=lambda o: o.as_)
+    with pytest.raises(EncodeError, match="a Key key .* encodes as a map"):
+        gobridge.encode([{Key({}): 1}], default=lambda o: o.as_)
+    with pytest.raises(EncodeError, match="a tuple key"):  # a dict a default returned
+        gobridge.encode(Key({(1,): 2}), default=lambda o: o.as_)
+    assert gobridge.decode(gobridge.encode({Key("k"): 1}, default=lambda o: o.as_)) == {"k": 1}
 
 
 def test_encode_accepts_what_decoders_accept():

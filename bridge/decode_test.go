@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -54,4 +55,24 @@ func TestErrDecodeMeansUsable(t *testing.T) {
 			t.Fatalf("after the payload errors: %v, %v", n, err)
 		}
 	})
+}
+
+// The frame limit errors say how to raise the limit.
+func TestFrameLimitMessages(t *testing.T) {
+	a, b, err := Pipe(true, WithMaxFrameSize(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	defer b.Close()
+	err = a.SendBytes(make([]byte, 17))
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "WithMaxFrameSize") {
+		t.Fatalf("send: %v", err)
+	}
+	go a.s.Write([]byte{0, 0, 0, 17})
+	var v any
+	err = b.Recv(&v)
+	if !errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrDecode) || !strings.Contains(err.Error(), "WithMaxFrameSize") {
+		t.Fatalf("recv: %v", err)
+	}
 }

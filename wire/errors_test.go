@@ -152,6 +152,39 @@ func TestUnmarshalBadTarget(t *testing.T) {
 	}
 }
 
+// msgpack reads a pickle (protocol 2 to 5) as an empty map and trailing
+// bytes; the error says what it is.
+func TestPickleIsRecognized(t *testing.T) {
+	for _, h := range []string{
+		"8004950a000000000000007d948c0161944b01732e", // pickle.dumps({'a': 1}, protocol=4)
+		"80027d710058010000006171014b01732e",         // protocol 2
+	} {
+		p, _ := hex.DecodeString(h)
+		err := Validate(p)
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "looks like a pickle (protocol "+h[3:4]+")") {
+			t.Errorf("%s: %v", h, err)
+		}
+	}
+	if err := Validate([]byte{0x80, 0x01}); err == nil || strings.Contains(err.Error(), "pickle") {
+		t.Errorf("not a pickle: %v", err)
+	}
+}
+
+func TestFrameLimitMessagesSayHowToRaiseIt(t *testing.T) {
+	err := CheckSize(100, 64)
+	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "bridge.WithMaxFrameSize") ||
+		!strings.Contains(err.Error(), "bad message length: 100 bytes") {
+		t.Errorf("send: %v", err)
+	}
+	for _, hdr := range [][]byte{{0, 0, 0, 100}, {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0, 0, 0, 0}} {
+		_, err := NewReader(bytes.NewReader(hdr), 64).ReadFrame(nil)
+		if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "bridge.WithMaxFrameSize") ||
+			!strings.Contains(err.Error(), "limit of 64") {
+			t.Errorf("receive %x: %v", hdr, err)
+		}
+	}
+}
+
 // Instants before year 0 or after 9999 (which Go decodes and Python cannot)
 // print and parse as time.Format writes them (SPEC 7).
 func TestJSONTimesOutsideRFC3339Years(t *testing.T) {

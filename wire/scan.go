@@ -45,9 +45,23 @@ func validate(p []byte, minBudget int) error {
 		return err
 	}
 	if s.i != len(p) {
-		return &scanError{kind: ErrMalformed, detail: fmt.Sprintf("%d trailing bytes after the object", len(p)-s.i), off: -1}
+		detail := fmt.Sprintf("%d trailing bytes after the object", len(p)-s.i)
+		if v, ok := pickleProtocol(p); ok {
+			detail += fmt.Sprintf("; the payload looks like a pickle (protocol %d), not msgpack: "+
+				"the sender used pickle (multiprocessing's Connection.send?) instead of gobridge's send", v)
+		}
+		return &scanError{kind: ErrMalformed, detail: detail, off: -1}
 	}
 	return nil
+}
+
+// pickleProtocol reports whether p starts as a pickle of protocol 2 to 5
+// does (the PROTO opcode 0x80, then the protocol number).
+func pickleProtocol(p []byte) (int, bool) {
+	if len(p) >= 2 && p[0] == 0x80 && p[1] >= 2 && p[1] <= 5 {
+		return int(p[1]), true
+	}
+	return 0, false
 }
 
 // A scanError is what the scanner returns: a sentinel, what was wrong and

@@ -318,6 +318,8 @@ bad("truncated str", "a36162", "malformed", "str of 3 with 2 bytes")
 bad("truncated uint32", "ce0001", "malformed", "uint 32 cut short")
 bad("reserved byte c1", "c1", "malformed", "0xc1 is never used")
 bad("trailing bytes", "c0c0", "malformed", "two objects in one payload")
+bad("pickle protocol 4", "8004950a000000000000007d948c0161944b01732e", "malformed",
+    "pickle.dumps({'a': 1}): decoders say it looks like a pickle (msgpack reads {} and trailing bytes)")
 bad("array header claims 2^32-1", "ddffffffffc0", "malformed",
     "more elements than bytes remain: rejected before allocating")
 bad("timestamp length 3", "c703ff000000", "malformed", "timestamp extension of length 3")

@@ -444,7 +444,12 @@ def _decode_error(e: BaseException, data: ReadableBuffer, n: int) -> DecodeError
     if isinstance(e, msgpack.StackError):
         return DecodeError(f"gobridge: nesting deeper than {MAX_DEPTH}")
     if isinstance(e, msgpack.ExtraData):
-        return DecodeError("gobridge: malformed payload: trailing bytes after the msgpack object")
+        msg = "gobridge: malformed payload: trailing bytes after the msgpack object"
+        head = bytes(memoryview(data)[:2])
+        if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+            msg += (f"; the payload looks like a pickle (protocol {head[1]}), not msgpack: the "
+                    "sender used pickle (multiprocessing's Connection.send?) instead of gobridge's send")
+        return DecodeError(msg)
     if isinstance(e, UnicodeDecodeError):
         return DecodeError(f"gobridge: invalid UTF-8 in a str: {e}")
     if isinstance(e, TypeError):
@@ -480,7 +485,8 @@ def decode(data: ReadableBuffer, *, max_size: int = DEFAULT_MAX_FRAME_SIZE) -> A
     with memoryview(data) as view:
         if view.nbytes > max_size:
             raise DecodeError(
-                f"gobridge: payload of {view.nbytes} bytes is larger than max_size {max_size}"
+                f"gobridge: payload of {view.nbytes} bytes is larger than max_size {max_size} "
+                "(pass a larger max_size= to decode)"
             )
         if view.ndim != 1 or view.itemsize != 1:
             view = view.cast("B")

@@ -54,6 +54,29 @@ _MAX_POLL_MS = 2**31 - 1
 
 _TRUNCATED = "got end of file during message"
 
+# Where a connection's frame limit is set, for the messages that say how.
+_RAISE_LIMIT = "pass a larger max_frame_size= to Client/Listener/Pipe/open_fifo/Process"
+
+
+def frame_too_large_to_send(n: int, limit: int) -> FrameTooLargeError:
+    """The error for sending an n-byte payload past the frame limit (SPEC 2.1).
+    The message starts with "bad message length", as CPython's does."""
+    return FrameTooLargeError(
+        f"bad message length: {n} bytes is more than max_frame_size {limit} "
+        f"({_RAISE_LIMIT}, on both ends)"
+    )
+
+
+def frame_too_large_received(n: int, limit: int, max_frame_size: int) -> FrameTooLargeError:
+    """The error for a frame header claiming n bytes past limit (SPEC 2.1);
+    limit is below max_frame_size when recv_bytes' maxlength set it."""
+    if limit < max_frame_size:
+        return FrameTooLargeError(f"bad message length: header claims {n} bytes, more than maxlength {limit}")
+    return FrameTooLargeError(
+        f"bad message length: header claims {n} bytes, the limit is {limit} "
+        f"(max_frame_size: {_RAISE_LIMIT} to receive it)"
+    )
+
 
 def payload_view(buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> memoryview:
     """The bytes send_bytes(buf, offset, size) sends, checked as CPython checks them."""
@@ -303,9 +326,7 @@ class Connection:
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
         n = len(payload)
         if n > self._max_frame_size:
-            raise FrameTooLargeError(
-                f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
-            )
+            raise frame_too_large_to_send(n, self._max_frame_size)
         header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
         if self._wbuf is not None and self._batched(header, payload):
             return
@@ -477,9 +498,7 @@ class Connection:
                     ProtocolError(f"bad message header: non-canonical 8-byte length {n}")
                 )
         if n > limit:
-            raise self._framing_error(
-                FrameTooLargeError(f"bad message length: header claims {n} bytes, the limit is {limit}")
-            )
+            raise self._framing_error(frame_too_large_received(n, limit, self._max_frame_size))
         self._rstart += size
         return n
 

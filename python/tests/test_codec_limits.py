@@ -3,6 +3,7 @@ container budget, pickles sent by mistake, and the encoder refusing what no
 decoder accepts."""
 import collections
 import datetime as dt
+import pickle
 import tracemalloc
 
 import msgpack
@@ -127,6 +128,20 @@ def test_connection_survives_a_payload_over_the_budget():
         with pytest.raises(DecodeError, match="too many arrays and maps"):
             b.recv()
         assert b.recv() == "next"
+
+
+# --- pickles sent by mistake ----------------------------------------------------
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_pickle_is_recognized(protocol):
+    with pytest.raises(DecodeError, match=f"looks like a pickle \\(protocol {protocol}\\)"):
+        gobridge.decode(pickle.dumps({"a": 1}, protocol=protocol))
+
+
+def test_other_trailing_bytes_do_not_mention_pickle():
+    with pytest.raises(DecodeError) as e:
+        gobridge.decode(b"\x80\x01")
+    assert "pickle" not in str(e.value)
 
 
 # --- the encoder refuses what no decoder accepts --------------------------------

@@ -22,7 +22,7 @@ all: build
 $(VENV)/.installed: $(PY_SRCS)
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet pytest mypy
+	$(PY) -m pip install --quiet pytest mypy numpy  # numpy: only tests use it (gobridge never imports it)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps ./python
 	$(PY) -m pip install --quiet ./python
 	touch $@

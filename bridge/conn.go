@@ -275,13 +275,18 @@ func (c *Conn) writeRaw(p []byte) (int64, error) {
 }
 
 // Recv receives one message and decodes it into v, a non-nil pointer
-// (see wire.Unmarshal for the shapes a *any receives). At a clean end of
-// stream it returns io.EOF. A payload that does not decode gives an error and
-// leaves the Conn usable: the next Recv returns the next message.
+// (see wire.Unmarshal for the shapes a *any receives); any other v gives
+// ErrBadTarget before anything is read. At a clean end of stream it returns
+// io.EOF. A payload that does not decode gives an error matching ErrDecode
+// and leaves the Conn usable: the next Recv returns the next message. Other
+// errors (framing, I/O) leave the Conn unable to receive.
 func (c *Conn) Recv(v any) error { return c.RecvContext(context.Background(), v) }
 
 // RecvContext is Recv that gives up when ctx is done.
 func (c *Conn) RecvContext(ctx context.Context, v any) error {
+	if err := wire.CheckTarget(v); err != nil {
+		return err
+	}
 	if err := c.checkRead(); err != nil {
 		return err
 	}

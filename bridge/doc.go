@@ -45,7 +45,9 @@
 //
 // Errors are matched with errors.Is against the sentinels of this package
 // (ErrClosed, ErrFrameTooLarge, ErrBrokenPipe, ...) and io.EOF, which Recv
-// returns when the peer closed cleanly between messages.
+// returns when the peer closed cleanly between messages. A Recv error that
+// matches ErrDecode is about that one message (it did not decode; the next
+// Recv returns the next one); most others mean the Conn cannot receive.
 //
 // The wire format is specified in wire/SPEC.md; the Python side lives in the
 // gobridge package (pip install ./python).

@@ -34,14 +34,22 @@ var (
 	// ErrUnsupportedTransport: an address scheme reserved for a later version.
 	ErrUnsupportedTransport = errors.New("bridge: transport not supported yet")
 
-	ErrFrameTooLarge    = wire.ErrFrameTooLarge
-	ErrBadHeader        = wire.ErrBadHeader
-	ErrMalformed        = wire.ErrMalformed
-	ErrTooDeep          = wire.ErrTooDeep
-	ErrInvalidUTF8      = wire.ErrInvalidUTF8
-	ErrUnknownExtension = wire.ErrUnknownExtension
-	ErrUnsupportedKey   = wire.ErrUnsupportedKey
-	ErrUnsupportedType  = wire.ErrUnsupportedType
+	// ErrDecode matches every error about a received payload that does not
+	// decode (ErrMalformed, ErrTooDeep, ErrTooManyContainers, ...): the Conn
+	// is still usable. Any other receive error but a deadline means the
+	// stream is cut or out of step.
+	ErrDecode            = wire.ErrDecode
+	ErrFrameTooLarge     = wire.ErrFrameTooLarge
+	ErrBadHeader         = wire.ErrBadHeader
+	ErrMalformed         = wire.ErrMalformed
+	ErrTooDeep           = wire.ErrTooDeep
+	ErrTooManyContainers = wire.ErrTooManyContainers
+	ErrInvalidUTF8       = wire.ErrInvalidUTF8
+	ErrUnknownExtension  = wire.ErrUnknownExtension
+	ErrUnsupportedKey    = wire.ErrUnsupportedKey
+	ErrTargetType        = wire.ErrTargetType
+	ErrBadTarget         = wire.ErrBadTarget
+	ErrUnsupportedType   = wire.ErrUnsupportedType
 )
 
 // closedError is op's ErrClosed; while a Signals ends the process it does

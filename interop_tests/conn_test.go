@@ -76,7 +76,7 @@ func startPeer(t *testing.T, transport, role string, args ...string) (*bridge.Co
 // encoded) and Python->Go, over a unix socket and over an inherited socket
 // pair. Python checks what it got against the vector; Go checks what it got.
 func TestVectorsGoPython(t *testing.T) {
-	valid := vectors.Valid(vectors.Load(t))
+	valid := vectors.Shared(vectors.Load(t))
 	for _, transport := range []string{"unix", "pipe"} {
 		t.Run(transport, func(t *testing.T) {
 			c, cmd := startPeer(t, transport, "vectors")
@@ -130,12 +130,7 @@ func TestVectorsGoPython(t *testing.T) {
 	}
 }
 
-func expectedValue(v vectors.Vector) (any, error) {
-	if x, ok := v.Expected(); ok {
-		return x, nil
-	}
-	return wire.FromJSON(v.Value)
-}
+func expectedValue(v vectors.Vector) (any, error) { return v.Expected(wire.FromJSON) }
 
 // wantAfterPython is what Go gets back when Python re-sends a vector's value:
 // Python datetimes hold microseconds, so nanoseconds are truncated.

@@ -57,7 +57,9 @@ def dumps(v: Any) -> str:
         if isinstance(x, bytes):
             return {"$bin": base64.b64encode(x).decode()}
         if isinstance(x, _dt.datetime):
-            return {"$time": x.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+            u = x.astimezone(_dt.timezone.utc)  # not strftime: %Y does not pad years before 1000
+            return {"$time": f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+                             f"{u.second:02d}.{u.microsecond:06d}Z"}
         if isinstance(x, (list, tuple)):
             return [conv(e) for e in x]
         if isinstance(x, dict):

@@ -83,6 +83,28 @@ def codec() -> None:
     print(limit)
 
 
+class Point:
+    def __init__(self, x: float, y: float) -> None:
+        self.x, self.y = x, y
+
+
+def to_builtin(obj: Any) -> Any:
+    if isinstance(obj, Point):
+        return {"x": obj.x, "y": obj.y}
+    raise TypeError(type(obj).__name__)
+
+
+def default_hooks() -> Any:
+    """The default= hook of encode and Connection.set_default (SPEC 3.1)."""
+    data: bytes = gobridge.encode([Point(1, 2)], default=to_builtin)
+    a, b = gobridge.Pipe()
+    with a, b:
+        a.set_default(to_builtin)
+        a.send(Point(3, 4))
+        a.set_default(None)
+        return gobridge.decode(data), b.recv()
+
+
 def shared_objects(name: str) -> int:
     """Named shared objects, typed as multiprocessing's (SPEC section 10)."""
     import queue as stdlib_queue
@@ -156,3 +178,4 @@ if __name__ == "__main__":
     print(roundtrip([1, "a", [1, 2], {"x": None}]))
     print(one_way())
     codec()
+    print(default_hooks())

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"sync"
 	"time"
 
@@ -13,17 +14,23 @@ import (
 )
 
 // Unmarshal decodes the single msgpack object in p into v, which must be a
-// non-nil pointer. p is validated first (see Validate), so an error never
-// leaves a partial value in a generic target.
+// non-nil pointer (else ErrBadTarget, see CheckTarget). p is validated first
+// (see Validate), so an error never leaves a partial value in a generic
+// target. Every error about p itself matches ErrDecode.
 //
 // Into *any (and *[]any, *map[string]any, *map[any]any) values take the
 // shapes of SPEC section 3.1: int64 (uint64 above math.MaxInt64), float64,
 // string, []byte, []any, map[string]any when every key is a str and
 // map[any]any otherwise, time.Time in UTC. Other targets (structs, typed
-// slices and maps, scalars) are filled by vmihailenco/msgpack, which matches
-// struct fields by their `msgpack` tags; interface-typed fields inside them
-// hold int64 for negative and uint64 for non-negative integers.
+// slices and maps, scalars, types with a DecodeMsgpack method) are filled
+// by vmihailenco/msgpack, which matches struct fields by their `msgpack`
+// tags; interface-typed fields inside them hold int64 for negative and
+// uint64 for non-negative integers. A valid payload that does not fit such
+// a target gives ErrTargetType.
 func Unmarshal(p []byte, v any) error {
+	if err := CheckTarget(v); err != nil {
+		return err
+	}
 	if err := Validate(p); err != nil {
 		return err
 	}
@@ -58,9 +65,48 @@ func Unmarshal(p []byte, v any) error {
 	d.r.Reset(p)
 	d.dec.Reset(&d.r)
 	if err := d.dec.Decode(v); err != nil {
-		return fmt.Errorf("wire: decode into %T: %w", v, err)
+		return fmt.Errorf("%w (%T): %w", ErrTargetType, v, err)
 	}
 	return nil
+}
+
+// CheckTarget returns ErrBadTarget unless v is a non-nil pointer, the only
+// thing Unmarshal can decode into. Receives check their target with it
+// before reading, so a bad target costs no message.
+func CheckTarget(v any) error {
+	switch t := v.(type) { // the common targets, without reflect
+	case *any:
+		if t != nil {
+			return nil
+		}
+	case *[]any:
+		if t != nil {
+			return nil
+		}
+	case *map[string]any:
+		if t != nil {
+			return nil
+		}
+	case *[]byte:
+		if t != nil {
+			return nil
+		}
+	case *string:
+		if t != nil {
+			return nil
+		}
+	default:
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+			return nil
+		}
+	}
+	switch {
+	case v == nil:
+		return fmt.Errorf("%w, not nil", ErrBadTarget)
+	case reflect.TypeOf(v).Kind() == reflect.Pointer:
+		return fmt.Errorf("%w, not a nil %T", ErrBadTarget, v)
+	}
+	return fmt.Errorf("%w, not a %T (pass &v)", ErrBadTarget, v)
 }
 
 type pooledDecoder struct {
@@ -211,18 +257,60 @@ func decodeArray(p []byte, i, n int) (any, int) {
 	return a, i
 }
 
+// decodeMap decodes n pairs into a map[string]any while the keys are strs
+// (decoded without boxing them), switching to a map[any]any at the first
+// key that is not; no slice of keys is kept on the way.
 func decodeMap(p []byte, i, n int) (any, int) {
-	keys := make([]any, n)
-	vals := make([]any, n)
-	allStr := true
-	for k := 0; k < n; k++ {
-		keys[k], i = decodeAny(p, i)
-		if _, ok := keys[k].(string); !ok {
-			allStr = false
-		}
-		vals[k], i = decodeAny(p, i)
+	if n == 0 {
+		return map[string]any{}, i // every key is a str
 	}
-	return buildMap(keys, vals, allStr), i
+	if _, _, ok := decodeStr(p, i); !ok {
+		return decodeAnyMap(p, i, n, nil)
+	}
+	m := make(map[string]any, n)
+	for k := 0; k < n; k++ {
+		key, j, ok := decodeStr(p, i)
+		if !ok {
+			return decodeAnyMap(p, i, n-k, m)
+		}
+		m[key], i = decodeAny(p, j)
+	}
+	return m, i
+}
+
+// decodeAnyMap decodes n pairs into a map[any]any that starts with the
+// entries of done.
+func decodeAnyMap(p []byte, i, n int, done map[string]any) (any, int) {
+	m := make(map[any]any, n+len(done))
+	for k, v := range done {
+		m[k] = v
+	}
+	for k := 0; k < n; k++ {
+		var key, val any
+		key, i = decodeAny(p, i)
+		val, i = decodeAny(p, i)
+		m[key] = val
+	}
+	return m, i
+}
+
+// decodeStr decodes the validated str at p[i], if it is one.
+func decodeStr(p []byte, i int) (string, int, bool) {
+	c := p[i]
+	var n int
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		n, i = int(c&0x1f), i+1
+	case c == 0xd9:
+		n, i = int(p[i+1]), i+2
+	case c == 0xda:
+		n, i = int(binary.BigEndian.Uint16(p[i+1:])), i+3
+	case c == 0xdb:
+		n, i = int(binary.BigEndian.Uint32(p[i+1:])), i+5
+	default:
+		return "", i, false
+	}
+	return string(p[i : i+n]), i + n, true
 }
 
 // decodeTime decodes a validated timestamp extension body.

@@ -11,9 +11,13 @@
 // Every reader has a size limit (DefaultMaxFrameSize, 64 MiB, unless set): a
 // header that claims more allocates nothing and gives ErrFrameTooLarge. The
 // decoder checks a payload completely before building a value, so malformed
-// msgpack, nesting deeper than MaxDepth, invalid UTF-8 and unknown extension
-// types give an error that errors.Is matches against the sentinels below and
-// never a partial value.
+// msgpack, nesting deeper than MaxDepth, more arrays and maps than
+// ContainerBudget allows for the payload's size (which bounds the memory a
+// decode takes), invalid UTF-8 and unknown extension types give an error
+// that errors.Is matches against the sentinels below, and against ErrDecode,
+// and never a partial value. The encoder refuses what no decoder would
+// accept (a map key that encodes as an array or map, a string that is not
+// UTF-8, ...) before writing anything.
 //
 // SPEC.md in this directory is the normative description; the vectors in
 // interop_tests/vectors are checked by this package's tests and by pytest.

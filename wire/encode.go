@@ -2,23 +2,35 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // An Encoder turns values into payloads following SPEC section 3.1: integers
 // in their smallest form, map keys sorted, structs as maps keyed by their
-// `msgpack` tags, time.Time as the timestamp extension. It reuses one buffer,
-// so a connection can keep one per direction. An Encoder is not safe for
-// concurrent use.
+// `msgpack` tags, time.Time as the timestamp extension. It refuses what no
+// decoder would accept (SPEC 3.3): a string that is not UTF-8
+// (ErrInvalidUTF8), a map key that encodes as an array or map
+// (ErrUnsupportedKey), nesting deeper than MaxDepth (ErrTooDeep), an
+// extension type other than the timestamp (ErrUnknownExtension), more
+// containers than ContainerBudget allows (ErrTooManyContainers); each of
+// those errors also matches ErrUnsupportedType, and none matches ErrDecode.
+//
+// Types with their own encoding (vmihailenco/msgpack's CustomEncoder or
+// Marshaler) are encoded by their method; what it writes is checked like
+// the rest. An Encoder reuses one buffer, so a connection can keep one per
+// direction. An Encoder is not safe for concurrent use.
 type Encoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
+	buf    bytes.Buffer
+	enc    *msgpack.Encoder
+	weight int // arrays + MapWeight × maps written by the current encode
 }
 
 // NewEncoder returns an Encoder.
@@ -50,16 +62,51 @@ func (e *Encoder) Marshal(v any) ([]byte, error) { return e.encode(v) }
 
 func (e *Encoder) encode(v any) ([]byte, error) {
 	e.buf.Reset()
-	if err := e.value(v); err != nil {
+	e.weight = 0
+	err := e.value(v, 0)
+	if err == nil && e.weight > MinContainerBudget && e.weight > ContainerBudget(e.buf.Len()) {
+		err = &encodeError{reason: ErrTooManyContainers, msg: fmt.Sprintf(
+			"%v: %d (arrays count 1, maps %d) in a payload of %d bytes, more than its size allows "+
+				"(max(%d, bytes/3), SPEC 3.2)", ErrTooManyContainers, e.weight, MapWeight, e.buf.Len(), MinContainerBudget)}
+	}
+	if err != nil {
 		e.buf.Reset()
 		return nil, err
 	}
 	return e.buf.Bytes(), nil
 }
 
+// An encodeError is a value that cannot be sent: it matches
+// ErrUnsupportedType and the reason (ErrUnsupportedKey, ErrInvalidUTF8,
+// ...), but not ErrDecode, as nothing was decoded.
+type encodeError struct {
+	reason error
+	msg    string
+}
+
+func (e *encodeError) Error() string { return e.msg }
+
+func (e *encodeError) Is(target error) bool {
+	return target == ErrUnsupportedType || target == e.reason
+}
+
+func refuse(reason error, format string, args ...any) error {
+	return &encodeError{reason: reason, msg: reason.Error() + ": " + fmt.Sprintf(format, args...)}
+}
+
+func tooDeep() error {
+	return refuse(ErrTooDeep, "the value nests more than %d arrays/maps, which no decoder accepts", MaxDepth)
+}
+
+func badString(s string) error {
+	return refuse(ErrInvalidUTF8, "a Go string of %d bytes is not valid UTF-8, which no decoder accepts in a msgpack str "+
+		"(send bytes as []byte)", len(s))
+}
+
 // value encodes the generic shapes itself (fast, and with map keys of any
-// kind in a fixed order) and hands every other type to vmihailenco/msgpack.
-func (e *Encoder) value(v any) error {
+// kind in a fixed order) and hands every other type to vmihailenco/msgpack,
+// then checks what it wrote. depth is the number of containers around v.
+func (e *Encoder) value(v any, depth int) error {
 	var err error
 	switch x := v.(type) {
 	case nil:
@@ -75,6 +122,9 @@ func (e *Encoder) value(v any) error {
 	case float64:
 		err = e.enc.EncodeFloat64(x)
 	case string:
+		if !utf8.ValidString(x) {
+			return badString(x)
+		}
 		err = e.enc.EncodeString(x)
 	case []byte:
 		if x == nil {
@@ -87,11 +137,15 @@ func (e *Encoder) value(v any) error {
 		if x == nil {
 			return e.enc.EncodeNil()
 		}
+		if depth >= MaxDepth {
+			return tooDeep()
+		}
+		e.weight++
 		if err = e.enc.EncodeArrayLen(len(x)); err != nil {
 			return err
 		}
 		for _, el := range x {
-			if err := e.value(el); err != nil {
+			if err := e.value(el, depth+1); err != nil {
 				return err
 			}
 		}
@@ -99,25 +153,58 @@ func (e *Encoder) value(v any) error {
 		if x == nil {
 			return e.enc.EncodeNil()
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+		if depth >= MaxDepth {
+			return tooDeep()
 		}
-		sort.Strings(keys)
+		e.weight += MapWeight
 		if err = e.enc.EncodeMapLen(len(x)); err != nil {
 			return err
 		}
+		if len(x) == 1 { // nothing to sort
+			for k, v := range x {
+				if !utf8.ValidString(k) {
+					return badString(k)
+				}
+				if err := e.enc.EncodeString(k); err != nil {
+					return err
+				}
+				return e.value(v, depth+1)
+			}
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			if !utf8.ValidString(k) {
+				return badString(k)
+			}
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
 		for _, k := range keys {
 			if err := e.enc.EncodeString(k); err != nil {
 				return err
 			}
-			if err := e.value(x[k]); err != nil {
+			if err := e.value(x[k], depth+1); err != nil {
 				return err
 			}
 		}
 	case map[any]any:
 		if x == nil {
 			return e.enc.EncodeNil()
+		}
+		if depth >= MaxDepth {
+			return tooDeep()
+		}
+		e.weight += MapWeight
+		if err = e.enc.EncodeMapLen(len(x)); err != nil {
+			return err
+		}
+		if len(x) == 1 { // nothing to sort
+			for k, v := range x {
+				if err := e.key(k, depth+1); err != nil {
+					return err
+				}
+				return e.value(v, depth+1)
+			}
 		}
 		// Pairs, not keys looked up again: a NaN key is never found by x[k].
 		type pair struct{ k, v any }
@@ -126,24 +213,73 @@ func (e *Encoder) value(v any) error {
 			pairs = append(pairs, pair{k, v})
 		}
 		sort.Slice(pairs, func(i, j int) bool { return KeyLess(pairs[i].k, pairs[j].k) })
-		if err = e.enc.EncodeMapLen(len(x)); err != nil {
-			return err
-		}
 		for _, p := range pairs {
-			if err := e.value(p.k); err != nil {
+			if err := e.key(p.k, depth+1); err != nil {
 				return err
 			}
-			if err := e.value(p.v); err != nil {
+			if err := e.value(p.v, depth+1); err != nil {
 				return err
 			}
 		}
 	default:
-		err = e.enc.Encode(v)
+		start := e.buf.Len()
+		if err = e.enc.Encode(v); err == nil {
+			return e.check(start, depth, false, v)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsupportedType, err)
 	}
 	return nil
+}
+
+// key encodes a key of a map[any]any: the kinds SPEC 3.1 allows directly,
+// anything else through vmihailenco/msgpack and then checked.
+func (e *Encoder) key(k any, depth int) error {
+	switch x := k.(type) {
+	case nil, bool, int64, int, uint64, float64, time.Time:
+		return e.value(k, depth)
+	case string:
+		if !utf8.ValidString(x) {
+			return badString(x)
+		}
+		return e.enc.EncodeString(x)
+	}
+	start := e.buf.Len()
+	if err := e.enc.Encode(k); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsupportedType, err)
+	}
+	return e.check(start, depth, true, k)
+}
+
+// check checks the object written since start, as a decoder would.
+func (e *Encoder) check(start, depth int, isKey bool, v any) error {
+	err := checkEncoded(e.buf.Bytes()[start:], depth, isKey, &e.weight)
+	if err == nil {
+		return nil
+	}
+	var se *scanError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%w: %v", ErrUnsupportedType, err)
+	}
+	switch {
+	case se.kind == ErrTooDeep:
+		return tooDeep()
+	case isKey && se.kind == ErrUnsupportedKey && se.off == 0:
+		return refuse(ErrUnsupportedKey, "a %T key encodes as %s, and no decoder accepts an array or map as a map key",
+			v, keyShape(e.buf.Bytes()[start]))
+	case se.kind == ErrUnsupportedKey:
+		return refuse(ErrUnsupportedKey, "%s (in the encoding of a %T): no decoder accepts an array or map as a map key",
+			se.detail, v)
+	}
+	return refuse(se.kind, "%s (in the encoding of a %T), which no decoder accepts", se.detail, v)
+}
+
+func keyShape(c byte) string {
+	if c&0xf0 == 0x80 || c == 0xde || c == 0xdf {
+		return "a map"
+	}
+	return "an array"
 }
 
 // KeyLess is the order in which the Encoder writes the keys of a map[any]any

@@ -39,12 +39,20 @@ func HeaderSize(n int64) int {
 	return 12
 }
 
-// CheckSize reports ErrFrameTooLarge when n exceeds max (max <= 0: no limit).
+// CheckSize reports ErrFrameTooLarge when a payload of n bytes to send
+// exceeds max (max <= 0: no limit).
 func CheckSize(n, max int64) error {
 	if max > 0 && n > max {
-		return fmt.Errorf("%w: bad message length: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+		return fmt.Errorf("%w: bad message length: %d bytes is more than the limit of %d "+
+			"(raise it on both ends: bridge.WithMaxFrameSize in Go, max_frame_size= in Python)", ErrFrameTooLarge, n, max)
 	}
 	return nil
+}
+
+// tooLarge is the reader's ErrFrameTooLarge for a header claiming n bytes.
+func tooLarge(n uint64, max int64) error {
+	return fmt.Errorf("%w: bad message length: a frame header claims %d bytes, more than the limit of %d "+
+		"(raise it with bridge.WithMaxFrameSize, or the max of wire.NewReader)", ErrFrameTooLarge, n, max)
 }
 
 // WriteFrame writes one frame carrying p to w, as a single Write when the
@@ -183,13 +191,13 @@ func (fr *Reader) readHeader() error {
 		if u <= shortMax {
 			return fr.fail(fmt.Errorf("%w: 8-byte length %d fits in 4 bytes", ErrBadHeader, u))
 		}
-		if u > math.MaxInt64 {
-			return fr.fail(fmt.Errorf("%w: bad message length: %d bytes, limit %d", ErrFrameTooLarge, u, fr.max))
+		if u > math.MaxInt64 || int64(u) > fr.max {
+			return fr.fail(tooLarge(u, fr.max))
 		}
 		size = int64(u)
 	}
-	if err := CheckSize(size, fr.max); err != nil {
-		return fr.fail(err)
+	if size > fr.max {
+		return fr.fail(tooLarge(uint64(size), fr.max))
 	}
 	fr.size = size
 	return nil

@@ -107,7 +107,7 @@ func fromWrapper(key string, e any) (v any, ok bool, err error) {
 		if !isStr {
 			return bad("want an RFC 3339 string")
 		}
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := parseTime(s)
 		if err != nil {
 			return bad("%v", err)
 		}
@@ -279,4 +279,39 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // cannot fail for a string
 	b.Truncate(b.Len() - 1)
+}
+
+// parseTime parses RFC 3339 and, for instants outside years 0000-9999 (which
+// RFC 3339 cannot write), the form time.Format gives them: a leading '-'
+// for years before 0, five or more digits after 9999 (SPEC section 7).
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		return t, nil
+	}
+	body, neg := strings.CutPrefix(s, "-")
+	i := strings.IndexByte(body, '-')
+	if i < 4 || (!neg && (i == 4 || body[0] == '0')) {
+		return time.Time{}, err
+	}
+	year, aerr := strconv.Atoi(body[:i])
+	if aerr != nil || year < 0 || body[0] == '+' {
+		return time.Time{}, err
+	}
+	if neg {
+		year = -year
+	}
+	base := "2001" // a year of the same kind, so that February 29 parses only where it exists
+	if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		base = "2000"
+	}
+	u, err := time.Parse(time.RFC3339Nano, base+body[i:])
+	if err != nil {
+		return time.Time{}, err
+	}
+	t = time.Date(year, u.Month(), u.Day(), u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), u.Location())
+	if t.Year() != year { // past what time.Time holds
+		return time.Time{}, fmt.Errorf("year %d out of range", year)
+	}
+	return t, nil
 }

@@ -23,11 +23,14 @@ type Vector struct {
 	Gen       string          `json:"gen"`
 	N         int             `json:"n"`
 	Byte      int             `json:"byte"`
+	Unit      string          `json:"unit"`
+	UnitValue json.RawMessage `json:"unit_value"`
 	Value     json.RawMessage `json:"value"`
 	Canonical bool            `json:"canonical"`
 	Go        string          `json:"go"`
 	Py        string          `json:"py"`
 	Error     string          `json:"error"`
+	PyError   string          `json:"py_error"`
 }
 
 // Path is the location of vectors.json.
@@ -50,11 +53,23 @@ func Load(t testing.TB) []Vector {
 	return vs
 }
 
-// Valid returns the vectors that decode (those without an error class).
+// Valid returns the vectors that Go decodes (those without an error class);
+// it includes those Python cannot (PyError set).
 func Valid(vs []Vector) []Vector {
 	var out []Vector
 	for _, v := range vs {
 		if v.Error == "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Shared returns the vectors that both languages decode.
+func Shared(vs []Vector) []Vector {
+	var out []Vector
+	for _, v := range vs {
+		if v.Error == "" && v.PyError == "" {
 			out = append(out, v)
 		}
 	}
@@ -79,24 +94,51 @@ func (v Vector) Payload() ([]byte, error) {
 			p = []byte{0xc6, byte(v.N >> 24), byte(v.N >> 16), byte(v.N >> 8), byte(v.N)}
 		}
 		return append(p, bytes.Repeat([]byte{byte(v.Byte)}, v.N)...), nil
+	case "array_of":
+		unit, err := hex.DecodeString(v.Unit)
+		if err != nil {
+			return nil, fmt.Errorf("vector %s: unit: %w", v.Name, err)
+		}
+		var p []byte
+		switch {
+		case v.N < 16:
+			p = []byte{0x90 | byte(v.N)}
+		case v.N < 65536:
+			p = []byte{0xdc, byte(v.N >> 8), byte(v.N)}
+		default:
+			p = []byte{0xdd, byte(v.N >> 24), byte(v.N >> 16), byte(v.N >> 8), byte(v.N)}
+		}
+		return append(p, bytes.Repeat(unit, v.N)...), nil
 	}
 	return nil, fmt.Errorf("vector %s: unknown generator %q", v.Name, v.Gen)
 }
 
-// Expected returns the value of a generator entry; ok is false for entries
-// whose value is gobridge JSON (the caller parses it with wire.FromJSON).
-func (v Vector) Expected() (x any, ok bool) {
+// Expected returns the vector's value in Go's shapes; parse reads gobridge
+// JSON (wire.FromJSON, which this package cannot import).
+func (v Vector) Expected(parse func([]byte) (any, error)) (any, error) {
 	switch v.Gen {
+	case "":
+		return parse(v.Value)
 	case "deep_array":
-		x = []any{nil}
+		var x any = []any{nil}
 		for i := 1; i < v.N; i++ {
 			x = []any{x}
 		}
-		return x, true
+		return x, nil
 	case "bin":
-		return bytes.Repeat([]byte{byte(v.Byte)}, v.N), true
+		return bytes.Repeat([]byte{byte(v.Byte)}, v.N), nil
+	case "array_of":
+		unit, err := parse(v.UnitValue)
+		if err != nil {
+			return nil, fmt.Errorf("vector %s: unit_value: %w", v.Name, err)
+		}
+		x := make([]any, v.N)
+		for i := range x {
+			x[i] = unit
+		}
+		return x, nil
 	}
-	return nil, false
+	return nil, fmt.Errorf("vector %s: unknown generator %q", v.Name, v.Gen)
 }
 
 // TypeName is the name the vectors' "go" field uses for x's type.

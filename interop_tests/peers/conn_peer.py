@@ -14,6 +14,9 @@ Roles:
                  set_write_buffer(4096), with no flush: the wait for the reply
                  flushes; print the reply
   batched-recv N receive and check N such messages, reply "ok N"
+  decode-errors  receive every vector Python cannot decode, each followed by a good message,
+                 and reply [exception type, message, the good message]; then send each of them
+                 with send_bytes, each followed by "after NAME"; then wait for EOF
 """
 import json
 import os
@@ -40,7 +43,7 @@ def expected_values():
         vectors = json.load(f)
     out = []
     for v in vectors:
-        if v.get("error"):
+        if v.get("error") or v.get("py_error"):
             continue
         if v.get("gen") == "deep_array":
             x = [None]
@@ -49,9 +52,32 @@ def expected_values():
             out.append((v, x))
         elif v.get("gen") == "bin":
             out.append((v, bytes([v["byte"]]) * v["n"]))
+        elif v.get("gen") == "array_of":
+            out.append((v, [gbjson.from_obj(v["unit_value"]) for _ in range(v["n"])]))
         else:
             out.append((v, gbjson.from_obj(v["value"])))
     return out
+
+
+def load_vectors():
+    with open(VECTORS) as f:
+        return json.load(f)
+
+
+def payload(v):
+    """A vector's bytes, generator entries expanded (SPEC 8)."""
+    n = v.get("n")
+    if v.get("gen") == "deep_array":
+        return b"\x91" * n + b"\xc0"
+    if v.get("gen") == "bin":
+        head = (b"\xc4" + n.to_bytes(1, "big") if n < 256 else
+                b"\xc5" + n.to_bytes(2, "big") if n < 65536 else b"\xc6" + n.to_bytes(4, "big"))
+        return head + bytes([v["byte"]]) * n
+    if v.get("gen") == "array_of":
+        head = (bytes([0x90 | n]) if n < 16 else
+                b"\xdc" + n.to_bytes(2, "big") if n < 65536 else b"\xdd" + n.to_bytes(4, "big"))
+        return head + bytes.fromhex(v["unit"]) * n
+    return bytes.fromhex(v["hex"])
 
 
 def batch_size(seq):
@@ -68,9 +94,10 @@ def main():
                 for v, want in values:
                     got = c.recv()
                     ok = gbjson.same(got, want)
-                    # the value goes back too, except the 1024-deep one: wrapped in
-                    # the reply it would be 1025 deep, past the limit
-                    c.send([ok, type(got).__name__, None if v.get("gen") == "deep_array" else got])
+                    # the value goes back too, except the generated ones: wrapped in the
+                    # reply they would pass the limits they sit at (1024 deep, the
+                    # container budget)
+                    c.send([ok, type(got).__name__, None if v.get("gen") in ("deep_array", "array_of") else got])
             for v, want in values:
                 c.send(want)
             try:
@@ -116,6 +143,23 @@ def main():
                 if got != [seq, bytes([seq & 0xFF]) * batch_size(seq)]:
                     raise SystemExit(f"message {seq}: got {got[0] if isinstance(got, list) else got!r}")
             c.send(f"ok {n}")
+    elif role == "decode-errors":
+        bad = [v for v in load_vectors() if v.get("error") or v.get("py_error")]
+        with connect(addr) as c:
+            for v in bad:
+                try:
+                    got = c.recv()
+                    kind, message = "none", repr(got)[:100]
+                except gobridge.DecodeError as e:
+                    kind, message = type(e).__name__, str(e)
+                c.send([kind, message, c.recv()])
+            for v in bad:
+                c.send_bytes(payload(v))
+                c.send("after " + v["name"])
+            try:
+                c.recv()
+            except EOFError:
+                pass
     elif role == "half-frame":
         c = connect(addr)
         os.write(c.fileno(), b"\x00\x00\x00\x64\x91")

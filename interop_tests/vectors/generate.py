@@ -47,7 +47,8 @@ def to_json(v: Any) -> Any:
     if isinstance(v, bytes):
         return {"$bin": base64.b64encode(v).decode()}
     if isinstance(v, dt.datetime):
-        s = v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        u = v.astimezone(UTC)
+        s = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"  # %Y: no zero padding
         if v.microsecond:
             s += ("." + "%06d" % v.microsecond).rstrip("0")
         return {"$time": s + "Z"}
@@ -119,6 +120,54 @@ def bad(name: str, hex: str, error: str, note: str) -> None:
 
 def gen(entry: Dict[str, Any]) -> None:
     vectors.append(entry)
+
+
+def array_of(name: str, n: int, unit: Any, note: str, *, error: Optional[str] = None) -> None:
+    """A generator entry: an array of n copies of unit (SPEC 8, "array_of").
+
+    Valid ones are canonical: msgpack-python writes exactly these bytes.
+    Invalid ones are well-formed msgpack that SPEC 3.2's budget refuses."""
+    unit_hex = msgpack.packb(unit, use_bin_type=True).hex()
+    payload = bytes.fromhex(msgpack.packb([unit] * n, use_bin_type=True).hex())
+    head = payload[:len(payload) - n * len(unit_hex) // 2]
+    want = (bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big") if n < 65536
+            else b"\xdd" + n.to_bytes(4, "big"))
+    if head != want:
+        raise SystemExit(f"{name}: unexpected array header {head.hex()}")
+    entry: Dict[str, Any] = {"name": name, "gen": "array_of", "n": n, "unit": unit_hex}
+    if error:
+        msgpack.unpackb(payload, raw=False, strict_map_key=False)  # well-formed: only the budget refuses it
+        entry["error"] = error
+    else:
+        entry.update(unit_value=to_json(unit), canonical=True, go=GO_ARRAY, py="list")
+    entry["note"] = note
+    vectors.append(entry)
+
+
+def py_bad(name: str, hex: str, go_value: Any, py_error: str, note: str) -> None:
+    """A payload Go decodes (to go_value, in gobridge JSON) and Python cannot
+    (SPEC 8, "py_error"): Go's encoder writes these bytes back (canonical)."""
+    try:
+        msgpack.unpackb(bytes.fromhex(hex), raw=False, strict_map_key=False, timestamp=3)
+    except (OverflowError, ValueError):
+        pass
+    else:
+        raise SystemExit(f"{name}: msgpack-python decodes it")
+    msgpack.unpackb(bytes.fromhex(hex), raw=False, strict_map_key=False, timestamp=0)  # well-formed
+    vectors.append({"name": name, "hex": hex, "value": go_value, "canonical": True, "go": go_type_of(go_value),
+                    "py_error": py_error, "note": note})
+
+
+def go_type_of(json_value: Any) -> str:
+    if isinstance(json_value, dict) and "$time" in json_value:
+        return "time.Time"
+    if isinstance(json_value, list):
+        return GO_ARRAY
+    raise TypeError(json_value)
+
+
+def ts96(seconds: int, nanos: int = 0) -> str:
+    return "c70cff" + nanos.to_bytes(4, "big").hex() + seconds.to_bytes(8, "big", signed=True).hex()
 
 
 # --- nil, bool ---------------------------------------------------------------
@@ -222,6 +271,36 @@ add("timestamp64 nanoseconds", dt.datetime(2020, 1, 1, tzinfo=UTC),
     "non-canonical for Python: 1 ns, which Go keeps and Python truncates to microseconds",
     hex="d7ff" + ((1 << 34) | 1577836800).to_bytes(8, "big").hex(), json_value={"$time": "2020-01-01T00:00:00.000000001Z"})
 
+# --- timestamps outside Python's datetime (SPEC 3.1) -----------------------------
+add("timestamp96 first datetime", dt.datetime(1, 1, 1, tzinfo=UTC),
+    "0001-01-01T00:00:00Z, -62135596800 s: the earliest instant a Python datetime holds")
+add("timestamp96 last datetime", dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    "9999-12-31T23:59:59.999999Z: the latest instant a Python datetime holds")
+py_bad("timestamp96 year 10000", ts96(253402300800), {"$time": "10000-01-01T00:00:00Z"}, "timestamp_range",
+       "one second after Python's last datetime: Go decodes it, Python raises DecodeError")
+py_bad("timestamp96 year 0", ts96(-62135596801, 999999999), {"$time": "0000-12-31T23:59:59.999999999Z"},
+       "timestamp_range", "just before 0001-01-01: Go decodes it, Python raises DecodeError")
+py_bad("timestamp96 year -5000", ts96(-219951936000), {"$time": "-5000-01-01T00:00:00Z"}, "timestamp_range",
+       "a negative year, as Go's time.Format writes it")
+py_bad("timestamp96 2^40 s", ts96(1 << 40), {"$time": "36812-02-20T00:36:16Z"}, "timestamp_range",
+       "a five-digit year")
+py_bad("timestamp in an array", "92" + "01" + ts96(253402300800), [1, {"$time": "10000-01-01T00:00:00Z"}],
+       "timestamp_range", "the whole payload is refused, as for any invalid part")
+
+# --- the container budget (SPEC 3.2) ---------------------------------------------
+array_of("budget: 196607 empty arrays", 196607, [],
+         "arrays + 3 x maps = 196608 = max(196608, n/3): the most a payload of this size may hold")
+array_of("budget: 65535 empty maps", 65535, {},
+         "1 + 3 x 65535 = 196606 containers' worth in 65540 bytes: within the minimum budget")
+array_of("budget: 200000 [1, 2] pairs", 200000, [1, 2],
+         "600005 bytes, 200001 arrays = n/3: a list of small-int pairs (3 bytes each) always fits")
+array_of("budget: 196608 empty arrays", 196608, [],
+         "196609 arrays: one more than the minimum budget", error="too_many_containers")
+array_of("budget: 65536 empty maps", 65536, {},
+         "1 + 3 x 65536 = 196609: a map counts 3", error="too_many_containers")
+array_of("budget: 300000 [0] arrays", 300000, [0],
+         "600005 bytes (2 per array), 300001 arrays > n/3 = 200001", error="too_many_containers")
+
 # --- invalid ------------------------------------------------------------------
 gen({"name": "deep array 1025", "gen": "deep_array", "n": 1025, "error": "too_deep",
      "note": "one container more than SPEC 3.2 allows"})
@@ -239,6 +318,8 @@ bad("truncated str", "a36162", "malformed", "str of 3 with 2 bytes")
 bad("truncated uint32", "ce0001", "malformed", "uint 32 cut short")
 bad("reserved byte c1", "c1", "malformed", "0xc1 is never used")
 bad("trailing bytes", "c0c0", "malformed", "two objects in one payload")
+bad("pickle protocol 4", "8004950a000000000000007d948c0161944b01732e", "malformed",
+    "pickle.dumps({'a': 1}): decoders say it looks like a pickle (msgpack reads {} and trailing bytes)")
 bad("array header claims 2^32-1", "ddffffffffc0", "malformed",
     "more elements than bytes remain: rejected before allocating")
 bad("timestamp length 3", "c703ff000000", "malformed", "timestamp extension of length 3")

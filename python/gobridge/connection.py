@@ -28,7 +28,7 @@ import struct
 from types import TracebackType
 from typing import Any, Optional, Tuple, Type, Union
 
-from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
+from ._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from ._errors import BufferTooShort, FrameTooLargeError, ProtocolError
 
 __all__ = ["Connection", "Pipe"]
@@ -53,6 +53,29 @@ _GROW_STEP = 1024 * 1024
 _MAX_POLL_MS = 2**31 - 1
 
 _TRUNCATED = "got end of file during message"
+
+# Where a connection's frame limit is set, for the messages that say how.
+_RAISE_LIMIT = "pass a larger max_frame_size= to Client/Listener/Pipe/open_fifo/Process"
+
+
+def frame_too_large_to_send(n: int, limit: int) -> FrameTooLargeError:
+    """The error for sending an n-byte payload past the frame limit (SPEC 2.1).
+    The message starts with "bad message length", as CPython's does."""
+    return FrameTooLargeError(
+        f"bad message length: {n} bytes is more than max_frame_size {limit} "
+        f"({_RAISE_LIMIT}, on both ends)"
+    )
+
+
+def frame_too_large_received(n: int, limit: int, max_frame_size: int) -> FrameTooLargeError:
+    """The error for a frame header claiming n bytes past limit (SPEC 2.1);
+    limit is below max_frame_size when recv_bytes' maxlength set it."""
+    if limit < max_frame_size:
+        return FrameTooLargeError(f"bad message length: header claims {n} bytes, more than maxlength {limit}")
+    return FrameTooLargeError(
+        f"bad message length: header claims {n} bytes, the limit is {limit} "
+        f"(max_frame_size: {_RAISE_LIMIT} to receive it)"
+    )
 
 
 def payload_view(buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> memoryview:
@@ -96,7 +119,7 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_poller",
-        "_wbuf", "_wcap", "__weakref__",
+        "_wbuf", "_wcap", "_default", "__weakref__",
     )
 
     def __init__(
@@ -124,6 +147,7 @@ class Connection:
         self._poller: Any = None
         self._wbuf: Optional[bytearray] = None
         self._wcap = 0
+        self._default: Optional[Default] = None
         self._handle = handle
 
     # --- state -------------------------------------------------------------
@@ -275,10 +299,24 @@ class Connection:
         wbuf += payload
         return True
 
+    def set_default(self, default: Optional[Default]) -> None:
+        """Have :meth:`send` call ``default(obj)`` for an object it cannot
+        encode, and send what that returns instead, as ``json.dumps(default=)``
+        and :func:`gobridge.encode` do (``None``, the default: refuse such
+        objects with :class:`EncodeError`). For example
+        ``conn.set_default(lambda o: o.tolist())`` sends numpy arrays as lists."""
+        if default is not None and not callable(default):
+            raise TypeError(f"default must be callable or None, not {type(default).__name__}")
+        self._default = default
+
     def send(self, obj: object) -> None:
-        """Send obj encoded as one msgpack object (SPEC section 3)."""
+        """Send obj encoded as one msgpack object (SPEC section 3).
+
+        Raises :class:`EncodeError` (a ``TypeError``) for a value with no
+        msgpack form (see :func:`gobridge.encode` and :meth:`set_default`);
+        nothing is sent then."""
         self._check_writable()
-        self._send_frame(encode(obj))
+        self._send_frame(encode(obj, default=self._default))
 
     def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
         """Send the bytes of a bytes-like object as one message, unencoded."""
@@ -288,9 +326,7 @@ class Connection:
     def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
         n = len(payload)
         if n > self._max_frame_size:
-            raise FrameTooLargeError(
-                f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
-            )
+            raise frame_too_large_to_send(n, self._max_frame_size)
         header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
         if self._wbuf is not None and self._batched(header, payload):
             return
@@ -462,9 +498,7 @@ class Connection:
                     ProtocolError(f"bad message header: non-canonical 8-byte length {n}")
                 )
         if n > limit:
-            raise self._framing_error(
-                FrameTooLargeError(f"bad message length: header claims {n} bytes, the limit is {limit}")
-            )
+            raise self._framing_error(frame_too_large_received(n, limit, self._max_frame_size))
         self._rstart += size
         return n
 

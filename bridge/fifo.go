@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobridge/gobridge/internal/ofdlock"
 	"golang.org/x/sys/unix"
 )
 
@@ -231,6 +232,24 @@ func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (i
 	}
 }
 
+// fifoListenerMark is the byte of a rendezvous FIFO on which its live
+// listener holds an OFD write lock (SPEC 6.6). OFD locks and the writers'
+// flock(2) locks do not interact, so no writer ever waits on the mark.
+const fifoListenerMark = 0
+
+// checkNotRendezvous refuses, for a plain-pipe reader or writer, the FIFO
+// open on fd when it is a live fifo: listener's rendezvous (SPEC 6.6).
+func checkNotRendezvous(fd int, path string) error {
+	held, err := ofdlock.Held(uintptr(fd), fifoListenerMark)
+	if err != nil {
+		return fmt.Errorf("bridge: open %s: %w", path, err)
+	}
+	if held {
+		return fmt.Errorf("bridge: open %s: %w: it is a fifo: listener's rendezvous, not a plain pipe", path, ErrAddrInUse)
+	}
+	return nil
+}
+
 // fileFromFD wraps a non-blocking descriptor so that Go's poller (and
 // deadlines) work on it.
 func fileFromFD(fd int, name string) (*os.File, error) {
@@ -243,10 +262,15 @@ func fileFromFD(fd int, name string) (*os.File, error) {
 
 // OpenFIFOReader opens the named pipe at path (made with Mkfifo) as a
 // receive-only Conn, waiting until ctx ends for a writer to open it. Recv
-// returns io.EOF once the last writer has closed.
+// returns io.EOF once the last writer has closed. A live fifo: listener's
+// rendezvous FIFO is refused with ErrAddrInUse.
 func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
 	fd, err := openFIFOReaderWait(ctx, path, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNotRendezvous(fd, path); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
 	f, err := fileFromFD(fd, path)
@@ -263,7 +287,8 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 // kernel, are written under a shared flock(2) on the FIFO, larger ones,
 // which the kernel may split, under an exclusive one; every gobridge writer
 // does this (Python's too), so frames never interleave. When the reader has
-// gone, Send fails with ErrBrokenPipe.
+// gone, Send fails with ErrBrokenPipe. A live fifo: listener's rendezvous
+// FIFO is refused at once with ErrAddrInUse.
 func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
 	cfg := newConnConfig(opts)
 	if cfg.writeBuffer > 0 {
@@ -271,6 +296,10 @@ func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn
 	}
 	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNotRendezvous(fd, path); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
 	f, err := fileFromFD(fd, path)
@@ -480,7 +509,7 @@ type fifoListener struct {
 	path, dir, base string
 	ident           [2]uint64 // dev, ino of the FIFO it created or adopted
 	rf              *os.File  // the rendezvous FIFO's read end
-	keep            *os.File  // a write end held open, so the reader never sees EOF
+	keep            *os.File  // a write end, holding the listener mark; reads never see EOF
 
 	reqs   chan fifoRequest
 	hs     *pendingHandshakes[string, *fifoStream]
@@ -498,9 +527,10 @@ type fifoRequest struct {
 	err  error
 }
 
-// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an
-// exclusive flock on it for as long as it listens: a second listener, in any
-// process, gets ErrAddrInUse; a dead listener's lock is gone with it.
+// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an OFD
+// write lock on its byte fifoListenerMark for as long as it listens: a
+// second listener, in any process, gets ErrAddrInUse, and plain-pipe readers
+// and writers refuse the FIFO; a dead listener's lock is gone with it.
 func listenFIFO(path string) (*fifoListener, error) {
 	if _, err := Mkfifo(path); err != nil {
 		return nil, err
@@ -508,10 +538,6 @@ func listenFIFO(path string) (*fifoListener, error) {
 	rfd, err := openFIFO(path, unix.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
-	}
-	if err := unix.Flock(rfd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		unix.Close(rfd)
-		return nil, fmt.Errorf("%w: fifo:%s has a live listener", ErrAddrInUse, path)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(rfd, &st); err != nil {
@@ -522,6 +548,14 @@ func listenFIFO(path string) (*fifoListener, error) {
 	if err != nil {
 		unix.Close(rfd)
 		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
+	}
+	if ok, err := ofdlock.TryLock(uintptr(wfd), fifoListenerMark); !ok {
+		unix.Close(rfd)
+		unix.Close(wfd)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
+		}
+		return nil, fmt.Errorf("%w: fifo:%s has a live listener", ErrAddrInUse, path)
 	}
 	rf, err := fileFromFD(rfd, path)
 	if err != nil {

@@ -532,6 +532,52 @@ func TestFIFOCloseEndsHandshakes(t *testing.T) {
 	noFIFOsLeft(t, dir)
 }
 
+// A plain-pipe reader or writer refuses a live listener's rendezvous FIFO at
+// once, instead of blocking on it (writers) or taking its requests (readers).
+func TestFIFOPlainPipeRefusesRendezvous(t *testing.T) {
+	ctx := fifoCtx(t)
+	dir := testenv.ShortDir(t)
+	path := filepath.Join(dir, "f")
+	l, err := Listen("fifo:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	start := time.Now()
+	if w, err := OpenFIFOWriter(ctx, path); !errors.Is(err, ErrAddrInUse) {
+		if err == nil {
+			w.SendContext(ctx, 1)
+			w.Close()
+		}
+		t.Fatalf("writer: %v, want ErrAddrInUse", err)
+	}
+	if r, err := OpenFIFOReader(ctx, path); !errors.Is(err, ErrAddrInUse) {
+		if err == nil {
+			r.Close()
+		}
+		t.Fatalf("reader: %v, want ErrAddrInUse", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refusing took %v", d)
+	}
+	if took := fifoEcho(ctx, t, l, "still serving"); took > 2*time.Second {
+		t.Errorf("accept took %v", took)
+	}
+	// Once the listener has gone, the FIFO is a plain pipe again.
+	l.Close()
+	Mkfifo(path)
+	defer os.Remove(path)
+	rc := openFIFOReaderAsync(ctx, t, path)
+	w, err := OpenFIFOWriter(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if r := <-rc; r != nil {
+		r.Close()
+	}
+}
+
 // readFIFORequest reads one request from the rendezvous FIFO open on r, as a
 // stand-in listener, and returns the name it asks for.
 func readFIFORequest(t *testing.T, r *os.File) string {

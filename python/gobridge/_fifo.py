@@ -27,6 +27,7 @@ import os
 import secrets
 import select
 import stat
+import struct
 import threading
 import time
 from collections import deque
@@ -171,6 +172,32 @@ def _wait_for_writer(path: str, link: str, deadline: Optional[float], alive: Opt
     return r
 
 
+# --- the listener mark (SPEC 6.6): an OFD write lock on one byte -------------
+
+_MARK = 0  # the byte of the rendezvous FIFO its live listener locks
+_FLOCK = struct.Struct("hhqqi4x")  # struct flock on x86-64 and arm64
+
+
+def _ofd(fd: int, cmd: int, typ: int) -> int:
+    res = fcntl.fcntl(fd, cmd, _FLOCK.pack(typ, os.SEEK_SET, _MARK, 1, 0))
+    return int(_FLOCK.unpack(res)[0])
+
+
+def _take_mark(wfd: int) -> bool:
+    """Take the listener mark through a write descriptor; False if held."""
+    try:
+        _ofd(wfd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK)
+    except (BlockingIOError, PermissionError):
+        return False
+    return True
+
+
+def _check_not_rendezvous(fd: int, path: str) -> None:
+    """Refuse, for a plain-pipe reader or writer, a live listener's rendezvous."""
+    if _ofd(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK) != fcntl.F_UNLCK:
+        raise OSError(errno.EADDRINUSE, "address in use: the FIFO is a fifo: listener's rendezvous, not a plain pipe", path)
+
+
 def _fifo_has_reader(path: str) -> bool:
     """Whether some process has the FIFO at path open for reading."""
     try:
@@ -280,14 +307,25 @@ def open_fifo(
     closed. ``mode="w"``: a send-only connection, returned once a reader is
     there; when the reader has gone, ``send`` raises ``BrokenPipeError``.
     ``timeout`` (seconds) bounds the wait for the other end (``TimeoutError``).
+    A live ``fifo:`` listener's rendezvous FIFO is refused at once with
+    ``OSError(errno.EADDRINUSE)``.
     """
     max_frame_size = _check_max_frame_size(max_frame_size)
     deadline = None if timeout is None else time.monotonic() + timeout
     if mode == "r":
-        return FifoConnection(_open_reader_wait(path, deadline), None, max_frame_size=max_frame_size)
-    if mode == "w":
-        return FifoConnection(None, _open_writer(path, deadline), shared=True, max_frame_size=max_frame_size)
-    raise ValueError(f"gobridge: open_fifo mode must be 'r' or 'w', not {mode!r}")
+        fd = _open_reader_wait(path, deadline)
+    elif mode == "w":
+        fd = _open_writer(path, deadline)
+    else:
+        raise ValueError(f"gobridge: open_fifo mode must be 'r' or 'w', not {mode!r}")
+    try:
+        _check_not_rendezvous(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    if mode == "r":
+        return FifoConnection(fd, None, max_frame_size=max_frame_size)
+    return FifoConnection(None, fd, shared=True, max_frame_size=max_frame_size)
 
 
 def _path_of(address: Any) -> str:
@@ -545,9 +583,9 @@ def _open_pair(base: str, deadline: float, stop: threading.Event, max_frame_size
 class FifoListener(Listener):
     """``gobridge.Listener("fifo:/path")``: accepts connections over FIFO pairs.
 
-    Owns the rendezvous FIFO (mode 0600, made if missing); an exclusive
-    ``flock`` on it marks the live listener, so a second one gets
-    ``OSError(errno.EADDRINUSE)``.
+    Owns the rendezvous FIFO (mode 0600, made if missing); an OFD write lock
+    on its first byte marks the live listener, so a second one gets
+    ``OSError(errno.EADDRINUSE)`` and :func:`open_fifo` refuses it.
     :meth:`accept` runs the handshakes of the requests it reads
     concurrently, each for at most ``HANDSHAKE_TIMEOUT`` seconds, and
     returns whichever completes first; garbage in the FIFO is skipped.
@@ -572,16 +610,21 @@ class FifoListener(Listener):
         mkfifo(self._path)
         rfd = _open(self._path, os.O_RDONLY)
         try:
-            fcntl.flock(rfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(rfd)
-            raise OSError(errno.EADDRINUSE, "address in use: a listener holds the FIFO", self._path) from None
-        try:
             st = os.fstat(rfd)
-            wfd = _open(self._path, os.O_WRONLY)  # so that reads never see end of stream
+            wfd = _open(self._path, os.O_WRONLY)  # also so that reads never see end of stream
         except BaseException:
             os.close(rfd)
             raise
+        try:
+            held = not _take_mark(wfd)
+        except BaseException:
+            os.close(rfd)
+            os.close(wfd)
+            raise
+        if held:
+            os.close(rfd)
+            os.close(wfd)
+            raise OSError(errno.EADDRINUSE, "address in use: a listener holds the FIFO", self._path)
         self._ident = (st.st_dev, st.st_ino)
         self._keep = wfd
         self._dir = os.path.dirname(self._path)

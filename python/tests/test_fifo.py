@@ -350,6 +350,27 @@ def test_close_ends_handshakes(sockdir):
             os.close(fd)
 
 
+def test_plain_pipe_refuses_a_listeners_rendezvous(sockdir):
+    p = os.path.join(sockdir, "f")
+    with gobridge.Listener("fifo:" + p) as listener:
+        t0 = time.monotonic()
+        for mode in ("w", "r"):
+            with pytest.raises(OSError) as e:
+                conn = gobridge.open_fifo(p, mode, timeout=5)
+                if mode == "w":
+                    conn.send(1)  # what used to hang on the listener's flock
+                conn.close()
+            assert e.value.errno == errno.EADDRINUSE, e.value
+            assert "rendezvous" in str(e.value)
+        assert time.monotonic() - t0 < 1
+        echo_through(listener, "still serving")
+    gobridge.mkfifo(p)  # with the listener gone it is a plain pipe again
+    join = in_thread(lambda: gobridge.open_fifo(p, "r", timeout=10).close())
+    gobridge.open_fifo(p, "w", timeout=10).close()
+    join(10)
+    os.unlink(p)
+
+
 def read_request(rfd, deadline=10):
     """What a stand-in listener reads from its rendezvous FIFO: one request's name."""
     data = b""

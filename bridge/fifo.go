@@ -154,17 +154,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // openFIFOReaderWait opens path for reading and returns once a writer has
-// opened it (a reader opened earlier would see end of stream at once). The
-// blocking open runs in a goroutine; when ctx ends first, or alive (if not
-// nil, asked every 100 ms) returns an error, a non-blocking open for writing
-// releases it.
+// opened it (a reader opened earlier would see end of stream at once); see
+// openFIFOWait.
+func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (int, error) {
+	return openFIFOWait(ctx, path, unix.O_RDONLY, alive)
+}
+
+// openFIFOWait opens path with flags, O_RDONLY or O_WRONLY, and returns
+// once the other end is there. The blocking open runs in a goroutine; when
+// ctx ends first, or alive (if not nil, asked every 100 ms) returns an
+// error, a non-blocking open of the other direction releases it.
 //
 // Only the first open goes by path: an O_PATH descriptor (which opens
-// nothing, so no writer sees a reader early), checked, whose /proc/self/fd
+// nothing, so no peer sees this end early), checked, whose /proc/self/fd
 // link the blocking open and the release then open, so that both reach the
 // same FIFO whatever becomes of the path meanwhile (a FIFO unlinked under a
 // blocked open could not be released by path).
-func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (int, error) {
+func openFIFOWait(ctx context.Context, path string, flags int, alive func() error) (int, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		return -1, fmt.Errorf("bridge: open %s: %w", path, err)
@@ -178,6 +184,10 @@ func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (i
 	}
 	defer unix.Close(anchor) // every return below comes after the opener's
 	self := "/proc/self/fd/" + strconv.Itoa(anchor)
+	release, missing := unix.O_WRONLY, "no writer"
+	if flags == unix.O_WRONLY {
+		release, missing = unix.O_RDONLY, "no reader"
+	}
 	type result struct {
 		fd  int
 		err error
@@ -185,7 +195,7 @@ func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (i
 	done := make(chan result, 1)
 	go func() {
 		for {
-			fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			fd, err := unix.Open(self, flags|unix.O_CLOEXEC, 0)
 			if err == unix.EINTR {
 				continue
 			}
@@ -208,17 +218,17 @@ func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (i
 			}
 			return r.fd, nil
 		case <-ctx.Done():
-			cause = fmt.Errorf("no writer: %w", ctx.Err())
+			cause = fmt.Errorf("%s: %w", missing, ctx.Err())
 		case <-tick:
 			cause = alive()
 		}
 	}
 	for { // release the blocked open, then discard what it opened
-		wfd, err := unix.Open(self, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		other, err := unix.Open(self, release|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		select {
 		case r := <-done:
 			if err == nil {
-				unix.Close(wfd)
+				unix.Close(other)
 			}
 			if r.err == nil {
 				unix.Close(r.fd)
@@ -226,7 +236,7 @@ func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (i
 			return -1, fmt.Errorf("bridge: open %s: %w", path, cause)
 		case <-time.After(time.Millisecond):
 			if err == nil {
-				unix.Close(wfd)
+				unix.Close(other)
 			}
 		}
 	}
@@ -757,19 +767,26 @@ func dialFIFO(ctx context.Context, path string) (net.Conn, error) {
 	if err := sendFIFORequest(ctx, path, name); err != nil {
 		return fail(err)
 	}
-	// The listener has the request once it is read; a listener that dies
-	// before opening .up leaves the rendezvous FIFO without a reader, one
-	// that gives up on the handshake removes the pair.
-	up, err := openFIFOWriter(ctx, base+fifoUp, func() error {
+	// The listener has the request once it is read. The blocking open of .up
+	// returns as soon as the listener opens it (no polling delay); a
+	// listener that dies before that leaves the rendezvous FIFO without a
+	// reader, one that gives up on the handshake removes the pair.
+	up, err := openFIFOWait(ctx, base+fifoUp, unix.O_WRONLY, func() error {
 		if !fifoHasReader(path) {
 			return ErrPeerGone
+		}
+		var st unix.Stat_t
+		if unix.Lstat(base+fifoUp, &st) == unix.ENOENT {
+			return errFIFOHandshakeDropped
 		}
 		return nil
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, errFIFOHandshakeDropped):
 			err = errFIFOHandshakeDropped
+		case errors.Is(err, ErrPeerGone):
+			err = ErrPeerGone
 		case ctx.Err() != nil:
 			err = fmt.Errorf("the listener did not answer: %w", ctx.Err())
 		}

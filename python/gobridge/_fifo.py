@@ -616,22 +616,20 @@ class FifoListener(Listener):
             os.close(rfd)
             raise
         try:
-            held = not _take_mark(wfd)
+            if not _take_mark(wfd):
+                raise OSError(errno.EADDRINUSE, "address in use: a listener holds the FIFO", self._path)
+            self._pending: _PendingHandshakes[bytes, FifoConnection] = _PendingHandshakes(
+                _MAX_PENDING, FifoConnection.close)
         except BaseException:
             os.close(rfd)
             os.close(wfd)
             raise
-        if held:
-            os.close(rfd)
-            os.close(wfd)
-            raise OSError(errno.EADDRINUSE, "address in use: a listener holds the FIFO", self._path)
         self._ident = (st.st_dev, st.st_ino)
         self._keep = wfd
         self._dir = os.path.dirname(self._path)
         self._scanner = _RequestScanner(os.fsencode(os.path.basename(self._path)))
         self._names: Deque[bytes] = deque()  # requests read, their handshakes not started yet
-        self._pending: _PendingHandshakes[bytes, FifoConnection] = _PendingHandshakes(_MAX_PENDING, FifoConnection.close)
-        self._handshake_timeout = HANDSHAKE_TIMEOUT
+        self._handshake_timeout = HANDSHAKE_TIMEOUT  # seconds; tests shorten it
         self._rfd = rfd
 
     def fileno(self) -> int:

@@ -5,7 +5,10 @@ package bridge
 //   - Connections. Listen("fifo:/p") makes the rendezvous FIFO /p; each Dial
 //     makes a private pair /p.<pid>.<rand>.up and .down, asks for it with one
 //     atomic request frame written to /p, and removes the pair once both ends
-//     are open. Each connection is duplex and private, like a socket's.
+//     are open. Each connection is duplex and private, like a socket's. The
+//     listener scans /p for requests, skipping anything else
+//     (fifo_request.go), and runs their handshakes concurrently, each under
+//     a deadline (fifo_handshakes.go), so that no dialer holds up another.
 //   - Plain named pipes. OpenFIFOReader and OpenFIFOWriter open an existing
 //     FIFO (Mkfifo, `gobridge mkfifo`) as one end of a one-way connection, as
 //     Pipe(false): any number of writers, one reader, end of stream when the
@@ -23,13 +26,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/gobridge/gobridge/wire"
+	"github.com/gobridge/gobridge/internal/ofdlock"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,16 +154,39 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // openFIFOReaderWait opens path for reading and returns once a writer has
-// opened it (a reader opened earlier would see end of stream at once). The
-// blocking open runs in a goroutine; when ctx ends first, a non-blocking
-// open for writing releases it.
-func openFIFOReaderWait(ctx context.Context, path string) (int, error) {
+// opened it (a reader opened earlier would see end of stream at once); see
+// openFIFOWait.
+func openFIFOReaderWait(ctx context.Context, path string, alive func() error) (int, error) {
+	return openFIFOWait(ctx, path, unix.O_RDONLY, alive)
+}
+
+// openFIFOWait opens path with flags, O_RDONLY or O_WRONLY, and returns
+// once the other end is there. The blocking open runs in a goroutine; when
+// ctx ends first, or alive (if not nil, asked every 100 ms) returns an
+// error, a non-blocking open of the other direction releases it.
+//
+// Only the first open goes by path: an O_PATH descriptor (which opens
+// nothing, so no peer sees this end early), checked, whose /proc/self/fd
+// link the blocking open and the release then open, so that both reach the
+// same FIFO whatever becomes of the path meanwhile (a FIFO unlinked under a
+// blocked open could not be released by path).
+func openFIFOWait(ctx context.Context, path string, flags int, alive func() error) (int, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
 		return -1, fmt.Errorf("bridge: open %s: %w", path, err)
 	}
 	if err := checkFIFO(path, &st); err != nil {
 		return -1, err
+	}
+	anchor, err := openFIFO(path, unix.O_PATH)
+	if err != nil {
+		return -1, fmt.Errorf("bridge: %w", err)
+	}
+	defer unix.Close(anchor) // every return below comes after the opener's
+	self := "/proc/self/fd/" + strconv.Itoa(anchor)
+	release, missing := unix.O_WRONLY, "no writer"
+	if flags == unix.O_WRONLY {
+		release, missing = unix.O_RDONLY, "no reader"
 	}
 	type result struct {
 		fd  int
@@ -170,7 +195,7 @@ func openFIFOReaderWait(ctx context.Context, path string) (int, error) {
 	done := make(chan result, 1)
 	go func() {
 		for {
-			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+			fd, err := unix.Open(self, flags|unix.O_CLOEXEC, 0)
 			if err == unix.EINTR {
 				continue
 			}
@@ -178,39 +203,61 @@ func openFIFOReaderWait(ctx context.Context, path string) (int, error) {
 			return
 		}
 	}()
-	finish := func(r result) (int, error) {
-		if r.err != nil {
-			return -1, fmt.Errorf("bridge: open %s: %w", path, r.err)
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(r.fd, &st); err != nil || checkFIFO(path, &st) != nil {
-			unix.Close(r.fd)
-			return -1, fmt.Errorf("bridge: open %s: not our FIFO any more", path)
-		}
-		return r.fd, nil
+	var tick <-chan time.Time
+	if alive != nil {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
 	}
-	select {
-	case r := <-done:
-		return finish(r)
-	case <-ctx.Done():
+	var cause error
+	for cause == nil {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return -1, fmt.Errorf("bridge: open %s: %w", path, r.err)
+			}
+			return r.fd, nil
+		case <-ctx.Done():
+			cause = fmt.Errorf("%s: %w", missing, ctx.Err())
+		case <-tick:
+			cause = alive()
+		}
 	}
 	for { // release the blocked open, then discard what it opened
-		wfd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		other, err := unix.Open(self, release|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		select {
 		case r := <-done:
 			if err == nil {
-				unix.Close(wfd)
+				unix.Close(other)
 			}
 			if r.err == nil {
 				unix.Close(r.fd)
 			}
-			return -1, fmt.Errorf("bridge: open %s: no writer: %w", path, ctx.Err())
+			return -1, fmt.Errorf("bridge: open %s: %w", path, cause)
 		case <-time.After(time.Millisecond):
 			if err == nil {
-				unix.Close(wfd)
+				unix.Close(other)
 			}
 		}
 	}
+}
+
+// fifoListenerMark is the byte of a rendezvous FIFO on which its live
+// listener holds an OFD write lock (SPEC 6.6). OFD locks and the writers'
+// flock(2) locks do not interact, so no writer ever waits on the mark.
+const fifoListenerMark = 0
+
+// checkNotRendezvous refuses, for a plain-pipe reader or writer, the FIFO
+// open on fd when it is a live fifo: listener's rendezvous (SPEC 6.6).
+func checkNotRendezvous(fd int, path string) error {
+	held, err := ofdlock.Held(uintptr(fd), fifoListenerMark)
+	if err != nil {
+		return fmt.Errorf("bridge: open %s: %w", path, err)
+	}
+	if held {
+		return fmt.Errorf("bridge: open %s: %w: it is a fifo: listener's rendezvous, not a plain pipe", path, ErrAddrInUse)
+	}
+	return nil
 }
 
 // fileFromFD wraps a non-blocking descriptor so that Go's poller (and
@@ -225,10 +272,15 @@ func fileFromFD(fd int, name string) (*os.File, error) {
 
 // OpenFIFOReader opens the named pipe at path (made with Mkfifo) as a
 // receive-only Conn, waiting until ctx ends for a writer to open it. Recv
-// returns io.EOF once the last writer has closed.
+// returns io.EOF once the last writer has closed. A live fifo: listener's
+// rendezvous FIFO is refused with ErrAddrInUse.
 func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
-	fd, err := openFIFOReaderWait(ctx, path)
+	fd, err := openFIFOReaderWait(ctx, path, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNotRendezvous(fd, path); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
 	f, err := fileFromFD(fd, path)
@@ -245,7 +297,8 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 // kernel, are written under a shared flock(2) on the FIFO, larger ones,
 // which the kernel may split, under an exclusive one; every gobridge writer
 // does this (Python's too), so frames never interleave. When the reader has
-// gone, Send fails with ErrBrokenPipe.
+// gone, Send fails with ErrBrokenPipe. A live fifo: listener's rendezvous
+// FIFO is refused at once with ErrAddrInUse.
 func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
 	cfg := newConnConfig(opts)
 	if cfg.writeBuffer > 0 {
@@ -253,6 +306,10 @@ func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn
 	}
 	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNotRendezvous(fd, path); err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
 	f, err := fileFromFD(fd, path)
@@ -444,18 +501,46 @@ func (a fifoAddr) String() string  { return string(a) }
 func (s *fifoStream) LocalAddr() net.Addr  { return fifoAddr(s.name) }
 func (s *fifoStream) RemoteAddr() net.Addr { return fifoAddr(s.name) }
 
-// fifoListener owns a rendezvous FIFO (SPEC 6.6).
+// fifoHandshakeTimeout bounds each accept handshake: from the listener
+// taking a request to the dialer opening its .up FIFO (SPEC 6.6).
+const fifoHandshakeTimeout = 5 * time.Second
+
+// fifoMaxPending is how many handshakes a listener runs at once; more
+// requests wait in the rendezvous FIFO until one finishes.
+const fifoMaxPending = 64
+
+// fifoReadChunk is how much the listener reads from its rendezvous at once.
+const fifoReadChunk = 16 << 10
+
+// fifoListener owns a rendezvous FIFO (SPEC 6.6). A goroutine reads it and
+// hands the requests it finds to accept, which runs their handshakes
+// concurrently and returns whichever completes first.
 type fifoListener struct {
 	path, dir, base string
 	ident           [2]uint64 // dev, ino of the FIFO it created or adopted
-	req             *Conn     // receive-only Conn on the rendezvous FIFO
-	keep            *os.File  // a write end held open, so the reader never sees EOF
-	mu              sync.Mutex
+	rf              *os.File  // the rendezvous FIFO's read end
+	keep            *os.File  // a write end, holding the listener mark; reads never see EOF
+
+	reqs   chan fifoRequest
+	hs     *pendingHandshakes[string, *fifoStream]
+	done   chan struct{} // closed by close
+	reader sync.WaitGroup
+
+	mu   sync.Mutex // one accept at a time
+	rerr error      // the error that stopped the reader goroutine
 }
 
-// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an
-// exclusive flock on it for as long as it listens: a second listener, in any
-// process, gets ErrAddrInUse; a dead listener's lock is gone with it.
+// A fifoRequest is what the reader goroutine hands to accept: a requested
+// name, or the error that stopped it.
+type fifoRequest struct {
+	name string
+	err  error
+}
+
+// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an OFD
+// write lock on its byte fifoListenerMark for as long as it listens: a
+// second listener, in any process, gets ErrAddrInUse, and plain-pipe readers
+// and writers refuse the FIFO; a dead listener's lock is gone with it.
 func listenFIFO(path string) (*fifoListener, error) {
 	if _, err := Mkfifo(path); err != nil {
 		return nil, err
@@ -463,10 +548,6 @@ func listenFIFO(path string) (*fifoListener, error) {
 	rfd, err := openFIFO(path, unix.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
-	}
-	if err := unix.Flock(rfd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		unix.Close(rfd)
-		return nil, fmt.Errorf("%w: fifo:%s has a live listener", ErrAddrInUse, path)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(rfd, &st); err != nil {
@@ -478,76 +559,125 @@ func listenFIFO(path string) (*fifoListener, error) {
 		unix.Close(rfd)
 		return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
 	}
-	rf, _ := fileFromFD(rfd, path)
+	if ok, err := ofdlock.TryLock(uintptr(wfd), fifoListenerMark); !ok {
+		unix.Close(rfd)
+		unix.Close(wfd)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: listen fifo:%s: %w", path, err)
+		}
+		return nil, fmt.Errorf("%w: fifo:%s has a live listener", ErrAddrInUse, path)
+	}
+	rf, err := fileFromFD(rfd, path)
+	if err != nil {
+		unix.Close(wfd)
+		return nil, err
+	}
 	l := &fifoListener{
 		path:  path,
 		dir:   filepath.Dir(path),
 		base:  filepath.Base(path),
 		ident: [2]uint64{uint64(st.Dev), st.Ino},
+		rf:    rf,
 		keep:  os.NewFile(uintptr(wfd), path),
-		req:   newConn(&fifoStream{r: rf, name: path}, true, false, connConfig{maxFrame: pipeBuf}),
+		reqs:  make(chan fifoRequest),
+		hs: newPendingHandshakes[string](fifoMaxPending, fifoHandshakeTimeout,
+			func(s *fifoStream) { s.Close() }),
+		done: make(chan struct{}),
 	}
+	l.reader.Add(1)
+	go l.readRequests()
 	return l, nil
 }
 
-// accept reads requests until one names a pair whose dialer is still there.
+// readRequests reads the rendezvous FIFO until close and hands each request
+// it finds to accept; garbage is skipped (fifoRequestScanner).
+func (l *fifoListener) readRequests() {
+	defer l.reader.Done()
+	scan := newFIFORequestScanner(l.base)
+	buf := make([]byte, fifoReadChunk)
+	var names []string
+	for {
+		n, err := l.rf.Read(buf)
+		names = scan.feed(buf[:n], names[:0])
+		for _, name := range names {
+			select {
+			case l.reqs <- fifoRequest{name: name}:
+			case <-l.done:
+				return
+			}
+		}
+		if err != nil {
+			select {
+			case l.reqs <- fifoRequest{err: err}:
+			case <-l.done:
+			}
+			return
+		}
+	}
+}
+
+// accept waits for the first handshake to complete, starting one for each
+// request that comes meanwhile. A handshake started by one accept call may
+// complete in a later one.
 func (l *fifoListener) accept(ctx context.Context) (net.Conn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
-		var name string
-		if err := l.req.RecvContext(ctx, &name); err != nil {
-			if errors.Is(err, ErrClosed) {
-				return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
-			}
-			if errors.Is(err, wire.ErrMalformed) || errors.Is(err, ErrUnsupportedType) {
-				continue // not a request; the stream is still in step
-			}
-			return nil, fmt.Errorf("bridge: accept fifo:%s: %w", l.path, err)
+		select {
+		case <-l.done:
+			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+		default:
 		}
-		if !strings.HasPrefix(name, l.base+".") || strings.ContainsRune(name, '/') {
-			continue
+		if l.rerr != nil {
+			return nil, fmt.Errorf("bridge: accept fifo:%s: %w", l.path, l.rerr)
 		}
-		s, err := l.openPair(ctx, filepath.Join(l.dir, name))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+		reqs := l.reqs
+		if l.hs.full() {
+			reqs = nil // the next request waits for a handshake to finish
+		}
+		select {
+		case <-l.done:
+			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+		case r := <-l.hs.finished():
+			if r.Err == nil {
+				return r.Value, nil
 			}
-			continue // the dialer gave up or died
+		case req := <-reqs:
+			if req.err != nil {
+				l.rerr = req.err
+				continue
+			}
+			base := filepath.Join(l.dir, req.name)
+			l.hs.start(req.name, func(ctx context.Context) (*fifoStream, error) {
+				return l.openPair(ctx, base)
+			})
 		}
-		return s, nil
 	}
 }
 
 // openPair opens the write end of .down first (the dialer holds its read end
-// before it asks), then waits for the dialer to open .up for writing: a read
-// end with no writer would see end of stream at once. The dialer then
-// removes both names. A dialer that dies in between is noticed by its .down
-// losing its reader.
+// before it asks), then waits, until ctx ends, for the dialer to open .up
+// for writing: a read end with no writer would see end of stream at once.
+// The dialer then removes both names. A dialer that dies in between is
+// noticed by its .down losing its reader. On failure the pair is removed.
 func (l *fifoListener) openPair(ctx context.Context, base string) (*fifoStream, error) {
 	wfd, err := openFIFO(base+fifoDown, unix.O_WRONLY)
 	if err != nil {
-		os.Remove(base + fifoUp)
-		os.Remove(base + fifoDown)
+		removeFIFOPair(base)
 		return nil, err
 	}
-	var rfd int
-	for {
-		step, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		rfd, err = openFIFOReaderWait(step, base+fifoUp)
-		cancel()
-		if err == nil {
-			break
+	rfd, err := openFIFOReaderWait(ctx, base+fifoUp, func() error {
+		if !hasReader(wfd) {
+			return errDialerGone
 		}
-		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || !hasReader(wfd) {
-			unix.Close(wfd)
-			os.Remove(base + fifoUp)
-			os.Remove(base + fifoDown)
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		unix.Close(wfd)
+		removeFIFOPair(base)
+		return nil, err
 	}
 	r, err := fileFromFD(rfd, base+fifoUp)
 	if err != nil {
@@ -562,6 +692,18 @@ func (l *fifoListener) openPair(ctx context.Context, base string) (*fifoStream, 
 	return &fifoStream{r: r, w: w, name: l.path}, nil
 }
 
+var errDialerGone = errors.New("bridge: the dialer is gone")
+
+// removeFIFOPair removes a pair's names, where they are FIFOs of ours.
+func removeFIFOPair(base string) {
+	for _, name := range []string{base + fifoUp, base + fifoDown} {
+		var st unix.Stat_t
+		if unix.Lstat(name, &st) == nil && checkFIFO(name, &st) == nil {
+			os.Remove(name)
+		}
+	}
+}
+
 // hasReader reports whether the FIFO open for writing on fd still has a
 // reader (poll reports POLLERR on a write end whose readers are all gone).
 func hasReader(fd int) bool {
@@ -570,14 +712,18 @@ func hasReader(fd int) bool {
 	return err != nil || n == 0 || fds[0].Revents&unix.POLLERR == 0
 }
 
-// close stops listening and removes the rendezvous FIFO if it is still the
-// one this listener held.
+// close stops listening, ends the handshakes in progress (removing their
+// pairs) and removes the rendezvous FIFO if it is still the one this
+// listener held.
 func (l *fifoListener) close() error {
 	var st unix.Stat_t
 	if unix.Lstat(l.path, &st) == nil && uint64(st.Dev) == l.ident[0] && st.Ino == l.ident[1] {
 		os.Remove(l.path)
 	}
-	err := l.req.Close()
+	close(l.done)
+	err := l.rf.Close()
+	l.reader.Wait()
+	l.hs.close()
 	l.keep.Close()
 	return err
 }
@@ -621,15 +767,29 @@ func dialFIFO(ctx context.Context, path string) (net.Conn, error) {
 	if err := sendFIFORequest(ctx, path, name); err != nil {
 		return fail(err)
 	}
-	// The listener has the request once it is read; a listener that dies
-	// before opening .up leaves the rendezvous FIFO without a reader.
-	up, err := openFIFOWriter(ctx, base+fifoUp, func() error {
+	// The listener has the request once it is read. The blocking open of .up
+	// returns as soon as the listener opens it (no polling delay); a
+	// listener that dies before that leaves the rendezvous FIFO without a
+	// reader, one that gives up on the handshake removes the pair.
+	up, err := openFIFOWait(ctx, base+fifoUp, unix.O_WRONLY, func() error {
 		if !fifoHasReader(path) {
 			return ErrPeerGone
+		}
+		var st unix.Stat_t
+		if unix.Lstat(base+fifoUp, &st) == unix.ENOENT {
+			return errFIFOHandshakeDropped
 		}
 		return nil
 	})
 	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, errFIFOHandshakeDropped):
+			err = errFIFOHandshakeDropped
+		case errors.Is(err, ErrPeerGone):
+			err = ErrPeerGone
+		case ctx.Err() != nil:
+			err = fmt.Errorf("the listener did not answer: %w", ctx.Err())
+		}
 		return fail(err)
 	}
 	fds = append(fds, up)
@@ -648,20 +808,24 @@ func dialFIFO(ctx context.Context, path string) (net.Conn, error) {
 	return &fifoStream{r: r, w: w, name: path}, nil
 }
 
+// errFIFOHandshakeDropped: the listener took the request but removed the
+// pair before the dialer opened it (its handshake deadline passed, or it
+// closed).
+var errFIFOHandshakeDropped = fmt.Errorf("the listener dropped the handshake: %w", syscall.ECONNREFUSED)
+
 // sendFIFORequest writes one frame holding name (a msgpack str) to the
 // rendezvous FIFO, in one write of at most PIPE_BUF bytes: atomic, however
 // many dialers write at once.
 func sendFIFORequest(ctx context.Context, path, name string) error {
-	p, err := wire.Marshal(name)
+	frame, err := fifoRequestFrame(name)
 	if err != nil {
 		return err
 	}
-	frame := append(wire.AppendHeader(nil, int64(len(p))), p...)
-	if len(frame) > pipeBuf {
-		return fmt.Errorf("%w: fifo path too long", ErrBadAddress)
-	}
 	fd, err := openFIFOWriter(ctx, path, nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("no listener: %w", ctx.Err())
+		}
 		return err
 	}
 	defer unix.Close(fd)
@@ -675,7 +839,7 @@ func sendFIFORequest(ctx context.Context, path, name string) error {
 			return err
 		}
 		if err := sleepCtx(ctx, delay); err != nil { // the listener's FIFO is full
-			return err
+			return fmt.Errorf("the listener is not taking requests: %w", err)
 		}
 		delay = min(2*delay, 10*time.Millisecond)
 	}

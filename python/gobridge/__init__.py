@@ -15,6 +15,7 @@ from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
 from ._objects import Array, Lock, RLock, Semaphore, Value
 from ._queue import JoinableQueue, Queue
+from ._shm import attach_shareable_list, attach_shared_memory
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -63,4 +64,6 @@ __all__ = [
     "Semaphore",
     "Lock",
     "RLock",
+    "attach_shared_memory",
+    "attach_shareable_list",
 ]

@@ -319,7 +319,9 @@ class _Handle:
         old._fd = None
         if fd is not None:
             os.close(fd)  # not old.close(): its LOCK_EX test would be the parent's
-        self.seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[self.kind], create=False, **self._open_args)
+        self.seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[self.kind], create=False,
+                                     keep=self._open_args["keep"],
+                                     allow_other_owner=self._open_args["allow_other_owner"])
         self.fd = self.seg.fileno()
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _Handle._finalize, self.seg, self.mm, self._views, self._word)

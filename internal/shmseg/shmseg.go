@@ -530,6 +530,21 @@ func (s *Segment) Close() error {
 	return err
 }
 
+// Abandon releases this handle without the last-close rule: the segment
+// stays whatever the other handles do. It is for an opener that refused what
+// it found under the name (another kind of object, someone else's data),
+// which must leave it as it was. Idempotent, as Close.
+func (s *Segment) Abandon() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	f := s.f
+	s.f = nil
+	return f.Close()
+}
+
 func getMarkFd(fd int, key string) string {
 	buf := make([]byte, maxKind)
 	n, err := unix.Fgetxattr(fd, key, buf)

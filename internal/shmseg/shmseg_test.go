@@ -481,3 +481,33 @@ func TestCopyFaultOnTruncatedFile(t *testing.T) {
 		t.Fatalf("copy of the part still backed: %d %v", n, err)
 	}
 }
+
+// Abandon releases a handle without the last-close rule: a refused segment
+// stays as it was even when the refuser was its only handle.
+func TestAbandonLeavesTheSegment(t *testing.T) {
+	name := tag(t)
+	s, err := Create(name, 64, Options{Kind: "test-abandon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if exists(name) {
+		t.Fatal("Close of the last handle left it")
+	}
+	s, err = Create(name, 64, Options{Kind: "test-abandon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Abandon(); err != nil {
+		t.Fatal("second Abandon:", err)
+	}
+	if !exists(name) {
+		t.Fatal("Abandon removed the segment")
+	}
+	if err := s.Close(); err != nil || !exists(name) {
+		t.Fatalf("Close after Abandon: %v, exists %v", err, exists(name))
+	}
+}

@@ -137,6 +137,15 @@ class Segment:
         finally:
             os.close(fd)
 
+    def abandon(self) -> None:
+        """Release this handle without the last-close rule: the segment stays
+        whatever the other handles do (for an opener that refused what it
+        found under the name and must leave it as it was). Idempotent."""
+        fd = self._fd
+        if fd is not None:
+            self._fd = None
+            os.close(fd)
+
     def __enter__(self) -> "Segment":
         return self
 

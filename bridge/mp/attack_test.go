@@ -594,3 +594,32 @@ func TestDeadlinesBoundLockWaits(t *testing.T) {
 		t.Fatalf("got %v %v", v, err)
 	}
 }
+
+// A planted sparse segment far larger than the object it holds: the opener
+// maps it but populates only what the object uses (the old opener asked the
+// kernel to populate all of it).
+func TestSparseSegmentIsNotPopulated(t *testing.T) {
+	name := testenv.Tag(t)
+	b := header(kindQueue, 0, 0)
+	b = append(b, make([]byte, qRing-headerSize)...)
+	binary.LittleEndian.PutUint64(b[qCapacity:], 1<<20)
+	p := plant(t, name, b, "")
+	if err := os.Truncate(p, 16<<30); err != nil {
+		t.Skip("cannot make a 16 GiB sparse file here:", err)
+	}
+	q, err := OpenQueue(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if used := st.Blocks * 512; used > 8<<20 {
+		t.Fatalf("the open allocated %d bytes of a 16 GiB segment holding a 1 MiB ring", used)
+	}
+	if err := q.PutNowait("x"); err != nil {
+		t.Fatal(err)
+	}
+}

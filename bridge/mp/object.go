@@ -84,9 +84,9 @@ type object struct {
 	name     string
 	kind     byte // the kind in the segment's header, read once when opening
 	typecode byte // a Value's or Array's typecode, likewise
-	seg  *shmseg.Segment
-	fd   uintptr
-	mem  []byte
+	seg      *shmseg.Segment
+	fd       uintptr
+	mem      []byte
 
 	mu     chanMutex // held while this handle holds the internal lock
 	gmu    chanMutex // held while this handle holds a queue's get lock
@@ -174,6 +174,7 @@ func openObject(name string, kind byte, size int, c openConfig, hdr [3]byte, ini
 		if err != nil {
 			return err
 		}
+		_ = shmseg.Populate(mem, true) // best effort: it only saves page faults
 		// Nobody else can see this file yet, but guard the writes anyway.
 		if err := shmseg.Guard(func() {
 			mem[offVersion] = version
@@ -241,12 +242,14 @@ func newObject(seg *shmseg.Segment, name string, kind byte, mem []byte) *object 
 	return &object{name: name, kind: kind, seg: seg, fd: seg.File().Fd(), mem: mem, mu: newChanMutex(), gmu: newChanMutex()}
 }
 
+// mapFile maps n bytes of f, without populating them: an attacher
+// populates only what its object uses, once it knows (a planted sparse
+// segment of a terabyte must not be allocated).
 func mapFile(f *os.File, n int64, name string) ([]byte, error) {
 	mem, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mp: mmap %s: %w", name, err)
 	}
-	_ = shmseg.Populate(mem, true)
 	return mem, nil
 }
 
@@ -338,9 +341,24 @@ func (o *object) checkHeader(hdr [3]byte, check checkFunc) (err error) {
 	}
 	o.kind, o.typecode = k, tc
 	if check != nil {
-		return check(o.mem)
+		if err := check(o.mem); err != nil {
+			return err
+		}
 	}
+	_ = shmseg.Populate(o.mem[:min(len(o.mem), o.used())], true)
 	return nil
+}
+
+// used is how many bytes of its segment the object uses (the rest of a
+// larger segment is never touched): a queue its ring, an array its items.
+func (o *object) used() int {
+	switch {
+	case o.queue():
+		return qRing + int(min(o.u64(qCapacity), uint64(len(o.mem))))
+	case o.kind == kindArray:
+		return arrayItems + int(min(o.u64(arrayLenOff), uint64(len(o.mem))))*max(ItemSize(o.typecode), 1)
+	}
+	return valueOff + 8
 }
 
 func kindName(k byte) string {

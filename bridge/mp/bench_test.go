@@ -47,3 +47,36 @@ func BenchmarkQueuePutGetDeadline(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValueLoad is one guarded atomic load of a Value (the fault guard
+// and the closed check around a single memory access).
+func BenchmarkValueLoad(b *testing.B) {
+	v, err := OpenValue[int64](tag(b), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	var s int64
+	for i := 0; i < b.N; i++ {
+		x, err := v.Load()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s += x
+	}
+	_ = s
+}
+
+// BenchmarkValueAdd is one guarded atomic add.
+func BenchmarkValueAdd(b *testing.B) {
+	v, err := OpenValue[int64](tag(b), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	for i := 0; i < b.N; i++ {
+		if _, err := v.Add(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -569,7 +569,8 @@ class _UserLock:
         elif not self.mu.acquire(block):
             return False
         try:
-            h.check()
+            if h.closed or h.broken:
+                h.check()  # raises
             fd = h.fd
             if block and deadline is None:
                 _fcntl(fd, _SETLKW, _WRLCK[LOCK_USER])
@@ -721,12 +722,10 @@ class Semaphore:
     def name(self) -> str:
         return self._h.name
 
-    def _count(self) -> int:
-        """The count, read once and checked (under the internal lock)."""
-        v = self._h.u32(self._VALUE)
-        if v > self._MAX:
-            raise LayoutError(f"{self.name!r}: semaphore count {v}")
-        return v
+    def _bad(self, v: int) -> LayoutError:
+        """The count (at 64, read once under the internal lock) is above
+        SEM_VALUE_MAX: no process could have made it."""
+        return LayoutError(f"{self.name!r}: semaphore count {v}")
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         """multiprocessing's acquire; the timeout bounds the whole call,
@@ -745,9 +744,11 @@ class Semaphore:
                     n = h.u32(self._WAITERS)
                     if n:
                         h.set32(self._WAITERS, n - 1)
-                v = self._count()
+                v = h.w32[16]  # the count at 64, read once
+                if v > self._MAX:
+                    raise self._bad(v)
                 if v > 0:
-                    h.set32(self._VALUE, v - 1)
+                    h.w32[16] = v - 1
                     return True
                 if not block:
                     return False
@@ -775,10 +776,12 @@ class Semaphore:
         h = self._h
         h.lock()
         try:
-            v = self._count()
-            if v >= self._MAX:
+            v = h.w32[16]
+            if v > self._MAX:
+                raise self._bad(v)
+            if v == self._MAX:
                 raise ValueError("semaphore or lock released too many times")
-            h.set32(self._VALUE, v + 1)
+            h.w32[16] = v + 1
             waiters = h.u32(self._WAITERS)
         finally:
             h.unlock()
@@ -823,6 +826,20 @@ def _check_typecode(typecode: str) -> int:
 Number = Union[int, float]
 
 
+def _enter_locked(self: Any) -> None:
+    """Take the object's lock (an RLock) for one access. A fresh acquisition
+    checked the segment's size already (_UserLock); a nested one (the caller
+    holds get_lock()) checks it here."""
+    lk = self._lock
+    lk.acquire()
+    if lk._count > 1:
+        try:
+            self._h.check()
+        except BaseException:
+            lk.release()
+            raise
+
+
 class Value:
     """multiprocessing.Value(typecode, value), named. .value reads and writes
     under the object's lock as multiprocessing's synchronized Value does;
@@ -850,16 +867,22 @@ class Value:
 
     @property
     def value(self) -> Number:
-        with self._lock:
-            self._h.check()
+        self._enter()
+        try:
             return self._item[0]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
 
     @value.setter
     def value(self, v: Number) -> None:
         v = _wrap(self._typecode, v)
-        with self._lock:
-            self._h.check()
+        self._enter()
+        try:
             self._item[0] = v
+        finally:
+            self._lock.release()
+
+    _enter = _enter_locked
 
     def get_lock(self) -> RLock:
         return self._lock
@@ -932,11 +955,13 @@ class Array:
     def __getitem__(self, i: slice) -> List[Number]: ...
 
     def __getitem__(self, i: Union[int, slice]) -> Union[Number, List[Number]]:
-        with self._lock:
-            self._h.check()
+        self._enter()
+        try:
             if isinstance(i, slice):
                 return self._items[i].tolist()  # type: ignore[no-any-return]
             return self._items[i]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
 
     @overload
     def __setitem__(self, i: int, v: Number) -> None: ...
@@ -944,17 +969,21 @@ class Array:
     def __setitem__(self, i: slice, v: Sequence[Number]) -> None: ...
 
     def __setitem__(self, i: Union[int, slice], v: Union[Number, Sequence[Number]]) -> None:
-        with self._lock:
-            self._h.check()
+        self._enter()
+        try:
             if isinstance(i, slice):
                 if isinstance(v, (int, float)):
                     raise TypeError("can only assign a sequence to a slice")
                 self._items[i] = _pack_seq(self._typecode, v)
             else:
                 self._items[i] = _wrap(self._typecode, v)  # type: ignore[arg-type]
+        finally:
+            self._lock.release()
 
     def __iter__(self) -> Iterator[Number]:
         return iter(self[:])
+
+    _enter = _enter_locked
 
     def get_lock(self) -> RLock:
         return self._lock

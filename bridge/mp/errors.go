@@ -18,10 +18,14 @@ var (
 	// ErrTooLarge: a message that can never fit the queue's ring (Python
 	// raises ValueError). Nothing is written.
 	ErrTooLarge = errors.New("mp: message larger than the queue's capacity")
-	// ErrClosed: the handle was closed.
+	// ErrClosed: the handle was closed (every call but Close fails with it;
+	// the snapshots Qsize, Empty, Full, Unfinished and Semaphore.Value
+	// return 0 or false).
 	ErrClosed = errors.New("mp: closed")
 	// ErrKind: the segment holds another kind of object, another typecode,
-	// or another length than the caller asked for.
+	// or another length than the caller asked for, or carries another
+	// gobridge kind mark (an shm: listener's conn-listen, an mmap tag...).
+	// It is refused before any lock is taken, and left as it was.
 	ErrKind = errors.New("mp: segment holds a different object")
 	// ErrLayout: the segment is not a valid shared object (no magic, another
 	// version, too small for its kind, fields out of range): it was not

@@ -85,19 +85,40 @@ def test_keep_and_unlink(tag: str) -> None:
     assert gone(tag)
 
 
-def test_shared_memory_attaches_to_go_segment(tag: str) -> None:
-    w = Proc([go_peer(), "write-tag", tag, "4096", "shared"])
+_ATTACH_CHILD = {
+    # gobridge's public helpers: the segment survives this process's exit.
+    "attach_shared_memory": (
+        "import sys, gobridge\n"
+        "s = gobridge.attach_shared_memory(sys.argv[1]); print(bytes(s.buf[:6]).decode()); s.close()\n"
+    ),
+    "attach_shareable_list": (
+        "import sys, gobridge\n"
+        "sl = gobridge.attach_shareable_list(sys.argv[1]); print(sl[4]); sl.shm.close()\n"
+    ),
+    # The stdlib alone: its resource tracker unlinks the Go segment when the
+    # child exits (CPython issue 82300), which is what the helpers prevent.
+    "stdlib SharedMemory": (
+        "import sys\nfrom multiprocessing.shared_memory import SharedMemory\n"
+        "s = SharedMemory(name=sys.argv[1]); print(bytes(s.buf[:6]).decode()); s.close()\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(_ATTACH_CHILD))
+def test_go_segment_survives_a_python_process_that_attached(tag: str, how: str) -> None:
+    if how == "attach_shareable_list":
+        w = Proc([go_peer(), "sl-new", tag, '[42, 0.25, false, null, "shared"]'])
+    else:
+        w = Proc([go_peer(), "write-tag", tag, "4096", "shared"])
     try:
         w.wait_for(lambda lines: "ready" in lines)
-        # In a child that exits: its resource tracker must not unlink the
-        # segment it only attached to (CPython issue 82300).
-        code = (
-            "import sys\nfrom gobridge import _shm\n"
-            "s = _shm.attach_shared_memory(sys.argv[1]); print(bytes(s.buf[:6]).decode()); s.close()\n"
-        )
-        out = subprocess.run([sys.executable, "-c", code, tag], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([sys.executable, "-c", _ATTACH_CHILD[how], tag], capture_output=True, text=True,
+                             timeout=30)
         assert out.stdout.strip() == "shared", out.stderr
-        assert "leaked" not in out.stderr and not gone(tag)
+        if how.startswith("stdlib"):
+            assert gone(tag), "the stdlib's tracker kept its hands off: the control no longer shows issue 82300"
+        else:
+            assert "leaked" not in out.stderr and not gone(tag), "the tracker unlinked a segment Go holds"
     finally:
         w.close_stdin_and_wait()
     assert gone(tag)

@@ -127,6 +127,17 @@ def shared_objects(name: str) -> int:
     n: int = int(counter.value) + len(arr) + (1 if got is not None else 0) + int(total)
     for obj in (counter, arr, sem):
         obj.close()
+    try:
+        q.qsize()
+    except gobridge.ClosedError as e:  # a ValueError and an OSError
+        closed: OSError = e
+        n += 0 if closed.errno else 0
+    try:
+        gobridge.Queue(name=name + "-q", keep=False).close()
+    except gobridge.SegmentTruncatedError:
+        pass
+    except gobridge.LayoutError:  # not a gobridge object, another kind...
+        pass
     return n
 
 

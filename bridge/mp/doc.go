@@ -17,8 +17,21 @@
 //	v, err := q.Get(ctx)             // decoded as SPEC section 3.1 says
 //
 // Every call that can block takes a context first and returns its error when
-// it ends; the Nowait and Try variants never block. Errors are the sentinels
-// in errors.go (ErrFull, ErrEmpty, ...).
+// it ends; the context bounds the whole call, waits for the internal locks
+// included, even while another process holding them is stopped. The Nowait
+// and Try variants, TaskDone and Release never wait for the queue's state
+// but do wait for its internal lock, which a running process holds for
+// microseconds. Errors are the sentinels in errors.go (ErrFull, ErrEmpty,
+// ...).
+//
+// Nothing another process wrote is trusted. An opener never writes to a
+// segment it did not create (a creator writes the whole object before the
+// name exists); a name that holds something else (another kind, an shm:
+// listener, someone else's data, a socket) is refused at once, untouched.
+// Every field an operation reads is read once and checked, and an
+// impossible state is ErrLayout on that object. If another process truncates
+// the segment, the fault (SIGBUS) becomes ErrFault on that handle, which is
+// then broken; that is why Value's and Array's accessors return errors.
 //
 // Processes exclude each other with Linux open-file-description locks on
 // bytes of the segment file, which the kernel releases when a holder dies,

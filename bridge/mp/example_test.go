@@ -39,8 +39,10 @@ func ExampleOpenValue() {
 	v.Add(5)
 	// A read-modify-write that Python processes also do (under get_lock()).
 	v.Lock(ctx)
-	v.Store(v.Load() * 2)
+	x, _ := v.Load()
+	v.Store(x * 2)
 	v.Unlock()
-	fmt.Println(v.Load(), string(v.Typecode()))
-	// Output: 10 i
+	x, err = v.Load() // an error only if the handle is closed or its segment was truncated
+	fmt.Println(x, err, string(v.Typecode()))
+	// Output: 10 <nil> i
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/gobridge/gobridge/internal/testenv"
 )
 
-func tag(t *testing.T) string {
+func tag(t testing.TB) string {
 	t.Helper()
 	n := testenv.Name("mp")
 	t.Cleanup(func() {
@@ -22,6 +22,15 @@ func tag(t *testing.T) string {
 		}
 	})
 	return n
+}
+
+// ok returns x, panicking on err (for accessors whose error is not the
+// point of the test).
+func ok[T any](x T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return x
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -110,7 +119,7 @@ func TestQueueFullEmptyTooLarge(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	st, err := q.Stat()
+	st, err := q.Stat(context.Background())
 	if err != nil || st.Size != 2 || st.MaxSize != 2 || st.Capacity != 128 || st.Puts != 3 {
 		t.Fatalf("stat %+v %v", st, err)
 	}
@@ -236,8 +245,8 @@ func TestKindMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if w.Load() != 7 {
-		t.Fatalf("attach changed the value: %d", w.Load())
+	if ok(w.Load()) != 7 {
+		t.Fatalf("attach changed the value: %d", ok(w.Load()))
 	}
 	if _, err := OpenQueue(name+"-none", WithAttachOnly()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v", err)
@@ -261,11 +270,11 @@ func testValue[T Number](t *testing.T, init, delta T) {
 		}()
 	}
 	wg.Wait()
-	if got, want := v.Load(), init+40*delta; got != want {
+	if got, want := ok(v.Load()), init+40*delta; got != want {
 		t.Fatalf("%T: got %v want %v", got, got, want)
 	}
 	v.Store(init)
-	if v.Load() != init {
+	if ok(v.Load()) != init {
 		t.Fatal("store")
 	}
 }
@@ -291,7 +300,7 @@ func TestArray(t *testing.T) {
 	defer a.Close()
 	a.Add(1, 10)
 	a.Store(4, -5)
-	if got := fmt.Sprint(a.Snapshot()); got != "[1 12 3 -4 -5]" {
+	if got := fmt.Sprint(ok(a.Snapshot())); got != "[1 12 3 -4 -5]" {
 		t.Fatal(got)
 	}
 	if _, err := OpenArrayLen[int16](a.Name(), 4); !errors.Is(err, ErrKind) {
@@ -382,12 +391,13 @@ func TestRedoReplay(t *testing.T) {
 			defer q.Close()
 			p := []byte{0xa1, 'x'}
 			o := q.o
-			if err := o.lock(); err != nil {
+			var h held
+			if err := o.lock(nil, &h); err != nil {
 				t.Fatal(err)
 			}
 			q.write(0, p)
 			o.logCommit(offRedoN, redo{qTail, 8, recSize(len(p))}, redo{qPutSeq, 8, 1}) // "killed" here: fields not yet written
-			o.unlock()
+			o.unlock(&h)
 			v, err := get.get(q)
 			if err != nil || v != "x" {
 				t.Fatalf("got %v %v", v, err)
@@ -412,7 +422,8 @@ func TestGetRedoReplay(t *testing.T) {
 		}
 	}
 	o := q.o
-	if err := o.lockGet(); err != nil {
+	var hl held
+	if err := o.lockGet(nil, &hl); err != nil {
 		t.Fatal(err)
 	}
 	h, gs := o.u64(qHead), o.u64(qGetSeq)
@@ -421,7 +432,7 @@ func TestGetRedoReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.logCommit(qGetRedoN, redo{qHead, 8, h + recSize(len(p))}, redo{qGetSeq, 8, gs + 1}) // "killed" here: fields not yet written
-	o.unlockGet()
+	o.unlockGet(&hl)
 	v, err := q.GetNowait()
 	if err != nil || v != "second" {
 		t.Fatalf("got %v %v, want second", v, err)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -34,6 +34,8 @@ const (
 	lockInternal = 0 // byte of the segment locked around every header change (a queue's put side)
 	lockUser     = 1 // byte locked by Lock, RLock and Value/Array Lock
 	lockGet      = 2 // a queue's get side (SPEC 10.5)
+
+	maxSegment = 1 << 40 // the largest segment an opener maps
 )
 
 // Kind codes, stored in the header.
@@ -52,159 +54,311 @@ var kindNames = map[byte]string{
 	kindArray: shmseg.KindArray, kindSemaphore: shmseg.KindSemaphore, kindLock: shmseg.KindLock, kindRLock: shmseg.KindRLock,
 }
 
+// fits reports whether a handle of kind want may open a segment holding kind
+// have: a Queue opens a joinable queue, Lock and RLock open each other's.
+func fits(want, have byte) bool {
+	return have == want || (want == kindQueue && have == kindJoinableQueue) ||
+		(want == kindLock && have == kindRLock) || (want == kindRLock && have == kindLock)
+}
+
+// minSize is the smallest segment an object of kind k can live in.
+func minSize(k byte) int {
+	if k == kindQueue || k == kindJoinableQueue {
+		return qRing + minCap
+	}
+	return valueOff + 8
+}
+
 // waitSlice bounds every futex sleep, so that a waiter notices a cancelled
 // context, and a wake-up lost to a killed process, within this long.
 const waitSlice = 50 * time.Millisecond
 
+// readyWait is how long an opener waits for a segment marked with its kind
+// that carries no magic yet (SPEC 10.1) before ErrNotReady.
+const readyWait = 2 * time.Second
+
 // object is one handle on a shared object: the segment, its mapping, and the
-// process-local mutex that makes the handle's OFD lock exclusive between
+// process-local mutexes that make the handle's OFD locks exclusive between
 // goroutines (the kernel sees one owner per open file description).
 type object struct {
-	name string
-	kind byte
-	seg  *shmseg.Segment
-	fd   uintptr
-	mem  []byte
+	name     string
+	kind     byte // the kind in the segment's header, read once when opening
+	typecode byte // a Value's or Array's typecode, likewise
+	seg      *shmseg.Segment
+	fd       uintptr
+	mem      []byte
 
-	mu     sync.Mutex // held while this handle holds the internal lock
-	gmu    sync.Mutex // held while this handle holds a queue's get lock
+	mu     chanMutex // held while this handle holds the internal lock
+	gmu    chanMutex // held while this handle holds a queue's get lock
 	closed atomic.Bool
+	broken atomic.Bool // a fault: the segment was truncated under the mapping
 }
 
-// initFunc writes the object-specific fields of a new segment (called with
-// the internal lock held, before the magic is set).
+// chanMutex is a mutex whose Lock can give up when a context ends.
+type chanMutex chan struct{}
+
+func newChanMutex() chanMutex { return make(chanMutex, 1) }
+
+// lock takes m, giving up when ctx ends; a nil ctx, or one that never ends,
+// waits as long as it takes.
+func (m chanMutex) lock(ctx context.Context) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	default:
+	}
+	if ctx == nil || ctx.Done() == nil {
+		m <- struct{}{}
+		return nil
+	}
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m chanMutex) tryLock() bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (m chanMutex) unlock() { <-m }
+
+// held records which of its handle's locks one operation holds, so that a
+// fault in the middle of it releases them (see guard).
+type held uint8
+
+const (
+	heldInternal held = 1 << iota
+	heldGet
+)
+
+// initFunc writes the object-specific fields of a new segment, before the
+// magic is set and before anyone else can see the segment.
 type initFunc func(mem []byte)
 
-// checkFunc validates an existing segment's object-specific fields.
+// checkFunc validates an existing segment's immutable object-specific fields
+// (the header is already checked, and the segment is at least minSize),
+// reading each once; the caller keeps the values it checked.
 type checkFunc func(mem []byte) error
 
 // openObject creates or attaches segment name holding an object of kind. size
-// is the segment size a new object needs; init fills it; check validates an
-// existing one (header fields already checked).
+// is the segment size a new object needs; hdr is the kind, typecode and item
+// size it records; init fills a new one; check validates an existing one.
+//
+// A creator writes the whole header (the magic last) before shmseg publishes
+// the name, so an attacher never writes anything: a segment without the
+// magic is either not a gobridge object (refused, untouched) or, when it
+// carries the kind mark, one being made by an older creator (waited for, at
+// most readyWait). No lock is taken while opening: the opener reads only the
+// fields that never change after creation; every operation validates the
+// others it reads.
 func openObject(name string, kind byte, size int, c openConfig, hdr [3]byte, init initFunc, check checkFunc) (*object, error) {
 	so := shmseg.Options{Mode: c.mode, Keep: c.keep, AllowOtherOwner: c.otherOwner, Kind: kindNames[kind]}
-	var seg *shmseg.Segment
-	var err error
+	var made []byte // the mapping so.Init made and filled
+	unmapMade := func() {
+		if made != nil {
+			_ = unix.Munmap(made)
+			made = nil
+		}
+	}
+	so.Init = func(f *os.File) error {
+		unmapMade()
+		mem, err := mapFile(f, int64(size), name)
+		if err != nil {
+			return err
+		}
+		_ = shmseg.Populate(mem, true) // best effort: it only saves page faults
+		// Nobody else can see this file yet, but guard the writes anyway.
+		if err := shmseg.Guard(func() {
+			mem[offVersion] = version
+			mem[offKind] = kind
+			mem[offTypecode] = hdr[1]
+			mem[offItemsize] = hdr[2]
+			if init != nil {
+				init(mem)
+			}
+			atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[offMagic])), magic)
+		}); err != nil {
+			_ = unix.Munmap(mem)
+			return fmt.Errorf("%w: %s", err, name)
+		}
+		made = mem
+		return nil
+	}
 	for try := 0; ; try++ {
 		if !c.createOnly {
-			seg, err = shmseg.Attach(name, 0, so)
-			if err == nil || !errors.Is(err, shmseg.ErrNotExist) || c.attachOnly {
-				break
+			ao := so
+			ao.Keep = false // marked keep only once it is known to be ours
+			seg, err := shmseg.Attach(name, 0, ao)
+			if err == nil {
+				o, err := attachObject(seg, name, kind, hdr, check)
+				if err == nil && c.keep {
+					_ = seg.SetKeep() // without user xattrs: kept by this handle only, as before
+				}
+				if err != nil {
+					if o != nil {
+						_ = unix.Munmap(o.mem)
+					}
+					seg.Abandon() // refused: leave it as it was, even as its last handle
+					return nil, err
+				}
+				return o, nil
+			}
+			if !errors.Is(err, shmseg.ErrNotExist) || c.attachOnly {
+				return nil, openErr(err)
 			}
 		}
-		seg, err = shmseg.Create(name, int64(size), so)
-		if err == nil || !errors.Is(err, shmseg.ErrExist) || c.createOnly || try > 10 {
-			break
+		seg, err := shmseg.Create(name, int64(size), so)
+		if err == nil {
+			o := newObject(seg, name, kind, made)
+			o.typecode = hdr[1]
+			return o, nil
+		}
+		unmapMade()
+		if !errors.Is(err, shmseg.ErrExist) || c.createOnly || try > 10 {
+			return nil, openErr(err)
 		}
 	}
-	if err != nil {
-		switch {
-		case errors.Is(err, shmseg.ErrExist):
-			err = fmt.Errorf("%w: %w", os.ErrExist, err)
-		case errors.Is(err, shmseg.ErrNotExist):
-			err = fmt.Errorf("%w: %w", os.ErrNotExist, err)
-		}
-		return nil, err
-	}
-	o, err := mapObject(seg, name, kind)
-	if err != nil {
-		seg.Close()
-		return nil, err
-	}
-	if err := o.setup(size, c.attachOnly, hdr, init, check); err != nil {
-		o.Close()
-		return nil, err
-	}
-	return o, nil
 }
 
-func mapObject(seg *shmseg.Segment, name string, kind byte) (*object, error) {
-	n, err := seg.Size()
-	if err != nil {
-		return nil, err
+func openErr(err error) error {
+	switch {
+	case errors.Is(err, shmseg.ErrExist):
+		return fmt.Errorf("%w: %w", os.ErrExist, err)
+	case errors.Is(err, shmseg.ErrNotExist):
+		return fmt.Errorf("%w: %w", os.ErrNotExist, err)
 	}
-	if n < headerSize || n > 1<<40 {
-		return nil, fmt.Errorf("%w: %s has %d bytes", ErrLayout, name, n)
-	}
-	fd := seg.File().Fd()
-	mem, err := unix.Mmap(int(fd), 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	return err
+}
+
+func newObject(seg *shmseg.Segment, name string, kind byte, mem []byte) *object {
+	return &object{name: name, kind: kind, seg: seg, fd: seg.File().Fd(), mem: mem, mu: newChanMutex(), gmu: newChanMutex()}
+}
+
+// mapFile maps n bytes of f, without populating them: an attacher
+// populates only what its object uses, once it knows (a planted sparse
+// segment of a terabyte must not be allocated).
+func mapFile(f *os.File, n int64, name string) ([]byte, error) {
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mp: mmap %s: %w", name, err)
 	}
-	_ = shmseg.Populate(mem, true)
-	return &object{name: name, kind: kind, seg: seg, fd: fd, mem: mem}, nil
+	return mem, nil
 }
 
-// setup initializes the segment if nobody has (whoever holds the internal
-// lock first and finds no magic does it), or checks it.
-func (o *object) setup(size int, attachOnly bool, hdr [3]byte, init initFunc, check checkFunc) error {
-	queue := o.kind == kindQueue || o.kind == kindJoinableQueue
-	for deadline := time.Now().Add(2 * time.Second); ; {
-		done, err := o.setupOnce(queue, size, attachOnly, hdr, init, check)
-		if done || err != nil {
-			return err
+// attachObject maps an existing segment and checks that it holds an object a
+// handle of kind may use, before taking any lock and without writing to it:
+// first the kind mark (a name in use by another kind, say an shm: listener,
+// is refused at once), then the magic, the header and the size the kind
+// needs, then check.
+func attachObject(seg *shmseg.Segment, name string, kind byte, hdr [3]byte, check checkFunc) (*object, error) {
+	mark, err := seg.Kind()
+	if err != nil {
+		return nil, err
+	}
+	marked := mark != ""
+	if marked {
+		k := byte(0)
+		for code, n := range kindNames {
+			if n == mark {
+				k = code
+			}
+		}
+		if k == 0 || !fits(kind, k) {
+			return nil, fmt.Errorf("%w: %s holds a %s, not a %s", ErrKind, name, mark, kindNames[kind])
+		}
+	}
+	deadline := time.Now().Add(readyWait)
+	for {
+		n, err := seg.Size()
+		if err != nil {
+			return nil, err
+		}
+		if n > maxSegment {
+			return nil, fmt.Errorf("%w: %s has %d bytes", ErrLayout, name, n)
+		}
+		if n >= headerSize {
+			mem, err := mapFile(seg.File(), n, name)
+			if err != nil {
+				return nil, err
+			}
+			var m uint32
+			if err := shmseg.Guard(func() { m = atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[offMagic]))) }); err != nil {
+				_ = unix.Munmap(mem)
+				return nil, fmt.Errorf("%w: %s", err, name)
+			}
+			if m == magic {
+				o := newObject(seg, name, kind, mem)
+				if err := o.checkHeader(hdr, check); err != nil {
+					_ = unix.Munmap(mem)
+					return nil, err
+				}
+				return o, nil
+			}
+			_ = unix.Munmap(mem)
+			if m != 0 {
+				return nil, fmt.Errorf("%w: %s is not a gobridge shared object (magic %#x), left untouched", ErrLayout, name, m)
+			}
+		}
+		if !marked {
+			return nil, fmt.Errorf("%w: %s is not a gobridge shared object (%d bytes, no magic, no kind mark), left untouched", ErrLayout, name, n)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s", ErrNotReady, o.name)
+			return nil, fmt.Errorf("%w: %s (marked %s, never given its header)", ErrNotReady, name, mark)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// setupOnce is one try of setup; done is false when the object is not
-// initialized yet and this opener may not do it. A queue's fields are
-// checked with both of its locks held (get lock first), so that getters do
-// not move head under the check.
-func (o *object) setupOnce(queue bool, size int, attachOnly bool, hdr [3]byte, init initFunc, check checkFunc) (done bool, err error) {
-	if queue {
-		if err := o.lockGet(); err != nil {
-			return false, err
-		}
-		defer o.unlockGet()
+// checkHeader validates the header of an attached segment, reading each
+// field once, and records its kind.
+func (o *object) checkHeader(hdr [3]byte, check checkFunc) (err error) {
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	v, k, tc, size := o.mem[offVersion], o.mem[offKind], o.mem[offTypecode], o.mem[offItemsize]
+	if v != version {
+		return fmt.Errorf("%w: %s has version %d, not %d", ErrLayout, o.name, v, version)
 	}
-	if err := o.lock(); err != nil {
-		return false, err
-	}
-	defer o.unlock()
-	if o.u32(offMagic) == magic {
-		return true, o.checkHeader(hdr, check)
-	}
-	if attachOnly {
-		return false, nil
-	}
-	if len(o.mem) < size {
-		return false, fmt.Errorf("%w: %s has %d bytes, an empty object needs %d", ErrLayout, o.name, len(o.mem), size)
-	}
-	o.mem[offVersion] = version
-	o.mem[offKind] = o.kind
-	o.mem[offTypecode] = hdr[1]
-	o.mem[offItemsize] = hdr[2]
-	if init != nil {
-		init(o.mem)
-	}
-	atomic.StoreUint32(o.p32(offMagic), magic)
-	return true, nil
-}
-
-func (o *object) checkHeader(hdr [3]byte, check checkFunc) error {
-	if o.mem[offVersion] != version {
-		return fmt.Errorf("%w: %s has version %d, not %d", ErrLayout, o.name, o.mem[offVersion], version)
-	}
-	k := o.mem[offKind]
-	ok := k == o.kind || (o.kind == kindQueue && k == kindJoinableQueue) || (o.kind == kindLock && k == kindRLock) || (o.kind == kindRLock && k == kindLock)
-	if !ok {
+	if !fits(o.kind, k) {
 		return fmt.Errorf("%w: %s holds a %s, not a %s", ErrKind, o.name, kindName(k), kindNames[o.kind])
 	}
-	if hdr[1] != 0 && o.mem[offTypecode] != hdr[1] && !sameTypecode(o.mem[offTypecode], hdr[1]) {
-		return fmt.Errorf("%w: %s has typecode %q, not %q", ErrKind, o.name, o.mem[offTypecode], hdr[1])
+	if hdr[1] != 0 {
+		if tc != hdr[1] && !sameTypecode(tc, hdr[1]) {
+			return fmt.Errorf("%w: %s has typecode %q, not %q", ErrKind, o.name, tc, hdr[1])
+		}
+		if size != hdr[2] {
+			return fmt.Errorf("%w: %s: item size %d for typecode %q", ErrLayout, o.name, size, tc)
+		}
 	}
-	if n := o.u32(offRedoN); n > redoMax {
-		return fmt.Errorf("%w: %s: redo count %d", ErrLayout, o.name, n)
+	if need := minSize(k); len(o.mem) < need {
+		return fmt.Errorf("%w: %s has %d bytes, a %s needs at least %d", ErrLayout, o.name, len(o.mem), kindName(k), need)
 	}
+	o.kind, o.typecode = k, tc
 	if check != nil {
-		return check(o.mem)
+		if err := check(o.mem); err != nil {
+			return err
+		}
 	}
+	_ = shmseg.Populate(o.mem[:min(len(o.mem), o.used())], true)
 	return nil
+}
+
+// used is how many bytes of its segment the object uses (the rest of a
+// larger segment is never touched): a queue its ring, an array its items.
+func (o *object) used() int {
+	switch {
+	case o.queue():
+		return qRing + int(min(o.u64(qCapacity), uint64(len(o.mem))))
+	case o.kind == kindArray:
+		return arrayItems + int(min(o.u64(arrayLenOff), uint64(len(o.mem))))*max(ItemSize(o.typecode), 1)
+	}
+	return valueOff + 8
 }
 
 func kindName(k byte) string {
@@ -213,6 +367,8 @@ func kindName(k byte) string {
 	}
 	return fmt.Sprintf("kind %d", k)
 }
+
+func (o *object) queue() bool { return o.kind == kindQueue || o.kind == kindJoinableQueue }
 
 func (o *object) p32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&o.mem[off])) }
 func (o *object) p64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&o.mem[off])) }
@@ -223,48 +379,123 @@ func (o *object) set32(off int, v uint32) {
 }
 func (o *object) set64(off int, v uint64) { atomic.StoreUint64(o.p64(off), v) }
 
-// lock takes the internal lock (this handle's mutex, then the OFD lock on
-// byte 0) and replays an interrupted commit of the header's redo log.
-func (o *object) lock() error { return o.lockAt(&o.mu, lockInternal, offRedoN) }
-
-func (o *object) unlock() { o.unlockAt(&o.mu, lockInternal) }
-
-// lockGet takes a queue's get lock (byte 2) and replays an interrupted
-// commit of the get side's redo log. Lock order: the get lock before the
-// internal lock, never the reverse.
-func (o *object) lockGet() error { return o.lockAt(&o.gmu, lockGet, qGetRedoN) }
-
-func (o *object) unlockGet() { o.unlockAt(&o.gmu, lockGet) }
-
-func (o *object) lockAt(mu *sync.Mutex, b int64, log int) error {
-	mu.Lock()
+// usable reports why the handle cannot be used: closed, or broken by a fault.
+func (o *object) usable() error {
 	if o.closed.Load() {
-		mu.Unlock()
 		return ErrClosed
 	}
-	if err := ofdlock.Lock(o.fd, b); err != nil {
-		mu.Unlock()
-		return err
-	}
-	if o.u32(offMagic) == magic && o.hasLog(log) {
-		o.replay(log)
+	if o.broken.Load() {
+		return o.faultErr()
 	}
 	return nil
 }
 
-func (o *object) unlockAt(mu *sync.Mutex, b int64) {
-	_ = ofdlock.Unlock(o.fd, b)
-	mu.Unlock()
+func (o *object) faultErr() error {
+	return fmt.Errorf("%w: %s (its segment was truncated; this handle is broken, close it)", ErrFault, o.name)
 }
 
-// hasLog reports whether the redo log at log exists in this segment: the
-// header's always does, the get log only in a queue.
-func (o *object) hasLog(log int) bool {
-	if log == offRedoN {
-		return true
+// guard ends every operation that touches the mapping. Deferred as
+//
+//	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+//
+// it restores the goroutine's fault setting and turns a fault on the mapping
+// (another process truncated the segment: SIGBUS) into ErrFault: the locks
+// the operation holds (h, which may be nil) are released and the handle is
+// marked broken, so that its later calls fail at once. Other panics go on.
+func (o *object) guard(err *error, h *held, old bool) {
+	debug.SetPanicOnFault(old)
+	r := recover()
+	if r == nil {
+		return
 	}
-	k := o.mem[offKind]
-	return (k == kindQueue || k == kindJoinableQueue) && len(o.mem) >= qRing
+	if _, ok := r.(interface{ Addr() uintptr }); !ok {
+		panic(r)
+	}
+	o.broken.Store(true)
+	if h != nil {
+		if *h&heldGet != 0 {
+			o.unlockGet(h)
+		}
+		if *h&heldInternal != 0 {
+			o.unlock(h)
+		}
+	}
+	if err != nil {
+		*err = o.faultErr()
+	}
+}
+
+// lock takes the internal lock (this handle's mutex, then the OFD lock on
+// byte 0) and replays an interrupted commit of the header's redo log. It
+// gives up when ctx ends; a nil ctx, or one that never ends, waits as long
+// as it takes (SPEC 10.5). Called inside a guarded operation.
+func (o *object) lock(ctx context.Context, h *held) error {
+	return o.lockAt(ctx, o.mu, lockInternal, offRedoN, h, heldInternal)
+}
+
+func (o *object) unlock(h *held) { o.unlockAt(o.mu, lockInternal, h, heldInternal) }
+
+// lockGet takes a queue's get lock (byte 2) and replays an interrupted
+// commit of the get side's redo log. Lock order: the get lock before the
+// internal lock, never the reverse.
+func (o *object) lockGet(ctx context.Context, h *held) error {
+	return o.lockAt(ctx, o.gmu, lockGet, qGetRedoN, h, heldGet)
+}
+
+func (o *object) unlockGet(h *held) { o.unlockAt(o.gmu, lockGet, h, heldGet) }
+
+// tryLock takes the internal lock if it is free at once (to take back a
+// sleeper's count after the caller's deadline passed).
+func (o *object) tryLock(h *held) bool {
+	return o.tryLockAt(o.mu, lockInternal, offRedoN, h, heldInternal)
+}
+
+func (o *object) tryLockGet(h *held) bool {
+	return o.tryLockAt(o.gmu, lockGet, qGetRedoN, h, heldGet)
+}
+
+func (o *object) lockAt(ctx context.Context, mu chanMutex, b int64, log int, h *held, bit held) error {
+	if err := mu.lock(ctx); err != nil {
+		return err
+	}
+	if err := o.usable(); err != nil {
+		mu.unlock()
+		return err
+	}
+	if err := ofdlock.LockContext(ctx, o.fd, b); err != nil {
+		mu.unlock()
+		return err
+	}
+	*h |= bit
+	if n := o.u32(log); n != 0 {
+		o.replay(log, n)
+	}
+	return nil
+}
+
+func (o *object) tryLockAt(mu chanMutex, b int64, log int, h *held, bit held) bool {
+	if !mu.tryLock() {
+		return false
+	}
+	if o.usable() != nil {
+		mu.unlock()
+		return false
+	}
+	if ok, err := ofdlock.TryLock(o.fd, b); !ok || err != nil {
+		mu.unlock()
+		return false
+	}
+	*h |= bit
+	if n := o.u32(log); n != 0 {
+		o.replay(log, n)
+	}
+	return true
+}
+
+func (o *object) unlockAt(mu chanMutex, b int64, h *held, bit held) {
+	*h &^= bit
+	_ = ofdlock.Unlock(o.fd, b)
+	mu.unlock()
 }
 
 // redo is one field of a commit.
@@ -277,12 +508,19 @@ type redo struct {
 // commit changes up to three fields so that a process killed at any
 // instruction leaves either none or all of them changed: the entries are
 // written to the redo log at log (its count at log, entries from log+8),
-// then their count (the commit point), then the fields, then the count is
-// cleared. The next holder of the lock that guards the log finishes a
-// commit whose count is set (replay). Called with that lock held.
+// then their count (the commit point), then the fields from rs (never read
+// back from the log), then the count is cleared. The next holder of the lock
+// that guards the log finishes a commit whose count is set (replay). Called
+// with that lock held.
 func (o *object) commit(log int, rs ...redo) {
 	o.logCommit(log, rs...)
-	o.apply(log, len(rs))
+	for _, r := range rs {
+		if r.width == 4 {
+			o.set32(r.off, uint32(r.val))
+		} else {
+			o.set64(r.off, r.val)
+		}
+	}
 	o.set32(log, 0)
 }
 
@@ -299,32 +537,44 @@ func (o *object) logCommit(log int, rs ...redo) {
 	o.set32(log, uint32(len(rs)))
 }
 
-func (o *object) replay(log int) {
-	n := int(o.u32(log))
-	if n == 0 {
-		return
+// replay finishes a commit interrupted after its commit point (SPEC 10.5):
+// of the n entries of the log at log, it applies those that name one of the
+// fields that log's commits change, with that field's width, and skips any
+// other (corrupt or hostile: nothing else is ever written), then clears the
+// count. A count above redoMax drops the log. Called with the lock that
+// guards the log held.
+func (o *object) replay(log int, n uint32) {
+	if n <= redoMax {
+		for i := 0; i < int(n); i++ {
+			e := log + 8 + 16*i
+			off, width, val := o.u32(e), o.u32(e+4), o.u64(e+8)
+			if !o.logField(log, off, width) {
+				continue
+			}
+			if width == 4 {
+				o.set32(int(off), uint32(val))
+			} else {
+				o.set64(int(off), val)
+			}
+		}
 	}
-	if n > redoMax {
-		n = 0 // corrupt: drop it rather than write anywhere
-	}
-	o.apply(log, n)
 	o.set32(log, 0)
 }
 
-func (o *object) apply(log, n int) {
-	for i := 0; i < n; i++ {
-		e := log + 8 + 16*i
-		off, width, val := int(o.u32(e)), o.u32(e+4), o.u64(e+8)
-		if off < headerSize || off+int(width) > len(o.mem) || off%int(max(width, 1)) != 0 {
-			continue
-		}
-		switch width {
-		case 4:
-			o.set32(off, uint32(val))
-		case 8:
-			o.set64(off, val)
-		}
+// logField reports whether a commit through the log at log may change the
+// field at off of width bytes: a put's tail, put_seq (and a joinable
+// queue's unfinished), a get's head and get_seq. Only queues commit.
+func (o *object) logField(log int, off, width uint32) bool {
+	if !o.queue() {
+		return false
 	}
+	switch log {
+	case offRedoN:
+		return (off == qTail || off == qPutSeq) && width == 8 || off == qUnfin && width == 4 && o.kind == kindJoinableQueue
+	case qGetRedoN:
+		return (off == qHead || off == qGetSeq) && width == 8
+	}
+	return false
 }
 
 // sleep waits on the futex word at off while it holds val, for at most
@@ -342,6 +592,10 @@ func (o *object) sleep(ctx context.Context, off int, val uint32) error {
 		d = min(d, left)
 	}
 	if err := futex.Wait(o.p32(off), val, d); err != nil && err != os.ErrDeadlineExceeded {
+		if errors.Is(err, unix.EFAULT) { // the page is gone: truncated
+			o.broken.Store(true)
+			return o.faultErr()
+		}
 		return err
 	}
 	return ctx.Err()
@@ -355,10 +609,10 @@ func (o *object) wake(off int, n int) {
 // the last handle removes the object from /dev/shm unless it is kept.
 // Idempotent. Calls blocked in another goroutine must have returned.
 func (o *object) Close() error {
-	o.gmu.Lock()
-	defer o.gmu.Unlock()
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	_ = o.gmu.lock(nil)
+	defer o.gmu.unlock()
+	_ = o.mu.lock(nil)
+	defer o.mu.unlock()
 	if o.closed.Swap(true) {
 		return nil
 	}
@@ -374,78 +628,110 @@ func (o *object) Close() error {
 // them exclusive; the kernel releases the OFD lock of a process that dies.
 type userLock struct {
 	o    *object
-	mu   chan struct{} // a mutex whose acquisition can be abandoned
+	mu   chanMutex
 	held atomic.Bool
 }
 
 func newUserLock(o *object) *userLock {
-	return &userLock{o: o, mu: make(chan struct{}, 1)}
+	return &userLock{o: o, mu: newChanMutex()}
 }
 
 // acquire takes the lock; with a ctx that can end it polls the OFD lock
 // (waiting on the release word in between), otherwise it blocks in the
 // kernel. It records this process as the holder (SPEC 10.8).
-func (l *userLock) acquire(ctx context.Context) error {
-	select {
-	case l.mu <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+func (l *userLock) acquire(ctx context.Context) (err error) {
+	if err := l.mu.lock(ctx); err != nil {
+		return err
 	}
-	if l.o.closed.Load() {
-		<-l.mu
-		return ErrClosed
+	o := l.o
+	if err := o.usable(); err != nil {
+		l.mu.unlock()
+		return err
 	}
-	var err error
+	locked := false
+	defer func() {
+		if err != nil && locked {
+			_ = ofdlock.Unlock(o.fd, lockUser)
+		}
+		if err != nil {
+			l.mu.unlock()
+		}
+	}()
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
 	if ctx.Done() == nil {
-		err = ofdlock.Lock(l.o.fd, lockUser)
+		err = ofdlock.Lock(o.fd, lockUser)
 	} else {
 		for {
 			var ok bool
-			if ok, err = ofdlock.TryLock(l.o.fd, lockUser); ok || err != nil {
+			if ok, err = ofdlock.TryLock(o.fd, lockUser); ok || err != nil {
 				break
 			}
-			if err = l.o.sleep(ctx, offHolder, l.o.u32(offHolder)); err != nil {
+			if err = o.sleep(ctx, offHolder, o.u32(offHolder)); err != nil {
 				break
 			}
 		}
 	}
 	if err != nil {
-		<-l.mu
 		return err
 	}
-	l.o.set32(offHolder, uint32(os.Getpid()))
+	locked = true
+	o.set32(offHolder, uint32(os.Getpid()))
 	l.held.Store(true)
 	return nil
 }
 
-func (l *userLock) tryAcquire() (bool, error) {
-	select {
-	case l.mu <- struct{}{}:
-	default:
+func (l *userLock) tryAcquire() (ok bool, err error) {
+	if !l.mu.tryLock() {
 		return false, nil
 	}
-	if l.o.closed.Load() {
-		<-l.mu
-		return false, ErrClosed
-	}
-	ok, err := ofdlock.TryLock(l.o.fd, lockUser)
-	if !ok || err != nil {
-		<-l.mu
+	o := l.o
+	if err := o.usable(); err != nil {
+		l.mu.unlock()
 		return false, err
 	}
-	l.o.set32(offHolder, uint32(os.Getpid()))
+	ok, err = ofdlock.TryLock(o.fd, lockUser)
+	if !ok || err != nil {
+		l.mu.unlock()
+		return false, err
+	}
+	defer func() {
+		if err != nil {
+			_ = ofdlock.Unlock(o.fd, lockUser)
+			l.mu.unlock()
+		}
+	}()
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	o.set32(offHolder, uint32(os.Getpid()))
 	l.held.Store(true)
 	return true, nil
 }
 
+// release gives the lock back: holder cleared, the OFD lock released, the
+// sleepers on holder woken. The OFD lock and the mutex are released even
+// when the segment faults (truncated) under the write of holder.
 func (l *userLock) release() error {
 	if !l.held.Load() {
 		return ErrNotHeld
 	}
 	l.held.Store(false)
-	l.o.set32(offHolder, 0)
-	err := ofdlock.Unlock(l.o.fd, lockUser)
-	l.o.wake(offHolder, 1<<30)
-	<-l.mu
+	o := l.o
+	defer l.mu.unlock()
+	if o.closed.Load() {
+		return nil // Close dropped the OFD lock with the descriptor
+	}
+	err := o.clearHolder()
+	if uerr := ofdlock.Unlock(o.fd, lockUser); err == nil {
+		err = uerr
+	}
+	o.wake(offHolder, 1<<30)
 	return err
+}
+
+func (o *object) clearHolder() (err error) {
+	if err := o.usable(); err != nil {
+		return err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	o.set32(offHolder, 0)
+	return nil
 }

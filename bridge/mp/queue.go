@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -38,8 +39,9 @@ const (
 // process that opens the name; multiprocessing.Queue's counterpart. Its
 // methods are safe for concurrent use.
 type Queue struct {
-	o   *object
-	cap uint64
+	o       *object
+	cap     uint64 // the ring's bytes, read once when opening
+	maxsize uint64 // read once when opening; 0: no count limit
 }
 
 // QueueStat is a snapshot of a queue's counters.
@@ -63,6 +65,9 @@ func roundCap(n int) int {
 	return max(n, minCap)
 }
 
+// maxMaxsize bounds a stored maxsize, so that it fits an int.
+const maxMaxsize = 1<<63 - 1
+
 // OpenQueue creates the queue name, or attaches to it if it exists (an
 // existing queue keeps its own maxsize and capacity; a JoinableQueue may be
 // opened as a Queue). Close the handle when done: the last one removes the
@@ -73,17 +78,19 @@ func OpenQueue(name string, opts ...OpenOption) (*Queue, error) {
 
 func openQueue(name string, kind byte, c openConfig) (*Queue, error) {
 	capacity := roundCap(c.capacity)
+	// Fields that never change after creation, read once: ours when we
+	// create the queue, the checked ones when we attach.
+	cp, m := uint64(capacity), uint64(max(c.maxsize, 0))
 	init := func(mem []byte) {
 		q := &object{mem: mem}
-		q.set64(qMaxsize, uint64(max(c.maxsize, 0)))
-		q.set64(qCapacity, uint64(capacity))
+		q.set64(qMaxsize, m)
+		q.set64(qCapacity, cp)
 	}
 	check := func(mem []byte) error {
 		q := &object{mem: mem}
-		cp, h, t := q.u64(qCapacity), q.u64(qHead), q.u64(qTail)
-		if cp < minCap || cp%8 != 0 || qRing+cp > uint64(len(mem)) || t < h || t-h > cp || h%8 != 0 || t%8 != 0 ||
-			q.u64(qPutSeq) < q.u64(qGetSeq) || q.u32(qGetRedoN) > redoMax {
-			return fmt.Errorf("%w: %s: queue fields out of range", ErrLayout, name)
+		cp, m = q.u64(qCapacity), q.u64(qMaxsize)
+		if cp < minCap || cp%8 != 0 || cp > uint64(len(mem)-qRing) || m > maxMaxsize {
+			return fmt.Errorf("%w: %s: capacity %d or maxsize %d out of range for %d bytes", ErrLayout, name, cp, m, len(mem))
 		}
 		return nil
 	}
@@ -91,7 +98,7 @@ func openQueue(name string, kind byte, c openConfig) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{o: o, cap: o.u64(qCapacity)}, nil
+	return &Queue{o: o, cap: cp, maxsize: m}, nil
 }
 
 // Name returns the queue's name.
@@ -125,19 +132,26 @@ func (q *Queue) PutNowait(v any) error {
 // object (Python's get decodes it).
 func (q *Queue) PutBytes(ctx context.Context, p []byte) error { return q.put(ctx, p) }
 
-// put appends p; ctx nil means do not wait. Putters hold the internal
+// put appends p; ctx nil means do not wait for room (the internal lock is
+// still waited for, as there is no deadline). Putters hold the internal
 // lock and getters the get lock, so a putter and a getter never wait for
 // each other (SPEC 10.4, 10.5): the putter reads the getters' head and
 // get_seq without their lock, and a stale value only makes it see less room.
-func (q *Queue) put(ctx context.Context, p []byte) error {
+func (q *Queue) put(ctx context.Context, p []byte) (err error) {
 	need := recSize(len(p))
 	if need > q.cap || int64(len(p)) > wire.DefaultMaxFrameSize {
 		return fmt.Errorf("%w: %d bytes, the ring holds %d", ErrTooLarge, len(p), q.cap)
 	}
 	o := q.o
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
 	asleep := false // counted in qPutters by the last round
 	for {
-		if err := o.lock(); err != nil {
+		if err := o.lock(ctx, &h); err != nil {
+			if asleep && o.tryLock(&h) {
+				uncount(o, qPutters)
+				o.unlock(&h)
+			}
 			return err
 		}
 		if asleep {
@@ -145,18 +159,24 @@ func (q *Queue) put(ctx context.Context, p []byte) error {
 			asleep = false
 		}
 		// nget before head and get_seq: a get that makes room after these
-		// reads changes nget, so the sleep below returns at once.
+		// reads changes nget, so the sleep below returns at once. Each
+		// field is read once and checked before use.
 		seq := o.u32(qNGet)
-		h, t := o.u64(qHead), o.u64(qTail)
+		hd, t := o.u64(qHead), o.u64(qTail)
 		ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
-		maxsize := o.u64(qMaxsize)
-		if (maxsize == 0 || ps-gs < maxsize) && q.cap-(t-h) >= need {
+		if err := q.valid(hd, t, ps, gs); err != nil {
+			o.unlock(&h)
+			return err
+		}
+		if (q.maxsize == 0 || ps-gs < q.maxsize) && q.cap-(t-hd) >= need {
 			q.write(t, p)
-			rs := []redo{{qTail, 8, t + need}, {qPutSeq, 8, ps + 1}}
-			if o.mem[offKind] == kindJoinableQueue {
-				rs = append(rs, redo{qUnfin, 4, uint64(o.u32(qUnfin) + 1)})
+			rs := [3]redo{{qTail, 8, t + need}, {qPutSeq, 8, ps + 1}}
+			n := 2
+			if o.kind == kindJoinableQueue {
+				rs[2] = redo{qUnfin, 4, uint64(o.u32(qUnfin) + 1)}
+				n = 3
 			}
-			o.commit(offRedoN, rs...)
+			o.commit(offRedoN, rs[:n]...)
 			atomic.AddUint32(o.p32(qNPut), 1) // a full barrier: getters is read after it
 			// Wake a sleeping getter before unlocking: getters take the get
 			// lock, not ours, so it runs while our unlock is still in the
@@ -164,24 +184,36 @@ func (q *Queue) put(ctx context.Context, p []byte) error {
 			if o.u32(qGetters) > 0 {
 				o.wake(qNPut, 1)
 			}
-			o.unlock()
+			o.unlock(&h)
 			return nil
 		}
 		if ctx == nil {
-			o.unlock()
+			o.unlock(&h)
 			return ErrFull
 		}
 		o.set32(qPutters, o.u32(qPutters)+1)
 		asleep = true
-		o.unlock()
+		o.unlock(&h)
 		if err := o.sleep(ctx, qNGet, seq); err != nil {
-			if o.lock() == nil {
+			if o.tryLock(&h) {
 				uncount(o, qPutters)
-				o.unlock()
+				o.unlock(&h)
 			}
 			return err
 		}
 	}
+}
+
+// valid checks the positions and counters one operation read (each once):
+// head <= tail, at most capacity bytes queued, positions multiples of 8,
+// put_seq >= get_seq. They hold at every instant for honest processes, even
+// for the other side's fields read without its lock (SPEC 10.4); anything
+// else is a layout error on this queue, and nothing is read or written.
+func (q *Queue) valid(h, t, ps, gs uint64) error {
+	if h > t || t-h > q.cap || h%8 != 0 || t%8 != 0 || ps < gs {
+		return fmt.Errorf("%w: %s: head %d, tail %d, put_seq %d, get_seq %d with a %d-byte ring", ErrLayout, q.o.name, h, t, ps, gs, q.cap)
+	}
+	return nil
 }
 
 // uncount takes back a sleeper's count at off (a hint, never below 0);
@@ -241,9 +273,14 @@ func (q *Queue) GetInto(ctx context.Context, v any) error {
 // GetBytes removes the oldest message and returns its payload undecoded.
 func (q *Queue) GetBytes(ctx context.Context) ([]byte, error) { return q.get(ctx) }
 
-func (q *Queue) get(ctx context.Context) ([]byte, error) {
+func (q *Queue) get(ctx context.Context) (p []byte, err error) {
 	o := q.o
-	if ctx != nil && !o.closed.Load() && o.u64(qPutSeq) == o.u64(qGetSeq) {
+	if err := o.usable(); err != nil {
+		return nil, err
+	}
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	if ctx != nil && o.u64(qPutSeq) == o.u64(qGetSeq) {
 		// Spin briefly without the lock: a message that arrives within
 		// getSpin costs no futex sleep and wake-up on either side.
 		for end := time.Now().Add(getSpin); o.u64(qPutSeq) == o.u64(qGetSeq) && time.Now().Before(end); {
@@ -251,7 +288,11 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 	}
 	asleep := false // counted in qGetters by the last round
 	for {
-		if err := o.lockGet(); err != nil {
+		if err := o.lockGet(ctx, &h); err != nil {
+			if asleep && o.tryLockGet(&h) {
+				uncount(o, qGetters)
+				o.unlockGet(&h)
+			}
 			return nil, err
 		}
 		if asleep {
@@ -263,18 +304,22 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 		seq := o.u32(qNPut)
 		ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
 		if ps != gs {
-			h, t := o.u64(qHead), o.u64(qTail)
-			p, err := q.read(h, t)
+			hd, t := o.u64(qHead), o.u64(qTail)
+			if err := q.valid(hd, t, ps, gs); err != nil {
+				o.unlockGet(&h)
+				return nil, err
+			}
+			p, err := q.read(hd, t)
 			if err != nil {
-				o.unlockGet()
+				o.unlockGet(&h)
 				return nil, err
 			}
 			need := recSize(len(p))
-			o.commit(qGetRedoN, redo{qHead, 8, h + need}, redo{qGetSeq, 8, gs + 1})
+			o.commit(qGetRedoN, redo{qHead, 8, hd + need}, redo{qGetSeq, 8, gs + 1})
 			atomic.AddUint32(o.p32(qNGet), 1) // a full barrier: putters is read after it
 			getters := o.u32(qGetters)
-			room := roomEnough(t-h-need, q.cap, ps-gs-1, o.u64(qMaxsize))
-			o.unlockGet()
+			room := roomEnough(t-hd-need, q.cap, ps-gs-1, q.maxsize)
+			o.unlockGet(&h)
 			if room && o.u32(qPutters) > 0 {
 				o.wake(qNGet, 1)
 			}
@@ -287,25 +332,25 @@ func (q *Queue) get(ctx context.Context) ([]byte, error) {
 			// A putter is inside its commit, or was killed there: take the
 			// internal lock (get lock first, as always), which finishes the
 			// commit, and look again.
-			if err := o.lock(); err != nil {
-				o.unlockGet()
+			if err := o.lock(ctx, &h); err != nil {
+				o.unlockGet(&h)
 				return nil, err
 			}
-			o.unlock()
-			o.unlockGet()
+			o.unlock(&h)
+			o.unlockGet(&h)
 			continue
 		}
 		if ctx == nil {
-			o.unlockGet()
+			o.unlockGet(&h)
 			return nil, ErrEmpty
 		}
 		o.set32(qGetters, o.u32(qGetters)+1)
 		asleep = true
-		o.unlockGet()
+		o.unlockGet(&h)
 		if err := o.sleep(ctx, qNPut, seq); err != nil {
-			if o.lockGet() == nil {
+			if o.tryLockGet(&h) {
 				uncount(o, qGetters)
-				o.unlockGet()
+				o.unlockGet(&h)
 			}
 			return nil, err
 		}
@@ -320,13 +365,15 @@ func roomEnough(used, capacity, count, maxsize uint64) bool {
 	return used <= capacity/2 && (maxsize == 0 || count <= maxsize/2)
 }
 
-// read copies out the record at position h (h < t).
+// read copies out the record at position h, given valid positions (valid)
+// and a message there (h < t). Its length is checked against the bytes
+// queued, t - h, hence the ring's capacity, before anything is allocated.
 func (q *Queue) read(h, t uint64) ([]byte, error) {
 	ring := q.o.mem[qRing : qRing+q.cap]
 	at := h % q.cap
 	hdr := ring[at : at+recHeader]
-	n := int(uint32(hdr[0]) | uint32(hdr[1])<<8 | uint32(hdr[2])<<16 | uint32(hdr[3])<<24)
-	if recSize(n) > t-h {
+	n := uint64(hdr[0]) | uint64(hdr[1])<<8 | uint64(hdr[2])<<16 | uint64(hdr[3])<<24
+	if recHeader+(n+7)&^7 > t-h {
 		return nil, fmt.Errorf("%w: %s: record of %d bytes with %d bytes queued", ErrLayout, q.o.name, n, t-h)
 	}
 	p := make([]byte, n)
@@ -336,16 +383,19 @@ func (q *Queue) read(h, t uint64) ([]byte, error) {
 	return p, nil
 }
 
-// Qsize returns the number of messages in the queue (a snapshot).
-func (q *Queue) Qsize() int {
-	if q.o.closed.Load() {
+// Qsize returns the number of messages in the queue (a snapshot); 0 once
+// the handle is closed or broken.
+func (q *Queue) Qsize() (n int) {
+	o := q.o
+	if o.usable() != nil {
 		return 0
 	}
-	ps, gs := q.o.u64(qPutSeq), q.o.u64(qGetSeq)
+	defer o.guard(nil, nil, debug.SetPanicOnFault(true))
+	ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
 	if ps < gs {
 		return 0
 	}
-	return int(ps - gs)
+	return int(min(ps-gs, maxMaxsize))
 }
 
 // Empty reports whether the queue holds no message (a snapshot).
@@ -353,30 +403,36 @@ func (q *Queue) Empty() bool { return q.Qsize() == 0 }
 
 // Full reports whether the queue holds maxsize messages (a snapshot).
 func (q *Queue) Full() bool {
-	if q.o.closed.Load() {
-		return false
-	}
-	m := q.o.u64(qMaxsize)
-	return m > 0 && uint64(q.Qsize()) >= m
+	return q.maxsize > 0 && uint64(q.Qsize()) >= q.maxsize
 }
 
-// Stat returns the queue's counters, read under both of its locks.
-func (q *Queue) Stat() (QueueStat, error) {
+// Stat returns the queue's counters, read under both of its locks (which it
+// waits for until ctx ends).
+func (q *Queue) Stat(ctx context.Context) (st QueueStat, err error) {
 	o := q.o
-	if err := o.lockGet(); err != nil {
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	if err := o.lockGet(ctx, &h); err != nil {
 		return QueueStat{}, err
 	}
-	defer o.unlockGet()
-	if err := o.lock(); err != nil {
+	defer o.unlockGet(&h)
+	if err := o.lock(ctx, &h); err != nil {
 		return QueueStat{}, err
 	}
-	defer o.unlock()
+	defer o.unlock(&h)
+	hd, t := o.u64(qHead), o.u64(qTail)
 	ps, gs := o.u64(qPutSeq), o.u64(qGetSeq)
-	return QueueStat{
-		Name: o.name, Kind: kindName(o.mem[offKind]), Size: int(ps - gs), MaxSize: int(o.u64(qMaxsize)),
-		Capacity: int(q.cap), UsedBytes: int(o.u64(qTail) - o.u64(qHead)), Puts: ps, Gets: gs,
-		Unfinished: int(o.u32(qUnfin)),
-	}, nil
+	if err := q.valid(hd, t, ps, gs); err != nil {
+		return QueueStat{}, err
+	}
+	st = QueueStat{
+		Name: o.name, Kind: kindName(o.kind), Size: int(min(ps-gs, maxMaxsize)), MaxSize: int(q.maxsize),
+		Capacity: int(q.cap), UsedBytes: int(t - hd), Puts: ps, Gets: gs,
+	}
+	if o.kind == kindJoinableQueue {
+		st.Unfinished = int(o.u32(qUnfin))
+	}
+	return st, nil
 }
 
 // JoinableQueue is a Queue whose consumers call TaskDone for every message
@@ -397,19 +453,22 @@ func OpenJoinableQueue(name string, opts ...OpenOption) (*JoinableQueue, error) 
 }
 
 // TaskDone marks one message taken with Get as processed; ErrTaskDone when
-// every put has already been matched.
-func (q *JoinableQueue) TaskDone() error {
+// every put has already been matched. It waits for the internal lock as
+// long as it takes.
+func (q *JoinableQueue) TaskDone() (err error) {
 	o := q.o
-	if err := o.lock(); err != nil {
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	if err := o.lock(nil, &h); err != nil {
 		return err
 	}
 	n := o.u32(qUnfin)
 	if n == 0 {
-		o.unlock()
+		o.unlock(&h)
 		return ErrTaskDone
 	}
 	o.set32(qUnfin, n-1)
-	o.unlock()
+	o.unlock(&h)
 	if n == 1 {
 		o.wake(qUnfin, 1<<30)
 	}
@@ -418,11 +477,12 @@ func (q *JoinableQueue) TaskDone() error {
 
 // Join waits until every message put has been matched by a TaskDone, or
 // until ctx is done.
-func (q *JoinableQueue) Join(ctx context.Context) error {
+func (q *JoinableQueue) Join(ctx context.Context) (err error) {
 	o := q.o
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
 	for {
-		if o.closed.Load() {
-			return ErrClosed
+		if err := o.usable(); err != nil {
+			return err
 		}
 		n := o.u32(qUnfin)
 		if n == 0 {
@@ -434,5 +494,13 @@ func (q *JoinableQueue) Join(ctx context.Context) error {
 	}
 }
 
-// Unfinished returns the number of messages put and not yet marked done.
-func (q *JoinableQueue) Unfinished() int { return int(q.o.u32(qUnfin)) }
+// Unfinished returns the number of messages put and not yet marked done; 0
+// once the handle is closed or broken.
+func (q *JoinableQueue) Unfinished() (n int) {
+	o := q.o
+	if o.usable() != nil {
+		return 0
+	}
+	defer o.guard(nil, nil, debug.SetPanicOnFault(true))
+	return int(o.u32(qUnfin))
+}

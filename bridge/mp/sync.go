@@ -3,6 +3,7 @@ package mp
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 )
 
@@ -20,10 +21,13 @@ type Semaphore struct {
 	o *object
 }
 
+// semMax is the largest count (Python's SEM_VALUE_MAX on Linux).
+const semMax = 1<<31 - 1
+
 // OpenSemaphore creates semaphore name with count value, or attaches to it
 // (its current count is kept).
 func OpenSemaphore(name string, value int, opts ...OpenOption) (*Semaphore, error) {
-	if value < 0 || value > 1<<31-1 {
+	if value < 0 || value > semMax {
 		return nil, fmt.Errorf("mp: semaphore initial value %d out of range", value)
 	}
 	o, err := openObject(name, kindSemaphore, valueOff+8, newOpenConfig(opts), [3]byte{kindSemaphore, 0, 0},
@@ -37,73 +41,112 @@ func OpenSemaphore(name string, value int, opts ...OpenOption) (*Semaphore, erro
 // Name returns the semaphore's name.
 func (s *Semaphore) Name() string { return s.o.name }
 
-// Acquire decrements the count, waiting while it is 0 until ctx is done.
-func (s *Semaphore) Acquire(ctx context.Context) error {
+// count reads the count once and checks it (called with the internal lock).
+func (s *Semaphore) count() (uint32, error) {
+	v := s.o.u32(semValue)
+	if v > semMax {
+		return 0, fmt.Errorf("%w: %s: semaphore count %d", ErrLayout, s.o.name, v)
+	}
+	return v, nil
+}
+
+// Acquire decrements the count, waiting while it is 0 until ctx is done; ctx
+// bounds the wait for the internal lock too.
+func (s *Semaphore) Acquire(ctx context.Context) (err error) {
 	o := s.o
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	asleep := false // counted in semWaiters by the last round
 	for {
-		if err := o.lock(); err != nil {
+		if err := o.lock(ctx, &h); err != nil {
+			if asleep && o.tryLock(&h) {
+				uncount(o, semWaiters)
+				o.unlock(&h)
+			}
 			return err
 		}
-		v := o.u32(semValue)
+		if asleep {
+			uncount(o, semWaiters)
+			asleep = false
+		}
+		v, err := s.count()
+		if err != nil {
+			o.unlock(&h)
+			return err
+		}
 		if v > 0 {
 			o.set32(semValue, v-1)
-			o.unlock()
+			o.unlock(&h)
 			return nil
 		}
 		o.set32(semWaiters, o.u32(semWaiters)+1)
-		o.unlock()
-		err := o.sleep(ctx, semValue, 0)
-		if lerr := o.lock(); lerr != nil {
-			return lerr
-		}
-		if n := o.u32(semWaiters); n > 0 {
-			o.set32(semWaiters, n-1)
-		}
-		o.unlock()
-		if err != nil {
+		asleep = true
+		o.unlock(&h)
+		if err := o.sleep(ctx, semValue, 0); err != nil {
+			if o.tryLock(&h) {
+				uncount(o, semWaiters)
+				o.unlock(&h)
+			}
 			return err
 		}
 	}
 }
 
 // TryAcquire decrements the count if it is positive and reports whether it
-// did.
-func (s *Semaphore) TryAcquire() (bool, error) {
+// did. It waits for the internal lock as long as it takes.
+func (s *Semaphore) TryAcquire() (ok bool, err error) {
 	o := s.o
-	if err := o.lock(); err != nil {
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	if err := o.lock(nil, &h); err != nil {
 		return false, err
 	}
-	defer o.unlock()
-	v := o.u32(semValue)
-	if v == 0 {
-		return false, nil
+	defer o.unlock(&h)
+	v, err := s.count()
+	if err != nil || v == 0 {
+		return false, err
 	}
 	o.set32(semValue, v-1)
 	return true, nil
 }
 
-// Release increments the count and wakes a waiter.
-func (s *Semaphore) Release() error {
+// Release increments the count and wakes a waiter. It waits for the
+// internal lock as long as it takes.
+func (s *Semaphore) Release() (err error) {
 	o := s.o
-	if err := o.lock(); err != nil {
+	var h held
+	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
+	if err := o.lock(nil, &h); err != nil {
 		return err
 	}
-	v := o.u32(semValue)
-	if v == 1<<31-1 {
-		o.unlock()
+	v, err := s.count()
+	if err != nil {
+		o.unlock(&h)
+		return err
+	}
+	if v == semMax {
+		o.unlock(&h)
 		return fmt.Errorf("mp: semaphore %s released too many times", o.name)
 	}
 	o.set32(semValue, v+1)
 	waiters := o.u32(semWaiters)
-	o.unlock()
+	o.unlock(&h)
 	if waiters > 0 {
 		o.wake(semValue, 1)
 	}
 	return nil
 }
 
-// Value returns the current count (Python's get_value()).
-func (s *Semaphore) Value() int { return int(s.o.u32(semValue)) }
+// Value returns the current count (Python's get_value()); 0 once the handle
+// is closed or broken.
+func (s *Semaphore) Value() (n int) {
+	o := s.o
+	if o.usable() != nil {
+		return 0
+	}
+	defer o.guard(nil, nil, debug.SetPanicOnFault(true))
+	return int(o.u32(semValue))
+}
 
 // Close releases this handle; the last one removes the semaphore unless kept.
 func (s *Semaphore) Close() error { return s.o.Close() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
 )
@@ -97,9 +98,14 @@ const valueOff = 64 // the value of a Value, the items of an Array
 // `v.value += 1` as a load and a store under the object's lock, so a
 // counter shared with Python is changed under Lock on the Go side too (as
 // Python's `with v.get_lock():`).
+//
+// Every accessor returns an error rather than letting a fault kill the
+// process: ErrFault when another process truncated the segment (the handle
+// is then broken), ErrClosed after Close.
 type Value[T Number] struct {
 	o  *object
 	ul *userLock
+	tc byte
 }
 
 // OpenValue creates Value name holding init, or attaches to it (its current
@@ -115,7 +121,7 @@ func OpenValue[T Number](name string, init T, opts ...OpenOption) (*Value[T], er
 	if err != nil {
 		return nil, err
 	}
-	return &Value[T]{o: o, ul: newUserLock(o)}, nil
+	return &Value[T]{o: o, ul: newUserLock(o), tc: o.typecode}, nil
 }
 
 func (v *Value[T]) ptr() *T { return (*T)(unsafe.Pointer(&v.o.mem[valueOff])) }
@@ -123,17 +129,39 @@ func (v *Value[T]) ptr() *T { return (*T)(unsafe.Pointer(&v.o.mem[valueOff])) }
 // Name returns the value's name.
 func (v *Value[T]) Name() string { return v.o.name }
 
-// Typecode returns the value's typecode.
-func (v *Value[T]) Typecode() byte { return v.o.mem[offTypecode] }
+// Typecode returns the value's typecode (read once, when opening).
+func (v *Value[T]) Typecode() byte { return v.tc }
 
 // Load reads the value atomically.
-func (v *Value[T]) Load() T { return load(v.ptr()) }
+func (v *Value[T]) Load() (x T, err error) {
+	o := v.o
+	if err := o.usable(); err != nil {
+		return x, err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	return load(v.ptr()), nil
+}
 
 // Store writes the value atomically.
-func (v *Value[T]) Store(x T) { store(v.ptr(), x) }
+func (v *Value[T]) Store(x T) (err error) {
+	o := v.o
+	if err := o.usable(); err != nil {
+		return err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	store(v.ptr(), x)
+	return nil
+}
 
 // Add adds delta atomically and returns the new value.
-func (v *Value[T]) Add(delta T) T { return add(v.ptr(), delta) }
+func (v *Value[T]) Add(delta T) (x T, err error) {
+	o := v.o
+	if err := o.usable(); err != nil {
+		return x, err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	return add(v.ptr(), delta), nil
+}
 
 // Lock takes the value's lock (Python's get_lock()), waiting until ctx is
 // done. It is robust: a holder that dies releases it (SPEC section 10.8).
@@ -148,7 +176,8 @@ func (v *Value[T]) Close() error { return v.o.Close() }
 // Array is a fixed-length array of numbers in a named segment,
 // multiprocessing.Array's counterpart. Each item is read and written
 // atomically; Lock makes several accesses one step, for Python's
-// get_lock() holders too.
+// get_lock() holders too. Accessors return errors as Value's do; an index
+// out of range panics, as with a slice.
 type Array[T Number] struct {
 	o  *object
 	ul *userLock
@@ -173,11 +202,11 @@ func openArray[T Number](name string, n int, init []T, opts []OpenOption) (*Arra
 	if err != nil {
 		return nil, err
 	}
-	if n < 0 {
-		return nil, fmt.Errorf("mp: negative array length %d", n)
-	}
 	size := ItemSize(tc)
-	want := valueOff + 8 + n*size
+	if n < 0 || n > (maxSegment-arrayItems)/size {
+		return nil, fmt.Errorf("mp: array length %d out of range", n)
+	}
+	want := arrayItems + n*size
 	o, err := openObject(name, kindArray, want, c, [3]byte{kindArray, tc, byte(size)},
 		func(mem []byte) {
 			*(*uint64)(unsafe.Pointer(&mem[arrayLenOff])) = uint64(n)
@@ -186,12 +215,12 @@ func openArray[T Number](name string, n int, init []T, opts []OpenOption) (*Arra
 			}
 		},
 		func(mem []byte) error {
-			got := *(*uint64)(unsafe.Pointer(&mem[arrayLenOff]))
+			got := atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[arrayLenOff])))
 			if got != uint64(n) {
 				return fmt.Errorf("%w: %s has %d items, not %d", ErrKind, name, got, n)
 			}
-			if arrayItems+int(got)*size > len(mem) {
-				return fmt.Errorf("%w: %s: %d items do not fit", ErrLayout, name, got)
+			if want > len(mem) {
+				return fmt.Errorf("%w: %s: %d items do not fit %d bytes", ErrLayout, name, got, len(mem))
 			}
 			return nil
 		})
@@ -217,32 +246,68 @@ func (a *Array[T]) ptr(i int) *T {
 // Name returns the array's name.
 func (a *Array[T]) Name() string { return a.o.name }
 
-// Len returns the number of items.
+// Len returns the number of items (read once, when opening).
 func (a *Array[T]) Len() int { return a.n }
 
 // Load reads item i atomically; it panics when i is out of range.
-func (a *Array[T]) Load(i int) T { return load(a.ptr(i)) }
+func (a *Array[T]) Load(i int) (x T, err error) {
+	p := a.ptr(i)
+	o := a.o
+	if err := o.usable(); err != nil {
+		return x, err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	return load(p), nil
+}
 
 // Store writes item i atomically.
-func (a *Array[T]) Store(i int, x T) { store(a.ptr(i), x) }
+func (a *Array[T]) Store(i int, x T) (err error) {
+	p := a.ptr(i)
+	o := a.o
+	if err := o.usable(); err != nil {
+		return err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	store(p, x)
+	return nil
+}
 
 // Add adds delta to item i atomically and returns the new value.
-func (a *Array[T]) Add(i int, delta T) T { return add(a.ptr(i), delta) }
+func (a *Array[T]) Add(i int, delta T) (x T, err error) {
+	p := a.ptr(i)
+	o := a.o
+	if err := o.usable(); err != nil {
+		return x, err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	return add(p, delta), nil
+}
 
 // Snapshot copies the items out (take Lock first for a consistent copy).
-func (a *Array[T]) Snapshot() []T {
-	out := make([]T, a.n)
+func (a *Array[T]) Snapshot() (out []T, err error) {
+	o := a.o
+	if err := o.usable(); err != nil {
+		return nil, err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
+	out = make([]T, a.n)
 	for i := range out {
 		out[i] = load(a.ptr(i))
 	}
-	return out
+	return out, nil
 }
 
 // CopyFrom stores src's items from index 0 (at most Len).
-func (a *Array[T]) CopyFrom(src []T) {
+func (a *Array[T]) CopyFrom(src []T) (err error) {
+	o := a.o
+	if err := o.usable(); err != nil {
+		return err
+	}
+	defer o.guard(&err, nil, debug.SetPanicOnFault(true))
 	for i := 0; i < min(len(src), a.n); i++ {
 		store(a.ptr(i), src[i])
 	}
+	return nil
 }
 
 // Lock takes the array's lock (Python's get_lock()); robust like Value's.

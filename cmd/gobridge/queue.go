@@ -25,8 +25,9 @@ argument or output line.
   gobridge queue get NAME [--timeout S] [--count N]
         take N messages (default 1) and print them; --timeout gives up after S
         seconds without a message (exit 1); without it, waits
-  gobridge queue stat NAME
-        the queue's counters as JSON
+  gobridge queue stat NAME [--timeout S]
+        the queue's counters as JSON; --timeout gives up after S seconds when
+        its locks stay held (a stopped process); without it, waits
 
 A queue lives while a process has it open (or it is kept): a queue nobody holds
 is gone, with its messages.`
@@ -45,7 +46,7 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "get":
 		return queueGet(ctx, args[1:], stdout, stderr)
 	case "stat":
-		return queueStat(args[1:], stdout, stderr)
+		return queueStat(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("%w: unknown subcommand %q (put, get, stat)", errUsage, args[0])
 }
@@ -167,8 +168,9 @@ func queueGet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func queueStat(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue stat", "NAME", "Print queue NAME's counters as JSON.", stderr)
+func queueStat(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("queue stat", "NAME [--timeout S]", "Print queue NAME's counters as JSON.", stderr)
+	timeout := fs.Float64("timeout", -1, "seconds to wait for the queue's locks (default: wait)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -181,7 +183,12 @@ func queueStat(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer q.Close()
-	st, err := q.Stat()
+	sctx, cancel := withTimeout(ctx, *timeout)
+	defer cancel()
+	st, err := q.Stat(sctx)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("queue %s: its locks stayed held for %gs (a stopped process?)", pos[0], *timeout)
+	}
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,10 @@
 package ofdlock
 
 import (
+	"context"
 	"errors"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +34,42 @@ func Lock(fd uintptr, off int64) error {
 			}
 			return nil
 		}
+	}
+}
+
+// Polling bounds for LockContext: the first retry comes after pollMin, each
+// wait doubles, up to pollMax (how late a cancelled context is noticed).
+const (
+	pollMin = 5 * time.Microsecond
+	pollMax = time.Millisecond
+)
+
+// LockContext takes the write lock on byte off of fd, giving up with ctx's
+// error when ctx ends. A nil ctx, or one that can never end, waits in the
+// kernel (F_OFD_SETLKW) as Lock does; otherwise it tries F_OFD_SETLK and
+// sleeps between tries, from pollMin doubling to pollMax and never past ctx's
+// deadline, so that the deadline bounds the wait even while the holder is a
+// stopped process.
+func LockContext(ctx context.Context, fd uintptr, off int64) error {
+	if ctx == nil || ctx.Done() == nil {
+		return Lock(fd, off)
+	}
+	for d := pollMin; ; d = min(2*d, pollMax) {
+		ok, err := TryLock(fd, off)
+		if ok || err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl)
+			if left <= 0 {
+				return context.DeadlineExceeded
+			}
+			d = min(d, left)
+		}
+		time.Sleep(d)
 	}
 }
 

@@ -24,6 +24,11 @@
 //     nothing else) and names what it holds; user.gobridge.keep=1 exempts it
 //     from last-close removal and from GC.
 //
+// Options.Init fills a new segment before its name is published (the shared
+// objects write their header there), so a name never names a half-made
+// segment; where O_TMPFILE is missing, a private temporary name is linked to
+// the real one instead (link(2), which fails when the name exists).
+//
 // A process killed with SIGKILL loses its flocks with it, so its segments
 // become unheld and GC reclaims them.
 //

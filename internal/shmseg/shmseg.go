@@ -1,12 +1,14 @@
 package shmseg
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,6 +66,15 @@ type Options struct {
 	AllowOtherOwner bool
 	// Kind marks a new segment (KindRaw when empty); see List.
 	Kind string
+	// Init, when set, fills a new segment before its name is published: it
+	// runs once the segment is sized, marked and locked, and no other
+	// process can see it yet, so an attacher never finds it half made. An
+	// error from Init abandons the segment (it is never published). Init may
+	// map f; the mapping stays valid after Create returns (unmap it yourself
+	// if Create fails afterwards). It may run more than once for one Create
+	// (a fallback after a failed first attempt), each time on a new file.
+	// Attaching never calls it.
+	Init func(f *os.File) error
 }
 
 // Segment is one handle on a named segment. Its methods are safe for
@@ -80,14 +91,18 @@ type Segment struct {
 	ino  uint64
 }
 
-// ValidateName reports whether name can be a tag: 1 to 255 bytes, no '/',
-// no NUL, no "..", not starting with '.'.
+// ValidateName reports whether name can be a tag: 1 to 255 bytes of valid
+// UTF-8, no '/', no NUL, no "..", not starting with '.' (wire/SPEC.md section
+// 9.1; Python's gobridge._shm.validate_name applies the same rule, in the same
+// order, with the same messages).
 func ValidateName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: empty", ErrName)
 	case len(name) > MaxNameLen:
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrName, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w %q: not valid UTF-8", ErrName, name)
 	}
 	for i := 0; i < len(name); i++ {
 		switch name[i] {
@@ -178,15 +193,18 @@ var errRetry = errors.New("retry")
 
 // create builds the segment unnamed, then publishes it.
 func create(name, path string, size int64, o Options) (*Segment, error) {
+	if noTmpfile {
+		return createLinked(name, path, size, o)
+	}
 	fd, err := unix.Open(Dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(o.Mode))
 	if err != nil {
 		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
-			return createExcl(name, path, size, o)
+			return createLinked(name, path, size, o)
 		}
 		return nil, &os.PathError{Op: "open", Path: Dir, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
-	if err := prepare(fd, size, o); err != nil {
+	if err := prepare(f, size, o); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -200,36 +218,62 @@ func create(name, path string, size int64, o Options) (*Segment, error) {
 			return nil, fmt.Errorf("%w: %s", ErrExist, name)
 		}
 		if errors.Is(err, unix.ENOENT) { // no /proc
-			return createExcl(name, path, size, o)
+			return createLinked(name, path, size, o)
 		}
 		return nil, &os.PathError{Op: "link", Path: path, Err: err}
 	}
 	return newSegment(name, path, f, true, o.Keep)
 }
 
-// createExcl is the fallback where O_TMPFILE or /proc is missing: the name
-// appears before the segment is sized and locked, so an attacher may briefly
-// see it empty.
-func createExcl(name, path string, size int64, o Options) (*Segment, error) {
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDWR, uint32(o.Mode))
-	if err != nil {
+// noTmpfile makes create take the createLinked fallback (tests only).
+var noTmpfile bool
+
+// createLinked is the fallback where O_TMPFILE or /proc is missing: the
+// segment is built under a private temporary name (a dot name, which is no
+// valid tag), then hard-linked to its real name with link(2), which fails
+// when the name exists and never follows a symlink there, and the temporary
+// name is removed. The real name, as with O_TMPFILE, only ever names a
+// complete segment. A creator killed before the link leaves the temporary
+// file, marked and unheld, for GC.
+func createLinked(name, path string, size int64, o Options) (*Segment, error) {
+	var fd int
+	var tmp string
+	for try := 0; ; try++ {
+		var rnd [8]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return nil, fmt.Errorf("shmseg: %w", err)
+		}
+		tmp = filepath.Join(Dir, fmt.Sprintf(".gbnew-%d-%x", os.Getpid(), rnd))
+		var err error
+		fd, err = unix.Open(tmp, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDWR, uint32(o.Mode))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EEXIST) || try > 10 {
+			return nil, &os.PathError{Op: "open", Path: tmp, Err: err}
+		}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer unix.Unlink(tmp)
+	if err := prepare(f, size, o); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := unix.Link(tmp, path); err != nil {
+		f.Close()
 		if errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("%w: %s", ErrExist, name)
 		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	f := os.NewFile(uintptr(fd), path)
-	if err := prepare(fd, size, o); err != nil {
-		f.Close()
-		unix.Unlink(path)
-		return nil, err
+		return nil, &os.PathError{Op: "link", Path: path, Err: err}
 	}
 	return newSegment(name, path, f, true, o.Keep)
 }
 
 // prepare sets mode, size (pre-allocated, so a full /dev/shm is an error now
-// rather than SIGBUS later), marks and the shared lock of a new segment.
-func prepare(fd int, size int64, o Options) error {
+// rather than SIGBUS later), marks and the shared lock of a new segment, then
+// runs o.Init on it.
+func prepare(f *os.File, size int64, o Options) error {
+	fd := int(f.Fd())
 	if err := unix.Fchmod(fd, uint32(o.Mode)); err != nil {
 		return fmt.Errorf("shmseg: fchmod: %w", err)
 	}
@@ -245,7 +289,13 @@ func prepare(fd int, size int64, o Options) error {
 	if o.Keep {
 		setMark(fd, xattrKeep, "1")
 	}
-	return flock(fd, unix.LOCK_SH)
+	if err := flock(fd, unix.LOCK_SH); err != nil {
+		return err
+	}
+	if o.Init != nil {
+		return o.Init(f)
+	}
+	return nil
 }
 
 // setMark stores an xattr; where the file system has no user xattrs the
@@ -289,6 +339,11 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 		case errors.Is(err, unix.ELOOP):
 			return nil, fmt.Errorf("%w: %s is a symlink", ErrNotRegular, path)
 		}
+		// A unix socket (ENXIO), a directory (EISDIR)...: say what it is.
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, path, fileType(st.Mode))
+		}
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
@@ -299,7 +354,7 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s", ErrNotRegular, path)
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotRegular, path, fileType(st.Mode))
 	}
 	if st.Uid != uint32(os.Geteuid()) && !o.AllowOtherOwner {
 		f.Close()
@@ -335,6 +390,23 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 	return newSegment(name, path, f, false, o.Keep)
 }
 
+// fileType names the type of a file that is not a segment.
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFLNK:
+		return "a symlink"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
 // stillNamed reports whether fd is linked and path names it.
 func stillNamed(fd int, path string) (bool, error) {
 	var st, pst unix.Stat_t
@@ -364,6 +436,18 @@ func newSegment(name, path string, f *os.File, created, keep bool) (*Segment, er
 
 // Name returns the tag.
 func (s *Segment) Name() string { return s.name }
+
+// Kind returns the segment's user.gobridge.kind mark, read from its
+// descriptor; "" when it has none (not gobridge's, or a file system without
+// user xattrs).
+func (s *Segment) Kind() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return "", ErrClosed
+	}
+	return getMarkFd(int(s.f.Fd()), xattrKind), nil
+}
 
 // Path returns the file in /dev/shm.
 func (s *Segment) Path() string { return s.path }
@@ -444,6 +528,21 @@ func (s *Segment) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// Abandon releases this handle without the last-close rule: the segment
+// stays whatever the other handles do. It is for an opener that refused what
+// it found under the name (another kind of object, someone else's data),
+// which must leave it as it was. Idempotent, as Close.
+func (s *Segment) Abandon() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	f := s.f
+	s.f = nil
+	return f.Close()
 }
 
 func getMarkFd(fd int, key string) string {

@@ -2,10 +2,14 @@ package shmseg
 
 import (
 	"bufio"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -44,6 +48,10 @@ func TestValidateName(t *testing.T) {
 		{"a..b", false},
 		{".hidden", false},
 		{"nul\x00", false},
+		{"héllo-日本", true},
+		{"bad-\xff", false},
+		{"cut-\xc3", false},
+		{"surrogate-\xed\xa0\x80", false}, // U+D800 encoded: not UTF-8
 	} {
 		err := ValidateName(tc.name)
 		if (err == nil) != tc.ok {
@@ -51,6 +59,39 @@ func TestValidateName(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrName) {
 			t.Errorf("ValidateName(%q) = %v, not ErrName", tc.name, err)
+		}
+	}
+}
+
+// The name table in interop_tests/vectors/names.json is checked by this test
+// and by Python's python/tests/test_segments.py: one rule in both languages.
+func TestValidateNameTable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "interop_tests", "vectors", "names.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table []struct {
+		Hex   string `json:"hex"`
+		Valid bool   `json:"valid"`
+		Why   string `json:"why"`
+	}
+	if err := json.Unmarshal(data, &table); err != nil {
+		t.Fatal(err)
+	}
+	if len(table) < 15 {
+		t.Fatalf("only %d names in the table", len(table))
+	}
+	for _, tc := range table {
+		b, err := hex.DecodeString(tc.Hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ValidateName(string(b))
+		if (err == nil) != tc.Valid {
+			t.Errorf("%s: ValidateName(%q) = %v, want valid=%v", tc.Why, b, err, tc.Valid)
+		}
+		if err != nil && !errors.Is(err, ErrName) {
+			t.Errorf("%s: %v is not ErrName", tc.Why, err)
 		}
 	}
 }
@@ -213,6 +254,93 @@ func TestRefusePlanted(t *testing.T) {
 	if _, err := Open(name3, 6, Options{}); !errors.Is(err, ErrNotRegular) {
 		t.Fatalf("fifo: %v, want ErrNotRegular", err)
 	}
+	os.Remove(Path(name3))
+
+	// A unix socket (open gives ENXIO) and a directory (EISDIR): refused at
+	// once as not regular, whatever the access mode.
+	name4 := tag(t)
+	l, err := net.Listen("unix", Path(name4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name5 := tag(t)
+	if err := os.Mkdir(Path(name5), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(Path(name5))
+	for _, n := range []string{name4, name5} {
+		for _, ro := range []bool{false, true} {
+			_, err := Attach(n, 0, Options{ReadOnly: ro})
+			if !errors.Is(err, ErrNotRegular) {
+				t.Fatalf("%s (read-only %v): %v, want ErrNotRegular", n, ro, err)
+			}
+			if strings.Count(err.Error(), "shmseg:") != 1 {
+				t.Fatalf("%q: one prefix per message", err)
+			}
+		}
+	}
+}
+
+// Init fills a new segment before anyone can open it by name; an Init error
+// abandons it. Both ways of creating: O_TMPFILE and the fallback that links a
+// private temporary file.
+func TestInitBeforePublish(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			noTmpfile = fallback
+			defer func() { noTmpfile = false }()
+			name := tag(t)
+			calls := 0
+			s, err := Create(name, 64, Options{Kind: "test-init", Init: func(f *os.File) error {
+				calls++
+				if exists(name) {
+					return errors.New("name published before Init")
+				}
+				if fi, err := f.Stat(); err != nil || fi.Size() != 64 {
+					return fmt.Errorf("not sized yet: %v %v", fi, err)
+				}
+				_, err := f.WriteAt([]byte("ready"), 0)
+				return err
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if calls != 1 {
+				t.Fatalf("Init ran %d times", calls)
+			}
+			b, err := os.ReadFile(Path(name))
+			if err != nil || string(b[:5]) != "ready" {
+				t.Fatalf("published %q %v", b, err)
+			}
+			if k, err := s.Kind(); k != "test-init" || err != nil {
+				t.Fatalf("Kind() = %q %v", k, err)
+			}
+			info, err := Stat(name)
+			if err != nil || info.Handles != 1 || info.Kind != "test-init" {
+				t.Fatalf("Stat = %+v %v", info, err)
+			}
+			if _, err := Create(name, 64, Options{Init: func(*os.File) error { return nil }}); !errors.Is(err, ErrExist) {
+				t.Fatalf("Create on an existing name: %v", err)
+			}
+			boom := errors.New("boom")
+			name2 := tag(t)
+			if _, err := Create(name2, 64, Options{Init: func(*os.File) error { return boom }}); !errors.Is(err, boom) {
+				t.Fatalf("failing Init: %v", err)
+			}
+			if exists(name2) {
+				t.Fatal("a segment whose Init failed was published")
+			}
+			ents, _ := os.ReadDir(Dir)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), fmt.Sprintf(".gbnew-%d-", os.Getpid())) {
+					t.Errorf("temporary %s left behind", e.Name())
+					os.Remove(Path(e.Name()))
+				}
+			}
+		})
+	}
 }
 
 // Opens and closes racing on one tag: every handle sees a live segment, and
@@ -351,5 +479,35 @@ func TestCopyFaultOnTruncatedFile(t *testing.T) {
 	}
 	if n, err := Copy(dst, b[:page]); err != nil || n != page {
 		t.Fatalf("copy of the part still backed: %d %v", n, err)
+	}
+}
+
+// Abandon releases a handle without the last-close rule: a refused segment
+// stays as it was even when the refuser was its only handle.
+func TestAbandonLeavesTheSegment(t *testing.T) {
+	name := tag(t)
+	s, err := Create(name, 64, Options{Kind: "test-abandon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if exists(name) {
+		t.Fatal("Close of the last handle left it")
+	}
+	s, err = Create(name, 64, Options{Kind: "test-abandon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Abandon(); err != nil {
+		t.Fatal("second Abandon:", err)
+	}
+	if !exists(name) {
+		t.Fatal("Abandon removed the segment")
+	}
+	if err := s.Close(); err != nil || !exists(name) {
+		t.Fatalf("Close after Abandon: %v, exists %v", err, exists(name))
 	}
 }

@@ -13,8 +13,9 @@ pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
 
 from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
-from ._objects import Array, Lock, RLock, Semaphore, Value
+from ._objects import Array, ClosedError, LayoutError, Lock, NotReadyError, RLock, SegmentTruncatedError, Semaphore, Value
 from ._queue import JoinableQueue, Queue
+from ._shm import attach_shareable_list, attach_shared_memory
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -65,4 +66,10 @@ __all__ = [
     "Semaphore",
     "Lock",
     "RLock",
+    "LayoutError",
+    "NotReadyError",
+    "SegmentTruncatedError",
+    "ClosedError",
+    "attach_shared_memory",
+    "attach_shareable_list",
 ]

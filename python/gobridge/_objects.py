@@ -9,6 +9,14 @@ process a threading lock makes the handle's OFD lock exclusive between
 threads (the kernel sees one owner per open file description). After
 os.fork() the child reopens its own handle, so parent and child exclude each
 other as two processes (multiprocessing's fork start method works).
+
+Nothing another process wrote is trusted: a creator writes the whole header
+before the name exists, so an opener never writes to a segment it did not
+make; every field an operation reads is read once and checked; and every
+operation checks, after taking its lock, that the segment still has the
+size it was mapped with, so that a segment truncated by another process
+raises SegmentTruncatedError instead of killing the interpreter with SIGBUS
+(a truncation in the microseconds of one operation still can: SPEC 10.2).
 """
 from __future__ import annotations
 
@@ -24,7 +32,8 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Union, ove
 
 from . import _futex, _shm
 
-__all__ = ["Value", "Array", "Semaphore", "Lock", "RLock", "TYPECODES"]
+__all__ = ["Value", "Array", "Semaphore", "Lock", "RLock", "TYPECODES", "LayoutError", "NotReadyError",
+           "SegmentTruncatedError", "ClosedError"]
 
 MAGIC = 0x504D4247  # "GBMP"
 VERSION = 2  # 2: queues have a get lock and a get redo log (SPEC 10.5)
@@ -38,6 +47,13 @@ LOCK_GET = 2  # a queue's get side
 OFF_GET_REDO_N = 136  # a queue's get-side redo log: count at 136, entries at 144
 VALUE_OFF = 64
 WAIT_SLICE = 0.05  # every futex sleep is bounded by this (SPEC 10.6)
+READY_WAIT = 2.0  # an opener waits this long for a marked segment's magic (SPEC 10.1)
+MAX_SEGMENT = 1 << 40
+Q_RING, MIN_CAP = 256, 64
+# the fields a commit may change, by log: (offset, width) (SPEC 10.5)
+_PUT_FIELDS = {(88, 8), (96, 8)}  # tail, put_seq
+_UNFIN_FIELD = (128, 4)  # a joinable queue's unfinished
+_GET_FIELDS = {(80, 8), (104, 8)}  # head, get_seq
 
 KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
 _QUEUES = (KIND_QUEUE, KIND_JOINABLE)
@@ -45,6 +61,7 @@ KIND_NAMES = {
     KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
     KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
 }
+_KIND_CODES = {v: k for k, v in KIND_NAMES.items()}
 
 #: typecode -> item size in bytes (native, little-endian; l/L are C long, 8 bytes on Linux)
 TYPECODES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8, "f": 4, "d": 8}
@@ -62,14 +79,39 @@ _UNLCK = [_flock(fcntl.F_UNLCK, i) for i in range(3)]
 
 
 _fcntl = fcntl.fcntl
+_lseek = os.lseek
+_SEEK_END = os.SEEK_END
+_monotonic = time.monotonic
 _SETLKW, _SETLK = fcntl.F_OFD_SETLKW, fcntl.F_OFD_SETLK
 _WRLCK0, _UNLCK0 = _WRLCK[LOCK_INTERNAL], _UNLCK[LOCK_INTERNAL]
 _WRLCKG, _UNLCKG = _WRLCK[LOCK_GET], _UNLCK[LOCK_GET]
+_POLL_MIN, _POLL_MAX = 5e-6, 1e-3  # lock polling under a deadline: first wait, longest wait
 
 
 class LayoutError(ValueError):
-    """The segment is not a valid gobridge shared object, or holds another
-    kind of object, typecode or length than asked for."""
+    """The segment is not a valid gobridge shared object (no magic, another
+    version, too small for its kind, fields out of range), or holds another
+    kind of object, typecode or length than asked for. An opener raises it
+    without writing to the segment; an operation that reads an impossible
+    state raises it and changes nothing."""
+
+
+class NotReadyError(LayoutError):
+    """The segment carries the kind mark of the object asked for but never
+    got its header (its creator, of an older version, died while making it);
+    `gobridge shm gc` removes it once nobody holds it."""
+
+
+class SegmentTruncatedError(LayoutError, OSError):
+    """Another process truncated the object's segment under this handle's
+    mapping: touching it would kill the process with SIGBUS. The handle is
+    broken (every later call raises this); close it. A LayoutError and an
+    OSError (Go: ErrFault)."""
+
+
+class ClosedError(ValueError, OSError):
+    """The handle was closed. A ValueError, as multiprocessing's Queue.put and
+    get raise after close, and an OSError, as its empty() does."""
 
 
 _live: "weakref.WeakSet[_Handle]" = weakref.WeakSet()
@@ -87,6 +129,33 @@ def _auto_name() -> str:
     return f"gbmp-{os.getpid()}-{os.urandom(6).hex()}"
 
 
+def _fits(want: int, have: int) -> bool:
+    """Whether a handle of kind want may open a segment holding kind have."""
+    return (have == want or (want == KIND_QUEUE and have == KIND_JOINABLE)
+            or {have, want} == {KIND_LOCK, KIND_RLOCK})
+
+
+def _min_size(kind: int) -> int:
+    return Q_RING + MIN_CAP if kind in _QUEUES else VALUE_OFF + 8
+
+
+def _poll_lock(fd: int, lk: bytes, deadline: float) -> bool:
+    """Take an OFD lock by F_OFD_SETLK tries and sleeps (5 us doubling to
+    1 ms, never past deadline); False when deadline passes (SPEC 10.5)."""
+    d = _POLL_MIN
+    while True:
+        try:
+            _fcntl(fd, _SETLK, lk)
+            return True
+        except (BlockingIOError, PermissionError):
+            pass
+        left = deadline - _monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(d, left))
+        d = min(d * 2, _POLL_MAX)
+
+
 Init = Callable[["_Handle"], None]
 Check = Callable[["_Handle"], None]
 
@@ -99,50 +168,127 @@ class _Handle:
                  create: bool = True, attach: bool = True, keep: bool = False,
                  mode: int = _shm.DEFAULT_MODE, allow_other_owner: bool = False) -> None:
         self.name = name if name is not None else _auto_name()
-        self.kind = kind
+        self.kind = kind  # the kind asked for; the header's once attached
         self._open_args = {"keep": keep, "allow_other_owner": allow_other_owner}
+        self.mu = threading.Lock()
+        self.gmu = threading.Lock()  # held while this handle holds a queue's get lock
+        self.closed = False
+        self.broken = False  # the segment was truncated under the mapping
+        self._views: List[Any] = []
+        self._word: Optional[_futex.Word] = None
+        self.mm: mmap.mmap = None  # type: ignore[assignment]
+        self.size = 0
+        self.typecode = typecode  # the segment's once attached (read once, checked)
+
+        def make(fd: int) -> None:
+            # A new segment, invisible to other processes: the whole header,
+            # the magic last, before the name is published (SPEC 10.1).
+            self._unmap()
+            self._map(fd, size)
+            mm = self.mm
+            mm[4] = VERSION
+            mm[5] = kind
+            mm[6] = ord(typecode) if typecode else 0
+            mm[7] = TYPECODES.get(typecode, 0)
+            if init is not None:
+                init(self)
+            self.set32(0, MAGIC)
+
         seg = None
         for _ in range(10):
             if attach:
                 try:
+                    # keep is set only once the segment is known to be ours
                     seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[kind], create=False,
-                                            keep=keep, allow_other_owner=allow_other_owner)
-                    break
+                                            allow_other_owner=allow_other_owner)
                 except FileNotFoundError:
                     if not create:
                         raise
+                else:
+                    try:
+                        self._attach(seg, typecode, check)
+                        if keep:
+                            try:
+                                seg.set_keep()
+                            except OSError:
+                                pass  # no user xattrs: kept by this handle only, as before
+                    except BaseException:
+                        self._unmap()
+                        seg.abandon()  # refused: leave it as it was, even as its last handle
+                        raise
+                    break
             try:
                 seg = _shm.open_segment(self.name, size, kind=KIND_NAMES[kind], attach=False,
-                                        keep=keep, mode=mode)
+                                        keep=keep, mode=mode, init=make)
                 break
             except FileExistsError:
+                self._unmap()
                 if not attach:
                     raise
+            except BaseException:
+                self._unmap()
+                raise
         if seg is None:
             raise OSError(f"shared object {self.name!r}: gave up after create/unlink races")
         self.seg = seg
         self.fd = seg.fileno()
-        self.mu = threading.Lock()
-        self.gmu = threading.Lock()  # held while this handle holds a queue's get lock
-        self.closed = False
-        try:
-            n = seg.size()
-            if n < HEADER:
-                raise LayoutError(f"{self.name!r} has {n} bytes: not a shared object")
-            self.mm = mmap.mmap(seg.fileno(), n)
-            self._views: List[Any] = []
-            hl = min(n, 256) & ~7
-            self.w32 = self.view(0, hl, "I")
-            self.w64 = self.view(0, hl, "Q")
-            self._word: Optional[_futex.Word] = _futex.Word(self.mm, 0)
-            self.base = self._word.addr
-            self._setup(size, typecode, create, init, check)
-        except BaseException:
-            self._release()
-            raise
         self.pid = os.getpid()
         _live.add(self)
         self._finalizer = weakref.finalize(self, _Handle._finalize, self.seg, self.mm, self._views, self._word)
+
+    def _map(self, fd: int, n: int) -> None:
+        self.mm = mmap.mmap(fd, n)
+        self.size = n
+        hl = min(n, 256) & ~7
+        self.w32 = self.view(0, hl, "I")
+        self.w64 = self.view(0, hl, "Q")
+        self._word = _futex.Word(self.mm, 0)
+        self.base = self._word.addr
+
+    def _unmap(self) -> None:
+        for v in self._views:
+            v.release()
+        self._views.clear()
+        if self._word is not None:
+            self._word.release()
+            self._word = None
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None  # type: ignore[assignment]
+
+    def _attach(self, seg: _shm.Segment, typecode: str, check: Optional[Check]) -> None:
+        """Map an existing segment and check it holds an object this handle
+        may use, before taking any lock and without writing to it: the kind
+        mark first (a name in use by another kind, an shm: listener say, is
+        refused at once), then the magic, the header and the size the kind
+        needs, then check."""
+        mark = seg.kind()
+        if mark and not _fits(self.kind, _KIND_CODES.get(mark, 0)):
+            raise LayoutError(f"{self.name!r} holds a {mark}, not a {KIND_NAMES[self.kind]}")
+        deadline = _monotonic() + READY_WAIT
+        fd = seg.fileno()
+        while True:
+            n = seg.size()
+            if n > MAX_SEGMENT:
+                raise LayoutError(f"{self.name!r} has {n} bytes")
+            if n >= HEADER:
+                self._map(fd, n)
+                if _lseek(fd, 0, _SEEK_END) < n:
+                    raise SegmentTruncatedError(f"shared object {self.name!r}: its segment was truncated")
+                m = self.u32(0)
+                if m == MAGIC:
+                    self._check(typecode, check)
+                    return
+                self._unmap()
+                if m != 0:
+                    raise LayoutError(f"{self.name!r} is not a gobridge shared object (magic {m:#x}), "
+                                      "left untouched")
+            if not mark:
+                raise LayoutError(f"{self.name!r} is not a gobridge shared object ({n} bytes, no magic, "
+                                  "no kind mark), left untouched")
+            if _monotonic() > deadline:
+                raise NotReadyError(f"shared object {self.name!r} (marked {mark}) was never given its header")
+            time.sleep(0.005)
 
     def view(self, start: int, end: int, fmt: str = "B") -> Any:
         """A memoryview of [start, end) cast to fmt, released on close."""
@@ -166,81 +312,73 @@ class _Handle:
     def set64(self, off: int, v: int) -> None:
         self.w64[off >> 3] = v & 0xFFFFFFFFFFFFFFFF
 
-    # -- setup ---------------------------------------------------------------
-
-    def _setup(self, size: int, typecode: str, may_init: bool, init: Optional[Init], check: Optional[Check]) -> None:
-        # A queue's fields are checked with both of its locks held (the get
-        # lock first), so that getters do not move head under the check.
-        queue = self.kind in (KIND_QUEUE, KIND_JOINABLE)
-        deadline = time.monotonic() + 2.0
-        while True:
-            if queue:
-                self.lock_get()
-            try:
-                if self._setup_once(size, typecode, may_init, init, check):
-                    return
-            finally:
-                if queue:
-                    self.unlock_get()
-            if time.monotonic() > deadline:
-                raise LayoutError(f"shared object {self.name!r} was never initialized")
-            time.sleep(0.005)
-
-    def _setup_once(self, size: int, typecode: str, may_init: bool, init: Optional[Init],
-                    check: Optional[Check]) -> bool:
-        self.lock()
-        try:
-            if self.u32(0) == MAGIC:
-                self._check(typecode, check)
-                return True
-            if may_init:
-                if len(self.mm) < size:
-                    raise LayoutError(f"{self.name!r} has {len(self.mm)} bytes, an empty object needs {size}")
-                self.mm[4] = VERSION
-                self.mm[5] = self.kind
-                self.mm[6] = ord(typecode) if typecode else 0
-                self.mm[7] = TYPECODES.get(typecode, 0)
-                if init is not None:
-                    init(self)
-                self.set32(0, MAGIC)
-                return True
-            return False
-        finally:
-            self.unlock()
+    # -- checks ----------------------------------------------------------------
 
     def _check(self, typecode: str, check: Optional[Check]) -> None:
-        if self.mm[4] != VERSION:
-            raise LayoutError(f"{self.name!r} has layout version {self.mm[4]}, not {VERSION}")
-        k = self.mm[5]
-        ok = (k == self.kind or (self.kind == KIND_QUEUE and k == KIND_JOINABLE)
-              or {k, self.kind} == {KIND_LOCK, KIND_RLOCK})
-        if not ok:
+        v, k, tc, isz = bytes(self.mm[4:8])  # each header byte read once
+        if v != VERSION:
+            raise LayoutError(f"{self.name!r} has layout version {v}, not {VERSION}")
+        if not _fits(self.kind, k):
             raise LayoutError(f"{self.name!r} holds a {KIND_NAMES.get(k, 'kind %d' % k)}, "
                               f"not a {KIND_NAMES[self.kind]}")
-        have = chr(self.mm[6]) if self.mm[6] else ""
-        if typecode and have != typecode and (have, typecode) not in _SAME:
-            raise LayoutError(f"{self.name!r} has typecode {have!r}, not {typecode!r}")
-        if self.u32(OFF_REDO_N) > REDO_MAX:
-            raise LayoutError(f"{self.name!r}: bad redo count")
+        if typecode:
+            have = chr(tc) if tc else ""
+            if have != typecode and (have, typecode) not in _SAME:
+                raise LayoutError(f"{self.name!r} has typecode {have!r}, not {typecode!r}")
+            if isz != TYPECODES[typecode]:
+                raise LayoutError(f"{self.name!r}: item size {isz} for typecode {have!r}")
+            self.typecode = have
+        need = _min_size(k)
+        if self.size < need:
+            raise LayoutError(f"{self.name!r} has {self.size} bytes, a {KIND_NAMES[k]} needs at least {need}")
+        self.kind = k
         if check is not None:
             check(self)
 
+    def check(self) -> None:
+        """Raise unless the handle is usable: ClosedError after close,
+        SegmentTruncatedError when the segment is shorter than the mapping
+        (then the handle is broken). One lseek (0.15 us)."""
+        if self.closed:
+            raise ClosedError(f"shared object {self.name!r} is closed")
+        if self.broken or _lseek(self.fd, 0, _SEEK_END) < self.size:
+            self.broken = True
+            raise SegmentTruncatedError(f"shared object {self.name!r}: its segment was truncated under the "
+                                        "mapping; this handle is broken, close it")
+
     # -- the internal lock and the redo log ---------------------------------
 
-    def lock(self) -> None:
+    def lock(self, deadline: Optional[float] = None) -> bool:
         """Take the internal lock (this handle's mutex, then the OFD lock on
-        byte 0) and replay an interrupted commit of the header's redo log."""
-        self.mu.acquire()
+        byte 0), check the segment's size and replay an interrupted commit
+        of the header's redo log. With a deadline (time.monotonic()) the
+        wait is bounded: False when it passes; without one it blocks in the
+        kernel (SPEC 10.5)."""
+        # The hot path, written out here and in lock_get.
+        mu = self.mu
+        if not mu.acquire(False) and not self._wait_mutex(mu, deadline):
+            return False
         try:
             if self.closed:
-                raise ValueError(f"shared object {self.name!r} is closed")
-            _fcntl(self.fd, _SETLKW, _WRLCK0)
+                raise ClosedError(f"shared object {self.name!r} is closed")
+            fd = self.fd
+            if deadline is None:
+                _fcntl(fd, _SETLKW, _WRLCK0)
+            else:
+                try:
+                    _fcntl(fd, _SETLK, _WRLCK0)
+                except (BlockingIOError, PermissionError):
+                    if not _poll_lock(fd, _WRLCK0, deadline):
+                        mu.release()
+                        return False
+            if self.broken or _lseek(fd, 0, _SEEK_END) < self.size:
+                self._truncated(fd, _UNLCK0)
         except BaseException:
-            self.mu.release()
+            mu.release()
             raise
-        w32 = self.w32
-        if w32[OFF_REDO_N >> 2] and w32[0] == MAGIC:
+        if self.w32[OFF_REDO_N >> 2]:
             self._replay(OFF_REDO_N)
+        return True
 
     def unlock(self) -> None:
         try:
@@ -248,21 +386,42 @@ class _Handle:
         finally:
             self.mu.release()
 
-    def lock_get(self) -> None:
+    def try_lock(self) -> bool:
+        """lock() if it is free at once (to take back a sleeper's count
+        after the caller's deadline passed)."""
+        try:
+            return self.lock(0.0)
+        except (ClosedError, SegmentTruncatedError):
+            return False
+
+    def lock_get(self, deadline: Optional[float] = None) -> bool:
         """Take a queue's get lock (byte 2) and replay an interrupted commit
-        of the get side's redo log. Lock order: the get lock before the
-        internal lock, never the reverse."""
-        self.gmu.acquire()
+        of the get side's redo log, as lock() does. Lock order: the get lock
+        before the internal lock, never the reverse."""
+        mu = self.gmu
+        if not mu.acquire(False) and not self._wait_mutex(mu, deadline):
+            return False
         try:
             if self.closed:
-                raise ValueError(f"shared object {self.name!r} is closed")
-            _fcntl(self.fd, _SETLKW, _WRLCKG)
+                raise ClosedError(f"shared object {self.name!r} is closed")
+            fd = self.fd
+            if deadline is None:
+                _fcntl(fd, _SETLKW, _WRLCKG)
+            else:
+                try:
+                    _fcntl(fd, _SETLK, _WRLCKG)
+                except (BlockingIOError, PermissionError):
+                    if not _poll_lock(fd, _WRLCKG, deadline):
+                        mu.release()
+                        return False
+            if self.broken or _lseek(fd, 0, _SEEK_END) < self.size:
+                self._truncated(fd, _UNLCKG)
         except BaseException:
-            self.gmu.release()
+            mu.release()
             raise
-        w32 = self.w32
-        if len(w32) > OFF_GET_REDO_N >> 2 and w32[OFF_GET_REDO_N >> 2] and w32[0] == MAGIC and self.mm[5] in _QUEUES:
+        if self.w32[OFF_GET_REDO_N >> 2]:
             self._replay(OFF_GET_REDO_N)
+        return True
 
     def unlock_get(self) -> None:
         try:
@@ -270,22 +429,47 @@ class _Handle:
         finally:
             self.gmu.release()
 
-    def _replay(self, log: int) -> None:
-        n = self.u32(log)
-        self._apply(log, n if n <= REDO_MAX else 0)
-        self.set32(log, 0)
+    def try_lock_get(self) -> bool:
+        try:
+            return self.lock_get(0.0)
+        except (ClosedError, SegmentTruncatedError):
+            return False
 
-    def _apply(self, log: int, n: int) -> None:
+    @staticmethod
+    def _wait_mutex(mu: Any, deadline: Optional[float]) -> bool:
+        if deadline is None:
+            return bool(mu.acquire())
+        return bool(mu.acquire(True, max(deadline - _monotonic(), 0.0)))
+
+    def _truncated(self, fd: int, unlck: bytes) -> None:
+        """The segment shrank under the mapping: drop the OFD lock just
+        taken, mark the handle broken and raise."""
+        _fcntl(fd, _SETLK, unlck)
+        self.broken = True
+        self.check()  # raises SegmentTruncatedError
+
+    def _replay(self, log: int) -> None:
+        """Finish a commit interrupted after its commit point (SPEC 10.5):
+        apply the entries that name a field this log's commits change, with
+        its width, skip any other (nothing else is ever written), clear the
+        count. A count above REDO_MAX drops the log."""
         w32, w64 = self.w32, self.w64
-        for i in range(n):
-            e = log + 8 + 16 * i
-            off, width, val = w32[e >> 2], w32[(e >> 2) + 1], w64[(e + 8) >> 3]
-            if off < HEADER or off + width > len(self.mm) or width not in (4, 8) or off % width:
-                continue
-            if width == 4:
-                w32[off >> 2] = val & 0xFFFFFFFF
+        n = w32[log >> 2]
+        if n <= REDO_MAX and self.kind in _QUEUES:
+            if log == OFF_REDO_N:
+                allowed = _PUT_FIELDS | {_UNFIN_FIELD} if self.kind == KIND_JOINABLE else _PUT_FIELDS
             else:
-                w64[off >> 3] = val
+                allowed = _GET_FIELDS
+            for i in range(n):
+                e = log + 8 + 16 * i
+                off, width, val = w32[e >> 2], w32[(e >> 2) + 1], w64[(e + 8) >> 3]
+                if (off, width) not in allowed:
+                    continue
+                if width == 4:
+                    w32[off >> 2] = val & 0xFFFFFFFF
+                else:
+                    w64[off >> 3] = val
+        w32[log >> 2] = 0
 
     # -- futex ----------------------------------------------------------------
 
@@ -294,15 +478,24 @@ class _Handle:
         False when deadline (time.monotonic()) has passed."""
         t = WAIT_SLICE
         if deadline is not None:
-            left = deadline - time.monotonic()
+            left = deadline - _monotonic()
             if left <= 0:
                 return False
             t = min(t, left)
-        _futex.wait(self.base + off, val, t)
+        try:
+            _futex.wait(self.base + off, val, t)
+        except OSError as e:
+            if e.errno == 14:  # EFAULT: the page is gone
+                self.broken = True
+                self.check()
+            raise
         return True
 
     def wake(self, off: int, n: int = 0x7FFFFFFF) -> None:
-        _futex.wake(self.base + off, n)
+        try:
+            _futex.wake(self.base + off, n)
+        except OSError:
+            pass  # EFAULT after a truncation: the next check reports it
 
     # -- lifetime -------------------------------------------------------------
 
@@ -319,7 +512,9 @@ class _Handle:
         old._fd = None
         if fd is not None:
             os.close(fd)  # not old.close(): its LOCK_EX test would be the parent's
-        self.seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[self.kind], create=False, **self._open_args)
+        self.seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[self.kind], create=False,
+                                     keep=self._open_args["keep"],
+                                     allow_other_owner=self._open_args["allow_other_owner"])
         self.fd = self.seg.fileno()
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, _Handle._finalize, self.seg, self.mm, self._views, self._word)
@@ -335,17 +530,6 @@ class _Handle:
             mm.close()
         finally:
             seg.close()
-
-    def _release(self) -> None:
-        for v in getattr(self, "_views", []):
-            v.release()
-        w = getattr(self, "_word", None)
-        if w is not None:
-            w.release()
-        mm = getattr(self, "mm", None)
-        if mm is not None:
-            mm.close()
-        self.seg.close()
 
     def close(self) -> None:
         # Both mutexes (get lock's first, the lock order), so that a get or
@@ -379,31 +563,40 @@ class _UserLock:
         h = self.h
         deadline = None
         if block and timeout is not None:
-            deadline = time.monotonic() + max(timeout, 0.0)
+            deadline = _monotonic() + max(timeout, 0.0)
             if not self.mu.acquire(True, max(timeout, 0.0)):
                 return False
         elif not self.mu.acquire(block):
             return False
         try:
-            if h.closed:
-                raise ValueError(f"shared object {h.name!r} is closed")
-            fd = h.seg.fileno()
+            if h.closed or h.broken:
+                h.check()  # raises
+            fd = h.fd
             if block and deadline is None:
-                fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, _WRLCK[LOCK_USER])
+                _fcntl(fd, _SETLKW, _WRLCK[LOCK_USER])
             else:
                 while True:
                     try:
-                        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _WRLCK[LOCK_USER])
+                        _fcntl(fd, _SETLK, _WRLCK[LOCK_USER])
                         break
                     except (BlockingIOError, PermissionError):
                         pass
-                    if not block or not h.sleep(OFF_HOLDER, h.u32(OFF_HOLDER), deadline):
+                    if not block:
                         self.mu.release()
                         return False
+                    h.check()
+                    if not h.sleep(OFF_HOLDER, h.u32(OFF_HOLDER), deadline):
+                        self.mu.release()
+                        return False
+            try:
+                h.check()
+                h.set32(OFF_HOLDER, os.getpid())
+            except BaseException:
+                _fcntl(fd, _SETLK, _UNLCK[LOCK_USER])
+                raise
         except BaseException:
             self.mu.release()
             raise
-        h.set32(OFF_HOLDER, os.getpid())
         self.held = True
         return True
 
@@ -413,9 +606,14 @@ class _UserLock:
             raise ValueError("semaphore or lock released too many times")
         h = self.h
         self.held = False
-        h.set32(OFF_HOLDER, 0)
         try:
-            fcntl.fcntl(h.seg.fileno(), fcntl.F_OFD_SETLK, _UNLCK[LOCK_USER])
+            if h.closed:
+                raise ClosedError(f"shared object {h.name!r} is closed")  # close dropped the OFD lock
+            try:
+                h.check()
+                h.set32(OFF_HOLDER, 0)
+            finally:
+                _fcntl(h.fd, _SETLK, _UNLCK[LOCK_USER])
             h.wake(OFF_HOLDER)
         finally:
             self.mu.release()
@@ -507,11 +705,12 @@ class Semaphore:
 
     _VALUE = 64
     _WAITERS = 68
+    _MAX = 0x7FFFFFFF
 
     def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
-        if value > 0x7FFFFFFF:
+        if value > self._MAX:
             raise OverflowError("semaphore initial value too large")
 
         def init(h: _Handle) -> None:
@@ -523,42 +722,66 @@ class Semaphore:
     def name(self) -> str:
         return self._h.name
 
+    def _bad(self, v: int) -> LayoutError:
+        """The count (at 64, read once under the internal lock) is above
+        SEM_VALUE_MAX: no process could have made it."""
+        return LayoutError(f"{self.name!r}: semaphore count {v}")
+
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """multiprocessing's acquire; the timeout bounds the whole call,
+        waits for the internal lock included."""
         h = self._h
-        deadline = None if timeout is None or not block else time.monotonic() + max(timeout, 0.0)
+        deadline = None if timeout is None or not block else _monotonic() + max(timeout, 0.0)
+        asleep = False  # counted in waiters by the last round
         while True:
-            h.lock()
+            if not h.lock(deadline):
+                if asleep:
+                    self._uncount()
+                return False
             try:
-                v = h.u32(self._VALUE)
+                if asleep:
+                    asleep = False
+                    n = h.u32(self._WAITERS)
+                    if n:
+                        h.set32(self._WAITERS, n - 1)
+                v = h.w32[16]  # the count at 64, read once
+                if v > self._MAX:
+                    raise self._bad(v)
                 if v > 0:
-                    h.set32(self._VALUE, v - 1)
+                    h.w32[16] = v - 1
                     return True
                 if not block:
                     return False
                 h.set32(self._WAITERS, h.u32(self._WAITERS) + 1)
+                asleep = True
             finally:
                 h.unlock()
-            try:
-                ok = h.sleep(self._VALUE, 0, deadline)
-            finally:
-                h.lock()
-                try:
-                    n = h.u32(self._WAITERS)
-                    if n:
-                        h.set32(self._WAITERS, n - 1)
-                finally:
-                    h.unlock()
-            if not ok:
+            if not h.sleep(self._VALUE, 0, deadline):
+                self._uncount()
                 return False
+
+    def _uncount(self) -> None:
+        """Take back this waiter's count if the lock is free at once (a hint:
+        one left high only costs a spare wake-up)."""
+        h = self._h
+        if h.try_lock():
+            try:
+                n = h.u32(self._WAITERS)
+                if n:
+                    h.set32(self._WAITERS, n - 1)
+            finally:
+                h.unlock()
 
     def release(self) -> None:
         h = self._h
         h.lock()
         try:
-            v = h.u32(self._VALUE)
-            if v >= 0x7FFFFFFF:
+            v = h.w32[16]
+            if v > self._MAX:
+                raise self._bad(v)
+            if v == self._MAX:
                 raise ValueError("semaphore or lock released too many times")
-            h.set32(self._VALUE, v + 1)
+            h.w32[16] = v + 1
             waiters = h.u32(self._WAITERS)
         finally:
             h.unlock()
@@ -566,6 +789,7 @@ class Semaphore:
             h.wake(self._VALUE, 1)
 
     def get_value(self) -> int:
+        self._h.check()
         return self._h.u32(self._VALUE)
 
     def __enter__(self) -> bool:
@@ -582,7 +806,11 @@ class Semaphore:
         return (_reopen_sem, (self.name,))
 
     def __repr__(self) -> str:
-        return f"<Semaphore(value={self.get_value()}, name={self.name!r})>"
+        try:
+            value = str(self.get_value())
+        except (ClosedError, SegmentTruncatedError):
+            value = "unknown"
+        return f"<Semaphore(value={value}, name={self.name!r})>"
 
 
 def _reopen_sem(name: str) -> "Semaphore":
@@ -596,6 +824,20 @@ def _check_typecode(typecode: str) -> int:
 
 
 Number = Union[int, float]
+
+
+def _enter_locked(self: Any) -> None:
+    """Take the object's lock (an RLock) for one access. A fresh acquisition
+    checked the segment's size already (_UserLock); a nested one (the caller
+    holds get_lock()) checks it here."""
+    lk = self._lock
+    lk.acquire()
+    if lk._count > 1:
+        try:
+            self._h.check()
+        except BaseException:
+            lk.release()
+            raise
 
 
 class Value:
@@ -615,7 +857,7 @@ class Value:
             v[0] = _wrap(typecode, value)
 
         self._h = _Handle(name, KIND_VALUE, VALUE_OFF + 8, typecode, init=init, keep=keep)
-        self._typecode = chr(self._h.mm[6])
+        self._typecode = self._h.typecode  # the segment's: l and q (L and Q) are interchangeable
         self._item = self._h.view(VALUE_OFF, VALUE_OFF + size, self._typecode)
         self._lock = RLock(_ul=_UserLock(self._h))
 
@@ -625,14 +867,22 @@ class Value:
 
     @property
     def value(self) -> Number:
-        with self._lock:
+        self._enter()
+        try:
             return self._item[0]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
 
     @value.setter
     def value(self, v: Number) -> None:
         v = _wrap(self._typecode, v)
-        with self._lock:
+        self._enter()
+        try:
             self._item[0] = v
+        finally:
+            self._lock.release()
+
+    _enter = _enter_locked
 
     def get_lock(self) -> RLock:
         return self._lock
@@ -648,7 +898,11 @@ class Value:
         return (_reopen_value, (self._typecode, self.name))
 
     def __repr__(self) -> str:
-        return f"<Value({self._typecode!r}, {self.value!r}, name={self.name!r})>"
+        try:
+            value = repr(self.value)
+        except (ClosedError, SegmentTruncatedError):
+            value = "unknown"
+        return f"<Value({self._typecode!r}, {value}, name={self.name!r})>"
 
 
 class Array:
@@ -680,11 +934,11 @@ class Array:
             got = h.u64(VALUE_OFF)
             if got != n:
                 raise LayoutError(f"{h.name!r} has {got} items, not {n}")
-            if VALUE_OFF + 8 + got * size > len(h.mm):
-                raise LayoutError(f"{h.name!r}: {got} items do not fit")
+            if VALUE_OFF + 8 + n * size > h.size:
+                raise LayoutError(f"{h.name!r}: {n} items do not fit {h.size} bytes")
 
         self._h = _Handle(name, KIND_ARRAY, VALUE_OFF + 8 + n * size, typecode, init=init, check=check, keep=keep)
-        self._typecode = chr(self._h.mm[6])
+        self._typecode = self._h.typecode
         self._items = self._h.view(VALUE_OFF + 8, VALUE_OFF + 8 + n * size, self._typecode)
         self._lock = RLock(_ul=_UserLock(self._h))
 
@@ -701,10 +955,13 @@ class Array:
     def __getitem__(self, i: slice) -> List[Number]: ...
 
     def __getitem__(self, i: Union[int, slice]) -> Union[Number, List[Number]]:
-        with self._lock:
+        self._enter()
+        try:
             if isinstance(i, slice):
                 return self._items[i].tolist()  # type: ignore[no-any-return]
             return self._items[i]  # type: ignore[no-any-return]
+        finally:
+            self._lock.release()
 
     @overload
     def __setitem__(self, i: int, v: Number) -> None: ...
@@ -712,16 +969,21 @@ class Array:
     def __setitem__(self, i: slice, v: Sequence[Number]) -> None: ...
 
     def __setitem__(self, i: Union[int, slice], v: Union[Number, Sequence[Number]]) -> None:
-        with self._lock:
+        self._enter()
+        try:
             if isinstance(i, slice):
                 if isinstance(v, (int, float)):
                     raise TypeError("can only assign a sequence to a slice")
                 self._items[i] = _pack_seq(self._typecode, v)
             else:
                 self._items[i] = _wrap(self._typecode, v)  # type: ignore[arg-type]
+        finally:
+            self._lock.release()
 
     def __iter__(self) -> Iterator[Number]:
         return iter(self[:])
+
+    _enter = _enter_locked
 
     def get_lock(self) -> RLock:
         return self._lock
@@ -737,7 +999,11 @@ class Array:
         return (_reopen_array, (self._typecode, self._n, self.name))
 
     def __repr__(self) -> str:
-        return f"<Array({self._typecode!r}, {self[:]!r}, name={self.name!r})>"
+        try:
+            items = repr(self[:])
+        except (ClosedError, SegmentTruncatedError):
+            items = "unknown"
+        return f"<Array({self._typecode!r}, {items}, name={self.name!r})>"
 
 
 def _reopen_value(typecode: str, name: str) -> Value:

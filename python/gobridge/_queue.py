@@ -9,7 +9,8 @@ import time
 from typing import Any, Optional
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE, _decode, decode, encode
-from ._objects import KIND_JOINABLE, KIND_QUEUE, OFF_GET_REDO_N, OFF_REDO_N, REDO_MAX, LayoutError, _Handle
+from ._objects import (KIND_JOINABLE, KIND_QUEUE, OFF_GET_REDO_N, OFF_REDO_N, ClosedError, LayoutError, _Handle,
+                       _monotonic)
 from ._ring import WEAK, fence
 
 __all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
@@ -67,21 +68,25 @@ class Queue:
     def __init__(self, maxsize: int = 0, *, name: Optional[str] = None, capacity: int = DEFAULT_CAPACITY,
                  keep: bool = False) -> None:
         cap = _round_cap(capacity)
+        # Fields that never change after creation, read once: ours when we
+        # create the queue, the checked ones when we attach.
+        fixed = [cap, max(maxsize, 0)]
 
         def init(h: _Handle) -> None:
-            h.set64(Q_MAXSIZE, max(maxsize, 0))
-            h.set64(Q_CAPACITY, cap)
+            h.set64(Q_CAPACITY, fixed[0])
+            h.set64(Q_MAXSIZE, fixed[1])
 
         def check(h: _Handle) -> None:
-            c, hd, tl = h.u64(Q_CAPACITY), h.u64(Q_HEAD), h.u64(Q_TAIL)
-            if (c < MIN_CAP or c % 8 or Q_RING + c > len(h.mm) or tl < hd or tl - hd > c or hd % 8 or tl % 8
-                    or h.u64(Q_PUTSEQ) < h.u64(Q_GETSEQ) or h.u32(OFF_GET_REDO_N) > REDO_MAX):
-                raise LayoutError(f"{h.name!r}: queue fields out of range")
+            # Only these; every operation checks the other fields it reads.
+            c, m = h.u64(Q_CAPACITY), h.u64(Q_MAXSIZE)
+            if c < MIN_CAP or c % 8 or Q_RING + c > h.size or m >= 1 << 63:
+                raise LayoutError(f"{h.name!r}: capacity {c} or maxsize {m} out of range for {h.size} bytes")
+            fixed[:] = [c, m]
 
         self._h = h = _Handle(name, self._kind, Q_RING + cap, init=init, check=check, keep=keep)
-        self._cap = h.u64(Q_CAPACITY)
+        self._cap, self._maxsize = fixed
         self._ring = h.view(Q_RING, Q_RING + self._cap)
-        self._joinable = h.mm[5] == KIND_JOINABLE
+        self._joinable = h.kind == KIND_JOINABLE
         self._closed = False
 
     @property
@@ -99,9 +104,19 @@ class Queue:
 
     # -- put -------------------------------------------------------------
 
+    def _closed_error(self) -> ClosedError:
+        return ClosedError(f"Queue {self!r} is closed")
+
+    def _invalid(self, hd: int, tl: int, ps: int, gs: int) -> LayoutError:
+        return LayoutError(f"{self.name!r}: head {hd}, tail {tl}, put_seq {ps}, get_seq {gs} "
+                           f"with a {self._cap}-byte ring")
+
     def put(self, obj: object, block: bool = True, timeout: Optional[float] = None) -> None:
+        """multiprocessing's put: queue.Full when the queue stays full until
+        timeout; the timeout bounds the whole call, waits for the internal
+        lock included (without one the lock is waited for in the kernel)."""
         if self._closed:
-            raise ValueError(f"Queue {self!r} is closed")
+            raise self._closed_error()
         self._put(encode(obj), block, timeout)
 
     def put_nowait(self, obj: object) -> None:
@@ -120,12 +135,16 @@ class Queue:
         if block and timeout is not None:
             if timeout < 0:
                 raise ValueError("'timeout' must be a non-negative number")
-            deadline = time.monotonic() + timeout
+            deadline = _monotonic() + timeout
         h = self._h
         w32, w64 = h.w32, h.w64
+        maxsize = self._maxsize
         asleep = False  # counted in putters by the last round
         while True:
-            h.lock()
+            if not h.lock(deadline):
+                if asleep:
+                    self._uncount(h.try_lock, h.unlock, _PUTTERS)
+                raise _stdqueue.Full
             try:
                 if asleep:
                     asleep = False
@@ -133,10 +152,12 @@ class Queue:
                         w32[_PUTTERS] -= 1
                 # nget before head and get_seq: a get that makes room after
                 # these reads changes nget, so the sleep below returns at once.
+                # Each field is read once and checked before use.
                 seq = w32[_NGET]
                 hd, tl = w64[_HEAD], w64[_TAIL]
                 ps, gs = w64[_PUTSEQ], w64[_GETSEQ]
-                maxsize = w64[_MAXSIZE]
+                if hd > tl or tl - hd > cap or (hd | tl) & 7 or ps < gs:
+                    raise self._invalid(hd, tl, ps, gs)
                 if (maxsize == 0 or ps - gs < maxsize) and cap - (tl - hd) >= need:
                     ring = self._ring
                     at = tl % cap
@@ -183,24 +204,28 @@ class Queue:
             finally:
                 h.unlock()
             if not h.sleep(Q_NGET, seq, deadline):
-                self._uncount(h.lock, h.unlock, _PUTTERS)
+                self._uncount(h.try_lock, h.unlock, _PUTTERS)
                 raise _stdqueue.Full
 
-    def _uncount(self, lock: Any, unlock: Any, i: int) -> None:
-        """Take back a sleeper's count in word i, under the lock guarding it."""
+    def _uncount(self, try_lock: Any, unlock: Any, i: int) -> None:
+        """Take back a sleeper's count in word i, if the lock guarding it is
+        free at once (the deadline has passed; a count left high is a hint
+        that only costs a spare wake-up)."""
         w32 = self._h.w32
-        lock()
-        try:
-            if w32[i]:
-                w32[i] -= 1
-        finally:
-            unlock()
+        if try_lock():
+            try:
+                if w32[i]:
+                    w32[i] -= 1
+            finally:
+                unlock()
 
     # -- get -------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        """multiprocessing's get: queue.Empty when nothing comes until
+        timeout, which bounds the whole call, lock waits included."""
         if self._closed:
-            raise ValueError(f"Queue {self!r} is closed")
+            raise self._closed_error()
         p = self._get(block, timeout)
         return _decode(p) if len(p) <= DEFAULT_MAX_FRAME_SIZE else decode(p)
 
@@ -212,20 +237,17 @@ class Queue:
         if block and timeout is not None:
             if timeout < 0:
                 raise ValueError("'timeout' must be a non-negative number")
-            deadline = time.monotonic() + timeout
+            deadline = _monotonic() + timeout
         h = self._h
         w32, w64 = h.w32, h.w64
         cap = self._cap
-        if block and w64[_PUTSEQ] == w64[_GETSEQ]:
-            # Spin briefly without the lock: a message that arrives within
-            # SPIN seconds costs no futex sleep and wake-up on either side.
-            clock = time.perf_counter
-            end = clock() + SPIN
-            while w64[_PUTSEQ] == w64[_GETSEQ] and clock() < end:
-                pass
+        spin = block  # a blocking get that finds the queue empty polls it for SPIN seconds, once
         asleep = False  # counted in getters by the last round
         while True:
-            h.lock_get()
+            if not h.lock_get(deadline):
+                if asleep:
+                    self._uncount(h.try_lock_get, h.unlock_get, _GETTERS)
+                raise _stdqueue.Empty
             try:
                 if asleep:
                     asleep = False
@@ -239,11 +261,13 @@ class Queue:
                     if WEAK:
                         fence()  # arm64: put_seq before tail and the record
                     hd, tl = w64[_HEAD], w64[_TAIL]
+                    if hd > tl or tl - hd > cap or (hd | tl) & 7 or ps < gs:
+                        raise self._invalid(hd, tl, ps, gs)
                     ring = self._ring
                     at = hd % cap
                     (n,) = _LEN.unpack_from(ring, at)
                     need = REC_HEADER + ((n + 7) & ~7)
-                    if need > tl - hd:
+                    if need > tl - hd:  # hence n < cap: checked before anything is copied
                         raise LayoutError(f"{self.name!r}: record of {n} bytes with {tl - hd} bytes queued")
                     at = (at + REC_HEADER) % cap
                     if at + n <= cap:
@@ -266,20 +290,32 @@ class Queue:
                     # A putter is inside its commit, or was killed there: the
                     # internal lock (taken after the get lock, as always)
                     # finishes the commit; look again.
-                    h.lock()
+                    if not h.lock(deadline):
+                        raise _stdqueue.Empty
                     h.unlock()
                     continue
                 if not block:
                     raise _stdqueue.Empty
-                w32[_GETTERS] += 1
-                asleep = True
+                if not spin:
+                    w32[_GETTERS] += 1
+                    asleep = True
             finally:
                 h.unlock_get()
+            if spin:
+                # Spin briefly without the lock (the size was checked under
+                # it a moment ago): a message that arrives within SPIN
+                # seconds costs no futex sleep and wake-up on either side.
+                spin = False
+                clock = time.perf_counter
+                end = clock() + SPIN
+                while w64[_PUTSEQ] == w64[_GETSEQ] and clock() < end:
+                    pass
+                continue
             if not h.sleep(Q_NPUT, seq, deadline):
-                self._uncount(h.lock_get, h.unlock_get, _GETTERS)
+                self._uncount(h.try_lock_get, h.unlock_get, _GETTERS)
                 raise _stdqueue.Empty
         # putters is read after the unlock (a full barrier), see _put.
-        if w32[_PUTTERS] and _room_enough(tl - hd - need, cap, ps - gs - 1, w64[_MAXSIZE]):
+        if w32[_PUTTERS] and _room_enough(tl - hd - need, cap, ps - gs - 1, self._maxsize):
             h.wake(Q_NGET, 1)
         if getters and ps - gs > 1:
             h.wake(Q_NPUT, 1)  # pass the baton: more messages are waiting
@@ -287,16 +323,29 @@ class Queue:
 
     # -- state -----------------------------------------------------------
 
+    def _snapshot(self) -> int:
+        """put_seq - get_seq, read without the lock (SPEC 10.4)."""
+        if self._closed:
+            raise self._closed_error()
+        h = self._h
+        h.check()
+        w64 = h.w64
+        return max(int(w64[_PUTSEQ] - w64[_GETSEQ]), 0)
+
     def qsize(self) -> int:
-        w64 = self._h.w64
-        return max(int(w64[Q_PUTSEQ >> 3] - w64[Q_GETSEQ >> 3]), 0)
+        """The number of messages (a snapshot). After close(): ClosedError,
+        an OSError (and ValueError) saying "is closed"."""
+        return self._snapshot()
 
     def empty(self) -> bool:
-        return self.qsize() == 0
+        """Whether the queue holds no message (a snapshot); ClosedError after
+        close(), as multiprocessing's empty() raises OSError."""
+        return self._snapshot() == 0
 
     def full(self) -> bool:
-        m = self._h.u64(Q_MAXSIZE)
-        return m > 0 and self.qsize() >= m
+        """Whether the queue holds maxsize messages (a snapshot)."""
+        n = self._snapshot()
+        return self._maxsize > 0 and n >= self._maxsize
 
     def close(self) -> None:
         """No more puts or gets through this handle; releases it (the last
@@ -326,6 +375,8 @@ class JoinableQueue(Queue):
     _kind = KIND_JOINABLE
 
     def task_done(self) -> None:
+        if self._closed:
+            raise self._closed_error()
         h = self._h
         h.lock()
         try:
@@ -341,8 +392,9 @@ class JoinableQueue(Queue):
     def join(self) -> None:
         h = self._h
         while True:
-            if h.closed:
-                raise ValueError(f"Queue {self!r} is closed")
+            if self._closed or h.closed:
+                raise self._closed_error()
+            h.check()
             n = h.u32(Q_UNFIN)
             if n == 0:
                 return

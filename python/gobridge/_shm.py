@@ -17,8 +17,8 @@ import os
 import stat
 import sys
 from multiprocessing import resource_tracker
-from multiprocessing.shared_memory import SharedMemory
-from typing import Optional
+from multiprocessing.shared_memory import ShareableList, SharedMemory
+from typing import Any, Callable, Optional
 
 DIR = "/dev/shm"
 MAX_NAME_LEN = 255
@@ -32,8 +32,8 @@ _MAX_RETRY = 100
 
 
 class ShmNameError(ValueError):
-    """An invalid tag: empty, longer than 255 bytes, or holding '/', NUL or
-    '..', or starting with '.'."""
+    """An invalid tag: empty, longer than 255 bytes, not valid UTF-8 (a str
+    with lone surrogates), or holding '/', NUL or '..', or starting with '.'."""
 
 
 class OtherOwnerError(PermissionError):
@@ -49,14 +49,23 @@ class TooSmallError(ValueError):
 
 
 def validate_name(name: str) -> None:
-    """Raise ShmNameError unless name can be a tag."""
+    """Raise ShmNameError unless name can be a tag: 1 to 255 bytes of valid
+    UTF-8, no '/', no NUL, no '..', not starting with '.' (SPEC 9.1; Go's
+    shmseg.ValidateName checks the same, in the same order)."""
     if not isinstance(name, str):
         raise TypeError(f"tag must be str, not {type(name).__name__}")
-    raw = os.fsencode(name)
+    try:
+        raw = os.fsencode(name)  # surrogateescape: the bytes the file system would see
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogatepass")  # a lone surrogate: refused below
     if not raw:
         raise ShmNameError("invalid segment name: empty")
     if len(raw) > MAX_NAME_LEN:
         raise ShmNameError(f"invalid segment name: {len(raw)} bytes, the limit is {MAX_NAME_LEN}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ShmNameError(f"invalid segment name {name!r}: not valid UTF-8") from None
     if b"/" in raw:
         raise ShmNameError(f"invalid segment name {name!r}: contains '/'")
     if b"\x00" in raw:
@@ -101,6 +110,11 @@ class Segment:
     def size(self) -> int:
         return os.fstat(self.fileno()).st_size
 
+    def kind(self) -> str:
+        """The segment's user.gobridge.kind mark; "" when it has none (not
+        gobridge's, or a file system without user xattrs)."""
+        return _get_mark(self.fileno(), XATTR_KIND)
+
     def set_keep(self) -> None:
         """Keep the segment after its last handle closes (and from gc)."""
         self._keep = True
@@ -123,6 +137,15 @@ class Segment:
         finally:
             os.close(fd)
 
+    def abandon(self) -> None:
+        """Release this handle without the last-close rule: the segment stays
+        whatever the other handles do (for an opener that refused what it
+        found under the name and must leave it as it was). Idempotent."""
+        fd = self._fd
+        if fd is not None:
+            self._fd = None
+            os.close(fd)
+
     def __enter__(self) -> "Segment":
         return self
 
@@ -138,7 +161,9 @@ def _get_mark(fd_or_path: "int | str", key: str) -> str:
             v = os.getxattr(fd_or_path, key, follow_symlinks=False)
     except OSError:
         return ""
-    return v[:_MAX_KIND].decode("ascii", "replace")
+    if len(v) > _MAX_KIND:
+        return ""  # as Go reads it: a mark longer than 64 bytes is no mark
+    return v.decode("ascii", "replace")
 
 
 def _set_mark(fd: int, key: str, value: str) -> None:
@@ -172,7 +197,10 @@ def _still_named(fd: int, p: str) -> bool:
     return (pst.st_dev, pst.st_ino) == (st.st_dev, st.st_ino)
 
 
-def _prepare(fd: int, size: int, mode: int, kind: str, keep: bool) -> None:
+Init = Callable[[int], None]
+
+
+def _prepare(fd: int, size: int, mode: int, kind: str, keep: bool, init: Optional[Init]) -> None:
     os.fchmod(fd, mode)
     try:
         os.posix_fallocate(fd, 0, size)
@@ -184,18 +212,25 @@ def _prepare(fd: int, size: int, mode: int, kind: str, keep: bool) -> None:
     if keep:
         _set_mark(fd, XATTR_KEEP, "1")
     fcntl.flock(fd, fcntl.LOCK_SH)
+    if init is not None:
+        init(fd)
 
 
-def _create(name: str, size: int, mode: int, kind: str, keep: bool) -> Segment:
-    p = path(name)
+#: Tests set this to take the fallback that does without O_TMPFILE.
+_NO_TMPFILE = False
+
+
+def _create(name: str, size: int, mode: int, kind: str, keep: bool, init: Optional[Init]) -> Segment:
+    if _NO_TMPFILE:
+        return _create_linked(name, size, mode, kind, keep, init)
     try:
         fd = os.open(DIR, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, mode)
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            return _create_excl(name, size, mode, kind, keep)
+            return _create_linked(name, size, mode, kind, keep, init)
         raise
     try:
-        _prepare(fd, size, mode, kind, keep)
+        _prepare(fd, size, mode, kind, keep, init)
         # linkat never replaces an existing name nor follows a symlink there.
         # (A dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW), not link.)
         dfd = os.open(DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -205,23 +240,47 @@ def _create(name: str, size: int, mode: int, kind: str, keep: bool) -> Segment:
             os.close(dfd)
     except FileNotFoundError:
         os.close(fd)
-        return _create_excl(name, size, mode, kind, keep)
+        return _create_linked(name, size, mode, kind, keep, init)
     except BaseException:
         os.close(fd)
         raise
     return Segment(name, fd, True, keep)
 
 
-def _create_excl(name: str, size: int, mode: int, kind: str, keep: bool) -> Segment:
-    p = path(name)
-    fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+def _create_linked(name: str, size: int, mode: int, kind: str, keep: bool, init: Optional[Init]) -> Segment:
+    """The fallback where O_TMPFILE or /proc is missing: build the segment
+    under a private temporary name (a dot name, no valid tag), hard-link it
+    to its real name (link(2) fails when the name exists and never follows a
+    symlink there), remove the temporary name. The real name only ever names
+    a complete segment; a creator killed before the link leaves the marked,
+    unheld temporary file for gc."""
+    for _ in range(10):
+        tmp = os.path.join(DIR, f".gbnew-{os.getpid()}-{os.urandom(8).hex()}")
+        try:
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(errno.EEXIST, "could not make a temporary segment name")
     try:
-        _prepare(fd, size, mode, kind, keep)
-    except BaseException:
-        os.close(fd)
-        os.unlink(p)
-        raise
+        try:
+            _prepare(fd, size, mode, kind, keep, init)
+            os.link(tmp, path(name), follow_symlinks=False)
+        except BaseException:
+            os.close(fd)
+            raise
+    finally:
+        os.unlink(tmp)
     return Segment(name, fd, True, keep)
+
+
+def _describe(mode: int) -> str:
+    for test, what in ((stat.S_ISSOCK, "a socket"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISLNK, "a symlink"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 def _attach(name: str, size: int, readonly: bool, keep: bool, allow_other_owner: bool) -> Segment:
@@ -232,11 +291,19 @@ def _attach(name: str, size: int, readonly: bool, keep: bool, allow_other_owner:
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise NotRegularError(errno.ELOOP, f"{p} is a symlink, not a segment") from None
+        if not isinstance(e, FileNotFoundError):
+            # a unix socket (ENXIO), a directory (EISDIR)...: say what it is
+            try:
+                st = os.lstat(p)
+            except OSError:
+                raise e from None
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRegularError(e.errno, f"{p} is {_describe(st.st_mode)}, not a segment") from None
         raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise NotRegularError(errno.EINVAL, f"{p} is not a regular file")
+            raise NotRegularError(errno.EINVAL, f"{p} is {_describe(st.st_mode)}, not a segment")
         if st.st_uid != os.geteuid() and not allow_other_owner:
             raise OtherOwnerError(
                 errno.EPERM,
@@ -269,10 +336,17 @@ def open_segment(
     kind: str = KIND_RAW,
     create: bool = True,
     attach: bool = True,
+    init: Optional[Init] = None,
 ) -> Segment:
     """Open segment name: create it with size bytes (zero-filled) if create
     and it does not exist, else attach if attach. size 0 attaches only.
-    An existing segment smaller than size raises TooSmallError."""
+    An existing segment smaller than size raises TooSmallError.
+
+    init(fd), when given, fills a new segment before its name is published
+    (sized, marked and locked, invisible to other processes): an attacher
+    never finds it half made. An exception from init abandons the segment.
+    It may run more than once for one call (a fallback after a failed first
+    attempt), each time on a new file; attaching never calls it."""
     validate_name(name)
     if size < 0:
         raise ValueError(f"negative size {size}")
@@ -285,7 +359,7 @@ def open_segment(
     for _ in range(_MAX_RETRY):
         if create and size > 0:
             try:
-                return _create(name, size, mode, kind, keep)
+                return _create(name, size, mode, kind, keep, init)
             except FileExistsError:
                 if not attach:
                     raise
@@ -307,13 +381,28 @@ def unlink(name: str) -> None:
 
 
 def attach_shared_memory(name: str) -> SharedMemory:
-    """multiprocessing.shared_memory.SharedMemory(name=name) for a segment
-    this process only attaches to, kept out of the resource tracker, which
-    would otherwise unlink it when this process exits (CPython issue 82300):
-    track=False on 3.13+, an explicit unregister before."""
+    """multiprocessing.shared_memory.SharedMemory(name=name), for a segment
+    this process only attaches to (one that Go or another process made),
+    kept out of this process's resource tracker, which would otherwise unlink
+    the segment when this process exits (CPython issue 82300): track=False on
+    3.13+, an explicit unregister before. close() it when done; never
+    unlink() what another process owns. Exported as
+    gobridge.attach_shared_memory (SPEC 9.3)."""
     validate_name(name)
     if sys.version_info >= (3, 13):
         return SharedMemory(name=name, track=False)  # type: ignore[call-arg,unused-ignore]
     shm = SharedMemory(name=name)
     resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
     return shm
+
+
+def attach_shareable_list(name: str) -> "ShareableList[Any]":
+    """multiprocessing.shared_memory.ShareableList(name=name) for a list this
+    process only attaches to (Go's shm.NewShareableList made it, say), kept
+    out of the resource tracker as attach_shared_memory does: ShareableList
+    registers its segment on every version, 3.13 included. Close it with
+    ``sl.shm.close()``. Exported as gobridge.attach_shareable_list."""
+    validate_name(name)
+    sl: "ShareableList[Any]" = ShareableList(name=name)
+    resource_tracker.unregister(sl.shm._name, "shared_memory")  # type: ignore[attr-defined]
+    return sl

@@ -17,6 +17,8 @@
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
 //	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
+//	mppeer hold-bytes Q                 take the OFD locks of bytes 0, 1 and 2 of object Q (internal, user,
+//	                                    get) with plain fcntl, print "locked", sleep until killed (to be stopped)
 //	mppeer spin-put Q SIZE              put messages [seq, payload] forever (to be killed)
 //	mppeer spin-get Q                   get messages forever, print the count on each 1000 (to be killed)
 package main
@@ -34,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gobridge/gobridge/bridge/mp"
+	"github.com/gobridge/gobridge/internal/ofdlock"
 	"github.com/gobridge/gobridge/wire"
 )
 
@@ -52,6 +55,15 @@ func atoi(s string) int {
 		panic(err)
 	}
 	return n
+}
+
+// must returns x, panicking on err: a role that cannot read its own state
+// array has nothing sensible left to do.
+func must[T any](x T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return x
 }
 
 func dur(s string) time.Duration {
@@ -208,7 +220,13 @@ func run(ctx context.Context, a []string) error {
 			if err := v.Lock(ctx); err != nil {
 				return err
 			}
-			v.Store(v.Load() + 1)
+			x, err := v.Load()
+			if err == nil {
+				err = v.Store(x + 1)
+			}
+			if err != nil {
+				return err
+			}
 			if err := v.Unlock(); err != nil {
 				return err
 			}
@@ -226,12 +244,18 @@ func run(ctx context.Context, a []string) error {
 		defer arr.Unlock()
 		if a[0] == "array-fill" {
 			for i := 0; i < arr.Len(); i++ {
-				arr.Store(i, int64(i*i))
+				if err := arr.Store(i, int64(i*i)); err != nil {
+					return err
+				}
 			}
 			return nil
 		}
+		items, err := arr.Snapshot()
+		if err != nil {
+			return err
+		}
 		var sum int64
-		for _, x := range arr.Snapshot() {
+		for _, x := range items {
 			sum += x
 		}
 		fmt.Println(sum)
@@ -252,14 +276,18 @@ func run(ctx context.Context, a []string) error {
 			if err := s.Acquire(ctx); err != nil {
 				return err
 			}
-			st.Lock(ctx)
-			now := st.Load(0) + 1
-			st.Store(0, now)
-			st.Store(1, max(st.Load(1), now))
+			if err := st.Lock(ctx); err != nil {
+				return err
+			}
+			now := must(st.Load(0)) + 1
+			must(0, st.Store(0, now))
+			must(0, st.Store(1, max(must(st.Load(1)), now)))
 			st.Unlock()
 			sleep(ctx, hold)
-			st.Lock(ctx)
-			st.Store(0, st.Load(0)-1)
+			if err := st.Lock(ctx); err != nil {
+				return err
+			}
+			must(0, st.Store(0, must(st.Load(0))-1))
 			st.Unlock()
 			if err := s.Release(); err != nil {
 				return err
@@ -330,6 +358,20 @@ func run(ctx context.Context, a []string) error {
 			return err
 		}
 		fmt.Println("held")
+		<-ctx.Done()
+		return nil
+	case "hold-bytes":
+		f, err := os.OpenFile("/dev/shm/"+a[1], os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for b := int64(0); b < 3; b++ {
+			if err := ofdlock.Lock(f.Fd(), b); err != nil {
+				return err
+			}
+		}
+		fmt.Println("locked")
 		<-ctx.Done()
 		return nil
 	case "spin-put":

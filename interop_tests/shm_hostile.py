@@ -171,9 +171,16 @@ class HostileListener:
 
     def accept(self, reply: bool = True, timeout: float = 10.0) -> Peer:
         self.sock.settimeout(timeout)
-        c, _ = self.sock.accept()
-        c.settimeout(timeout)
-        msg, fds, _, _ = socket.recv_fds(c, 16, 8)
+        while True:
+            c, _ = self.sock.accept()
+            c.settimeout(timeout)
+            msg, fds, _, _ = socket.recv_fds(c, 16, 8)
+            if msg or fds:
+                break
+            # A liveness probe (`gobridge shm ls` or `gc` of some other run
+            # on this machine connects to every socket in /dev/shm and hangs
+            # up): not a dialer, as a real listener ignores it.
+            c.close()
         assert msg == REQUEST and len(fds) == 1, (msg, fds)
         fd = fds[0]
         mm = mmap.mmap(fd, os.fstat(fd).st_size)

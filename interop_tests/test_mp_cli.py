@@ -12,7 +12,7 @@ import pytest
 
 import gobridge
 from conftest import gobridge_bin
-from shm_support import unique_tag
+from shm_support import PREFIX, unique_tag
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_shm_ls_shows_kinds(tag: str) -> None:
             gobridge.Array("i", 3, name=tag + "-a"), gobridge.Semaphore(2, name=tag + "-s"), gobridge.Lock(name=tag + "-l"),
             gobridge.RLock(name=tag + "-r")]
     try:
-        ls = json.loads(gb("shm", "ls", "--json").stdout)
+        ls = json.loads(gb("shm", "ls", "--json", "--prefix", PREFIX).stdout)
         kinds = {e["tag"][len(tag) + 1:]: e["kind"] for e in ls if e["tag"].startswith(tag + "-")}
         assert kinds == {"q": "queue", "j": "joinable_queue", "v": "value", "a": "array", "s": "semaphore",
                          "l": "lock", "r": "rlock"}

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from gobridge import _shm, mmap
-from shm_support import Proc, cleanup_peer, go_peer, remove_tag, unique_tag
+from shm_support import PREFIX, Proc, cleanup_peer, go_peer, remove_tag, unique_tag
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -235,13 +235,13 @@ def test_sigkilled_holder_is_reclaimed_by_gc(tag: str) -> None:
     p = Proc([sys.executable, "-c", code, tag])
     try:
         p.wait_for(lambda lines: "ready" in lines)
-        ls = json.loads(subprocess.run([gobridge_bin(), "shm", "ls", "--json"], capture_output=True, text=True, check=True).stdout)
+        ls = json.loads(subprocess.run([gobridge_bin(), "shm", "ls", "--json", "--prefix", PREFIX], capture_output=True, text=True, check=True).stdout)
         mine = [e for e in ls if e["tag"] == tag]
         assert mine and mine[0]["handles"] == 1 and mine[0]["kind"] == "mmap"
-        assert subprocess.run([gobridge_bin(), "shm", "gc"], capture_output=True, text=True, check=True).stdout.split().count(tag) == 0
+        assert subprocess.run([gobridge_bin(), "shm", "gc", "--prefix", PREFIX], capture_output=True, text=True, check=True).stdout.split().count(tag) == 0
         p.stop(sig=9)
         assert not gone(tag), "SIGKILL cannot run cleanup"
-        out = subprocess.run([gobridge_bin(), "shm", "gc"], capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run([gobridge_bin(), "shm", "gc", "--prefix", PREFIX], capture_output=True, text=True, check=True).stdout.split()
         assert tag in out and foreign not in out
         assert gone(tag) and not gone(foreign)
     finally:

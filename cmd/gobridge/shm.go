@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/gobridge/gobridge/bridge/shm"
@@ -63,10 +64,11 @@ type shmEntry struct {
 }
 
 func shmLs(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("shm ls", "[--json]", "List /dev/shm: tag, size, owner, mode, live gobridge handles\n"+
+	fs := newFlags("shm ls", "[--json] [--prefix P]", "List /dev/shm: tag, size, owner, mode, live gobridge handles\n"+
 		"(flock holders), kind (- when the segment is not gobridge's) and keep. Unix sockets\n"+
 		"(shm: listeners) show kind socket and 1 handle when a listener accepts a probe.", stderr)
 	asJSON := fs.Bool("json", false, "print a JSON array")
+	prefix := fs.String("prefix", "", "only the names that start with `P`")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -78,11 +80,17 @@ func shmLs(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	socks, err := shmseg.ListSockets()
+	socks, err := shmseg.ListSockets(*prefix)
 	if err != nil {
 		return err
 	}
-	infos = append(infos, socks...)
+	mine := infos[:0]
+	for _, i := range infos {
+		if strings.HasPrefix(i.Name, *prefix) {
+			mine = append(mine, i)
+		}
+	}
+	infos = append(mine, socks...)
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	entries := make([]shmEntry, 0, len(infos))
 	for _, i := range infos {
@@ -238,13 +246,14 @@ func shmRm(args []string, stdout, stderr io.Writer) error {
 }
 
 func shmGC(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("shm gc", "[--kept] [--dry-run]",
+	fs := newFlags("shm gc", "[--kept] [--dry-run] [--prefix P]",
 		"Remove your gobridge segments that no live process holds (their holders exited or\n"+
 			"were killed), and your unix sockets in /dev/shm whose connect is refused (shm:\n"+
 			"listeners that were killed). Segments without gobridge's mark (Python's psm_*, other\n"+
 			"programs') and other users' files are never touched; kept ones only with --kept.", stderr)
 	kept := fs.Bool("kept", false, "also remove unheld segments marked keep")
 	dry := fs.Bool("dry-run", false, "print what would be removed, and remove nothing")
+	prefix := fs.String("prefix", "", "only the names that start with `P` (one application's, one test run's)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -252,7 +261,7 @@ func shmGC(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: gc takes no arguments", errUsage)
 	}
-	removed, err := shmseg.GC(shmseg.GCOptions{Kept: *kept, DryRun: *dry})
+	removed, err := shmseg.GC(shmseg.GCOptions{Kept: *kept, DryRun: *dry, Prefix: *prefix})
 	verb := "removed"
 	if *dry {
 		verb = "would remove"

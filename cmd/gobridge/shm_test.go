@@ -36,7 +36,7 @@ func TestShmCLI(t *testing.T) {
 	if _, e, c := runCLI(t, "hello world", "shm", "write", tag); c != 0 {
 		t.Fatalf("write: %d %s", c, e)
 	}
-	out, _, _ := runCLI(t, "", "shm", "ls")
+	out, _, _ := runCLI(t, "", "shm", "ls", "--prefix", testenv.Prefix())
 	if !strings.Contains(out, tag) || !strings.Contains(out, "keep") || !strings.Contains(out, "0600") {
 		t.Fatalf("ls:\n%s", out)
 	}
@@ -82,14 +82,21 @@ func TestCLIShmGCSaysWhatItDid(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL) // no cleanup: the segment stays, unheld
 	cmd.Wait()
-	out, errOut, code := runCLI(t, "", "shm", "gc", "--dry-run")
+	// Another prefix (another application's names, another test run's) is not touched.
+	if out, _, code := runCLI(t, "", "shm", "gc", "--prefix", tag+"-not"); code != 0 || strings.Contains(out, tag) {
+		t.Fatalf("gc --prefix %s-not: exit %d, removed %q", tag, code, out)
+	}
+	if out, _, _ := runCLI(t, "", "shm", "ls", "--prefix", tag+"-not"); strings.Contains(out, tag) {
+		t.Fatalf("ls --prefix %s-not lists it:\n%s", tag, out)
+	}
+	out, errOut, code := runCLI(t, "", "shm", "gc", "--dry-run", "--prefix", testenv.Prefix())
 	if code != 0 || !strings.Contains(out, "would remove "+tag+"\n") {
 		t.Fatalf("gc --dry-run: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, err := os.Stat("/dev/shm/" + tag); err != nil {
 		t.Fatalf("--dry-run removed it: %v", err)
 	}
-	out, errOut, code = runCLI(t, "", "shm", "gc")
+	out, errOut, code = runCLI(t, "", "shm", "gc", "--prefix", testenv.Prefix())
 	if code != 0 || !strings.Contains(out, "removed "+tag+"\n") {
 		t.Fatalf("gc: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -124,7 +131,7 @@ func TestShmLsGCSockets(t *testing.T) {
 			c.Close()
 		}
 	}()
-	out, _, code := runCLI(t, "", "shm", "ls", "--json")
+	out, _, code := runCLI(t, "", "shm", "ls", "--json", "--prefix", testenv.Prefix())
 	var entries []shmEntry
 	if err := json.Unmarshal([]byte(out), &entries); code != 0 || err != nil {
 		t.Fatalf("ls --json: %d %v\n%s", code, err, out)
@@ -139,13 +146,13 @@ func TestShmLsGCSockets(t *testing.T) {
 	if e := seen[live]; e.Kind != "socket" || e.Handles != 1 {
 		t.Fatalf("live socket listed as %+v", e)
 	}
-	if out, _, _ := runCLI(t, "", "shm", "gc", "--dry-run"); !strings.Contains(out, stale) || strings.Contains(out, live) {
+	if out, _, _ := runCLI(t, "", "shm", "gc", "--dry-run", "--prefix", testenv.Prefix()); !strings.Contains(out, stale) || strings.Contains(out, live) {
 		t.Fatalf("gc --dry-run:\n%s", out)
 	}
 	if _, err := os.Lstat("/dev/shm/" + stale); err != nil {
 		t.Fatal("--dry-run removed the stale socket")
 	}
-	if out, _, _ := runCLI(t, "", "shm", "gc"); !strings.Contains(out, stale) || strings.Contains(out, live) {
+	if out, _, _ := runCLI(t, "", "shm", "gc", "--prefix", testenv.Prefix()); !strings.Contains(out, stale) || strings.Contains(out, live) {
 		t.Fatalf("gc:\n%s", out)
 	}
 	if _, err := os.Lstat("/dev/shm/" + stale); !os.IsNotExist(err) {

@@ -117,6 +117,8 @@ type GCOptions struct {
 	Kept bool
 	// DryRun reports what would be removed without removing it.
 	DryRun bool
+	// Prefix, when set, limits GC to the names that start with it.
+	Prefix string
 }
 
 // GC removes the caller's gobridge segments that no live handle holds: those
@@ -134,7 +136,7 @@ func GC(o GCOptions) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, i := range all {
-		if !i.Ours() || i.UID != uint32(os.Geteuid()) || (i.Keep && !o.Kept) {
+		if !i.Ours() || i.UID != uint32(os.Geteuid()) || (i.Keep && !o.Kept) || !strings.HasPrefix(i.Name, o.Prefix) {
 			continue
 		}
 		ok, err := reclaim(i.Name, o.DryRun)
@@ -145,7 +147,7 @@ func GC(o GCOptions) ([]string, error) {
 			removed = append(removed, i.Name)
 		}
 	}
-	socks, serrs := gcSockets(o.DryRun)
+	socks, serrs := gcSockets(o.Prefix, o.DryRun)
 	removed = append(removed, socks...)
 	errs = append(errs, serrs...)
 	return removed, errors.Join(errs...)

@@ -3,6 +3,7 @@ package shmseg
 import (
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/gobridge/gobridge/internal/unixsock"
 	"golang.org/x/sys/unix"
@@ -16,8 +17,9 @@ const KindSocket = "socket"
 // ListSockets returns the unix sockets in /dev/shm, sorted by name. Handles
 // is 1 when a listener accepts a probe connection, 0 when the socket is
 // stale (its listener died without removing it); other users' sockets are
-// not probed (they cannot be connected to) and show 0.
-func ListSockets() ([]Info, error) {
+// not probed (they cannot be connected to) and show 0. With a prefix, only
+// the sockets whose names start with it are listed (and probed).
+func ListSockets(prefix string) ([]Info, error) {
 	ents, err := os.ReadDir(Dir)
 	if err != nil {
 		return nil, err
@@ -25,6 +27,9 @@ func ListSockets() ([]Info, error) {
 	var out []Info
 	for _, e := range ents {
 		name := e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
 		var st unix.Stat_t
 		if err := unix.Lstat(Path(name), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 			continue
@@ -44,8 +49,8 @@ func ListSockets() ([]Info, error) {
 // gcSockets removes the caller's sockets in /dev/shm whose connect is
 // refused: stale shm: listener sockets. A socket replaced since the probe
 // (another inode at the name) is left alone.
-func gcSockets(dry bool) ([]string, []error) {
-	socks, err := ListSockets()
+func gcSockets(prefix string, dry bool) ([]string, []error) {
+	socks, err := ListSockets(prefix)
 	if err != nil {
 		return nil, []error{err}
 	}

@@ -319,17 +319,32 @@ func (l *Listener) Accept(ctx context.Context, reply bool) (*Peer, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		l.l.SetDeadline(dl)
 	}
-	c, err := l.l.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	p := &Peer{Sock: c, Memfd: -1}
-	msg := make([]byte, 16)
-	oob := make([]byte, unix.CmsgSpace(4*8))
-	n, oobn, _, _, err := c.ReadMsgUnix(msg, oob)
-	if err != nil {
-		p.Close()
-		return nil, err
+	var (
+		p       *Peer
+		msg     = make([]byte, 16)
+		oob     = make([]byte, unix.CmsgSpace(4*8))
+		n, oobn int
+		c       *net.UnixConn
+		err     error
+	)
+	for {
+		if c, err = l.l.AcceptUnix(); err != nil {
+			return nil, err
+		}
+		p = &Peer{Sock: c, Memfd: -1}
+		n, oobn, _, _, err = c.ReadMsgUnix(msg, oob)
+		if n == 0 && oobn == 0 && (err == nil || errors.Is(err, io.EOF)) {
+			// A liveness probe (`gobridge shm ls` or `gc` of another run on
+			// this machine connects to every socket in /dev/shm and hangs
+			// up): not a dialer; a real listener ignores it too.
+			p.Close()
+			continue
+		}
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		break
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {

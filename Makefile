@@ -13,7 +13,7 @@ FUZZTIME   ?= 300000x
 export GOBRIDGE_PYTHON := $(PY)
 export GOBRIDGE_BIN    := $(GOBRIDGE)
 
-.PHONY: all venv build demo test test-go test-race test-py test-fuzz vet typecheck leftovers bench stress clean
+.PHONY: all venv build demo test test-go test-race test-py test-matrix test-fuzz vet typecheck leftovers bench stress clean
 
 all: build
 
@@ -62,6 +62,12 @@ test-fuzz:
 test-py: venv build
 	$(PY) -m pytest -q python/tests interop_tests
 
+# Every other supported CPython the machine has (pyenv's included): its own
+# venv in .venvs/, then mypy, pytest and the Go interop tests against it.
+PY_VERSIONS ?= 3.10 3.11 3.12 3.13
+test-matrix: venv build
+	MAIN_PYTHON=$(PY) interop_tests/matrix.sh $(PY_VERSIONS)
+
 # Nothing the suite made may survive it.
 leftovers:
 	@$(PY) interop_tests/leftovers.py check
@@ -74,7 +80,7 @@ test: vet typecheck
 	export TMPDIR=$$run GOBRIDGE_TEST_PREFIX=gbt$${run##*-} && \
 	echo "test run: TMPDIR=$$TMPDIR GOBRIDGE_TEST_PREFIX=$$GOBRIDGE_TEST_PREFIX" && \
 	$(PY) interop_tests/leftovers.py snapshot && \
-	$(MAKE) test-go test-race test-fuzz test-py leftovers; \
+	$(MAKE) test-go test-race test-fuzz test-py test-matrix leftovers; \
 	rc=$$?; rm -rf "$$run"; exit $$rc
 
 bench: venv build
@@ -84,4 +90,4 @@ stress: venv build
 	GOBRIDGE_STRESS=1 $(GO) test -count=1 -timeout 3600s -run Stress ./...
 
 clean:
-	rm -rf $(BIN) $(VENV) build python/build python/*.egg-info
+	rm -rf $(BIN) $(VENV) .venvs build python/build python/*.egg-info

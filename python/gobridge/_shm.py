@@ -392,7 +392,7 @@ def attach_shared_memory(name: str) -> SharedMemory:
     if sys.version_info >= (3, 13):
         return SharedMemory(name=name, track=False)  # type: ignore[call-arg,unused-ignore]
     shm = SharedMemory(name=name)
-    resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined,unused-ignore]
     return shm
 
 

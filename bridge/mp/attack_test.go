@@ -127,7 +127,7 @@ func TestTruncatedSegmentIsErrFault(t *testing.T) {
 			if _, err := q.Get(ctx); !errors.Is(err, ErrFault) {
 				t.Fatalf("Get: %v, want ErrFault", err)
 			}
-			if strings.Count(fmt.Sprint(q.Put(ctx, 1)), "shmseg:") != 1 {
+			if msg := fmt.Sprint(q.Put(ctx, 1)); strings.Count(msg, "no longer backed") != 1 || strings.Contains(msg, "shmseg") {
 				t.Fatal("Put after the fault: not one ErrFault message")
 			}
 			if err := q.Put(ctx, 1); !errors.Is(err, ErrFault) {
@@ -575,7 +575,7 @@ func TestDeadlinesBoundLockWaits(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: %v, want DeadlineExceeded", tc.name, err)
 		}
-		if e := time.Since(start); e > d+200*time.Millisecond {
+		if e := time.Since(start); e > d+time.Second { // slack for a loaded machine; a wedge is unbounded
 			t.Fatalf("%s returned after %v with a %v deadline", tc.name, e, d)
 		}
 		// A context cancelled without a deadline is noticed too.

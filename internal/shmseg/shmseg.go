@@ -38,15 +38,15 @@ const (
 
 // Errors. Callers test them with errors.Is.
 var (
-	ErrName       = errors.New("shmseg: invalid segment name")
-	ErrExist      = errors.New("shmseg: segment already exists")
-	ErrNotExist   = errors.New("shmseg: segment does not exist")
-	ErrOtherOwner = errors.New("shmseg: segment is owned by another user")
-	ErrNotRegular = errors.New("shmseg: not a regular file")
-	ErrTooSmall   = errors.New("shmseg: segment is smaller than the requested size")
-	ErrSize       = errors.New("shmseg: invalid size")
-	ErrClosed     = errors.New("shmseg: segment handle is closed")
-	ErrFault      = errors.New("shmseg: mapped memory is no longer backed (file truncated?)")
+	ErrName       = errors.New("shm: invalid segment name")
+	ErrExist      = errors.New("shm: segment already exists")
+	ErrNotExist   = errors.New("shm: segment does not exist")
+	ErrOtherOwner = errors.New("shm: segment is owned by another user")
+	ErrNotRegular = errors.New("shm: not a regular file")
+	ErrTooSmall   = errors.New("shm: segment is smaller than the requested size")
+	ErrSize       = errors.New("shm: invalid size")
+	ErrClosed     = errors.New("shm: segment handle is closed")
+	ErrFault      = errors.New("shm: mapped memory is no longer backed (file truncated?)")
 )
 
 // Options say how to open a segment. The zero value attaches read-write to an
@@ -158,13 +158,13 @@ func open(name string, size int64, o Options, mayCreate, mayAttach bool) (*Segme
 		o.Mode = DefaultMode
 	}
 	if o.Mode&^os.ModePerm != 0 {
-		return nil, fmt.Errorf("shmseg: mode %v has bits beyond the permissions", o.Mode)
+		return nil, fmt.Errorf("shm: mode %v has bits beyond the permissions", o.Mode)
 	}
 	if o.Kind == "" {
 		o.Kind = KindRaw
 	}
 	if len(o.Kind) > maxKind {
-		return nil, fmt.Errorf("shmseg: kind %q longer than %d bytes", o.Kind, maxKind)
+		return nil, fmt.Errorf("shm: kind %q longer than %d bytes", o.Kind, maxKind)
 	}
 	if mayCreate && size == 0 && !mayAttach {
 		return nil, fmt.Errorf("%w: 0", ErrSize)
@@ -186,7 +186,7 @@ func open(name string, size int64, o Options, mayCreate, mayAttach bool) (*Segme
 		}
 		return s, err
 	}
-	return nil, fmt.Errorf("shmseg: %s: gave up after %d create/unlink races", name, maxRetry)
+	return nil, fmt.Errorf("shm: %s: gave up after %d create/unlink races", name, maxRetry)
 }
 
 var errRetry = errors.New("retry")
@@ -241,7 +241,7 @@ func createLinked(name, path string, size int64, o Options) (*Segment, error) {
 	for try := 0; ; try++ {
 		var rnd [8]byte
 		if _, err := rand.Read(rnd[:]); err != nil {
-			return nil, fmt.Errorf("shmseg: %w", err)
+			return nil, fmt.Errorf("shm: %w", err)
 		}
 		tmp = filepath.Join(Dir, fmt.Sprintf(".gbnew-%d-%x", os.Getpid(), rnd))
 		var err error
@@ -275,14 +275,14 @@ func createLinked(name, path string, size int64, o Options) (*Segment, error) {
 func prepare(f *os.File, size int64, o Options) error {
 	fd := int(f.Fd())
 	if err := unix.Fchmod(fd, uint32(o.Mode)); err != nil {
-		return fmt.Errorf("shmseg: fchmod: %w", err)
+		return fmt.Errorf("shm: fchmod: %w", err)
 	}
 	if err := unix.Fallocate(fd, 0, 0, size); err != nil {
 		if !errors.Is(err, unix.EOPNOTSUPP) {
-			return fmt.Errorf("shmseg: allocate %d bytes: %w", size, err)
+			return fmt.Errorf("shm: allocate %d bytes: %w", size, err)
 		}
 		if err := unix.Ftruncate(fd, size); err != nil {
-			return fmt.Errorf("shmseg: ftruncate %d: %w", size, err)
+			return fmt.Errorf("shm: ftruncate %d: %w", size, err)
 		}
 	}
 	setMark(fd, xattrKind, o.Kind)
@@ -318,7 +318,7 @@ func flock(fd, how int) error {
 		err := unix.Flock(fd, how)
 		if err != unix.EINTR {
 			if err != nil {
-				return fmt.Errorf("shmseg: flock: %w", err)
+				return fmt.Errorf("shm: flock: %w", err)
 			}
 			return nil
 		}
@@ -350,7 +350,7 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("shmseg: fstat %s: %w", path, err)
+		return nil, fmt.Errorf("shm: fstat %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		f.Close()
@@ -362,7 +362,7 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("shmseg: %w", err)
+		return nil, fmt.Errorf("shm: %w", err)
 	}
 	if err := flock(fd, unix.LOCK_SH); err != nil {
 		f.Close()
@@ -378,7 +378,7 @@ func attach(name, path string, size int64, o Options) (*Segment, error) {
 	}
 	if err := unix.Fstat(fd, &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("shmseg: fstat %s: %w", path, err)
+		return nil, fmt.Errorf("shm: fstat %s: %w", path, err)
 	}
 	if size > st.Size {
 		f.Close()
@@ -411,7 +411,7 @@ func fileType(mode uint32) string {
 func stillNamed(fd int, path string) (bool, error) {
 	var st, pst unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return false, fmt.Errorf("shmseg: fstat: %w", err)
+		return false, fmt.Errorf("shm: fstat: %w", err)
 	}
 	if st.Nlink == 0 {
 		return false, nil
@@ -420,7 +420,7 @@ func stillNamed(fd int, path string) (bool, error) {
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
-		return false, fmt.Errorf("shmseg: lstat: %w", err)
+		return false, fmt.Errorf("shm: lstat: %w", err)
 	}
 	return pst.Dev == st.Dev && pst.Ino == st.Ino, nil
 }
@@ -429,7 +429,7 @@ func newSegment(name, path string, f *os.File, created, keep bool) (*Segment, er
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("shmseg: fstat: %w", err)
+		return nil, fmt.Errorf("shm: fstat: %w", err)
 	}
 	return &Segment{name: name, path: path, created: created, f: f, keep: keep, dev: st.Dev, ino: st.Ino}, nil
 }
@@ -500,7 +500,7 @@ func (s *Segment) SetKeep() error {
 	}
 	s.keep = true
 	if err := unix.Fsetxattr(int(s.f.Fd()), xattrKeep, []byte("1"), 0); err != nil {
-		return fmt.Errorf("shmseg: mark keep: %w", err)
+		return fmt.Errorf("shm: mark keep: %w", err)
 	}
 	return nil
 }
@@ -561,7 +561,7 @@ func unlinkIfSame(path string, dev, ino uint64) error {
 		if errors.Is(err, unix.ENOENT) {
 			return nil
 		}
-		return fmt.Errorf("shmseg: lstat: %w", err)
+		return fmt.Errorf("shm: lstat: %w", err)
 	}
 	if st.Dev != dev || st.Ino != ino {
 		return nil

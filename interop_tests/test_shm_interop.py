@@ -2,6 +2,7 @@
 ShareableList, the lifetime rule and the safety checks."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -52,6 +53,33 @@ def test_go_writes_python_reads(tag: str) -> None:
     finally:
         assert w.close_stdin_and_wait() == 0
     assert gone(tag)
+
+
+def test_resize_refused_while_the_other_language_maps(tag: str) -> None:
+    """As on Windows, a tag another handle maps is not resized: a Go handle
+    stops Python's resize (OSError EBUSY, nothing changed) and a Python handle
+    stops Go's (ErrBusy). Alone, each resizes."""
+    w = Proc([go_peer(), "write-tag", tag, "8192", "from go"])
+    try:
+        w.wait_for(lambda lines: "ready" in lines)
+        with mmap.mmap(-1, 8192, tagname=tag) as m:
+            with pytest.raises(OSError) as e:
+                m.resize(4096)
+            assert e.value.errno == errno.EBUSY and tag in str(e.value)
+            assert m.size() == 8192 and len(m) == 8192 and m[:7] == b"from go"
+            assert go("resize-tag", tag, "16384").split() == ["busy"]
+            assert m.size() == 8192
+    finally:
+        assert w.close_stdin_and_wait() == 0
+    with mmap.mmap(-1, 8192, tagname=tag) as m:
+        m.resize(4096)
+        assert m.size() == 4096 and len(m) == 4096
+    with mmap.mmap(-1, 100, tagname=tag, keep=True) as m:
+        pass
+    try:
+        assert go("resize-tag", tag, "16384").split() == ["resized", "16384"]
+    finally:
+        mmap.unlink(tag)
 
 
 def test_python_writes_go_reads(tag: str) -> None:

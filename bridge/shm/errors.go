@@ -16,6 +16,9 @@ var (
 	ErrReadOnly = errors.New("shm: mapping is read-only")
 	// ErrNotResizable: Resize of an AccessRead or AccessCopy mapping.
 	ErrNotResizable = errors.New("shm: mapping cannot be resized in this access mode")
+	// ErrBusy: Resize of a tagged mapping while other handles (in this or
+	// another process) map the tag; Windows refuses that resize too.
+	ErrBusy = errors.New("shm: other handles map the tag")
 	// ErrLayout: a ShareableList whose bytes are not the CPython 3.9+ layout.
 	ErrLayout = errors.New("shm: not a ShareableList this package understands")
 	// ErrType: a ShareableList value of a type the list cannot hold.

@@ -409,8 +409,10 @@ func (m *MMap) Flush() error {
 
 // Resize changes the length of the mapping and the size of the underlying
 // file or segment (offset + newsize for a file), like Python's resize.
-// Other processes' mappings keep their length; shrinking makes their
-// accesses past the new end fault (ErrFault in Go, SIGBUS in Python).
+// A tagged mapping is resized only while no other handle maps the tag, as
+// on Windows (ErrBusy otherwise, and nothing changes): shrinking a segment
+// under another handle would make its accesses past the new end fault. For
+// a file, other processes' mappings keep their length.
 func (m *MMap) Resize(newsize int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -425,6 +427,13 @@ func (m *MMap) Resize(newsize int) error {
 	}
 	f := m.file
 	if m.seg != nil {
+		n, err := m.seg.Handles()
+		if err != nil {
+			return err
+		}
+		if n > 1 {
+			return fmt.Errorf("%w (%d besides this one): cannot resize %q", ErrBusy, n-1, m.seg.Name())
+		}
 		if err := m.seg.Truncate(int64(newsize)); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/gobridge/gobridge/internal/shmseg"
@@ -88,6 +89,14 @@ func TestTaggedMethods(t *testing.T) {
 	if got := string(m.Bytes()[20:25]); got != "hello" {
 		t.Fatalf("move: %q", got)
 	}
+	// As on Windows, a tag that another handle maps is not resized.
+	if err := m.Resize(8192); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), name) {
+		t.Fatalf("resize with another handle open: %v, want ErrBusy naming %s", err, name)
+	}
+	if n, _ := m.Size(); n != 64 || m.Len() != 64 {
+		t.Fatalf("a refused resize changed size %d len %d", n, m.Len())
+	}
+	r.Close()
 	if err := m.Resize(8192); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +112,6 @@ func TestTaggedMethods(t *testing.T) {
 	if _, err := m.Read(buf); !errors.Is(err, ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
-	r.Close()
 	if _, err := os.Stat(shmseg.Path(name)); !os.IsNotExist(err) {
 		t.Fatal("last close left the segment")
 	}

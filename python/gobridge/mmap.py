@@ -19,6 +19,7 @@ yet maps zeroes, as Windows does. wire/SPEC.md section 9 has the details.
 """
 from __future__ import annotations
 
+import errno
 import mmap as _stdmmap
 import weakref
 from mmap import ACCESS_COPY as ACCESS_COPY
@@ -90,6 +91,8 @@ class mmap(_stdmmap.mmap):
             self._gobridge_segment = None
             self._gobridge_release = None
             return self
+        if not isinstance(tagname, str):
+            raise TypeError(f"mmap() argument 'tagname' must be str or None, not {type(tagname).__name__}")
         if args or kwargs:
             raise TypeError("tagname cannot be combined with flags or prot; use access")
         if length < 0 or offset < 0:
@@ -134,6 +137,24 @@ class mmap(_stdmmap.mmap):
         if seg is None:
             raise ValueError("not a tagged mmap")
         seg.set_keep()
+
+    def resize(self, newsize: int) -> None:
+        """The stdlib's resize; for a tagged map, as on Windows, only while no
+        other handle (in this process or another, Go's included) maps the tag:
+        otherwise OSError(EBUSY) and nothing changes. (Shrinking a segment
+        under another handle would make its accesses past the end fault.)"""
+        seg = self._gobridge_segment
+        if seg is not None and not self.closed:
+            others = seg.handles() - 1
+            if others > 0:
+                raise OSError(errno.EBUSY, f"gobridge: cannot resize tag {seg.name!r}: "
+                              f"{others} other handle{'s' if others > 1 else ''} map{'' if others > 1 else 's'} it")
+        super().resize(newsize)
+
+    def __repr__(self) -> str:
+        # The stdlib's text, under the name users call it by (mmap.mmap).
+        r = super().__repr__()
+        return "<mmap.mmap " + r[len("<mmap "):] if r.startswith("<mmap ") else r
 
     def close(self) -> None:
         super().close()

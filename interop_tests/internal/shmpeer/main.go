@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,6 +100,22 @@ func run(ctx context.Context, a []string) error {
 		}
 		fmt.Println("ready")
 		io.Copy(io.Discard, os.Stdin)
+		return nil
+	case "resize-tag": // TAG SIZE: "resized N" or "busy" (another handle maps it)
+		size, _ := strconv.Atoi(a[2])
+		m, err := shm.Open(a[1], 0, shm.AccessWrite, shm.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := m.Resize(size); errors.Is(err, shm.ErrBusy) {
+			fmt.Println("busy")
+			return nil
+		} else if err != nil {
+			return err
+		}
+		n, _ := m.Size()
+		fmt.Println("resized", n)
 		return nil
 	case "read-tag":
 		m, err := shm.Open(a[1], 0, shm.AccessRead, shm.WithAttachOnly())

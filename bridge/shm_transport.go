@@ -29,27 +29,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrPeerGone: an shm: peer process died (SIGKILL, crash) without closing its
-// end: its control socket closed while its ring was not marked closed (a
-// dropped Conn that is collected is closed for it). It also matches
-// syscall.ECONNRESET, what a socket reports in the same case. A receive
-// returns every whole frame the peer finished first; a frame it was
-// writing is never delivered.
-var ErrPeerGone = fmt.Errorf("bridge: peer process is gone: %w", syscall.ECONNRESET)
-
-// ErrCorrupt: an shm: peer left the shared ring indices in a state no
-// correct peer can produce (more bytes buffered than the ring holds, a read
-// index past the write index). The connection is over in both directions:
-// every later receive and send returns the same error, and the peer is told
-// (its end sees end of stream or a broken pipe). It also matches
-// syscall.EPROTO. The message names the ring and the values found.
-var ErrCorrupt error = corruptError{}
-
-type corruptError struct{}
-
-func (corruptError) Error() string        { return "bridge: shm: the peer broke the ring protocol" }
-func (corruptError) Is(target error) bool { return target == syscall.EPROTO }
-
 // Layout (SPEC 11.2) and handshake (11.3). All integers little-endian
 // (native on amd64 and arm64); futex words and indices naturally aligned.
 const (

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/gobridge/gobridge/internal/ofdlock"
+	"github.com/gobridge/gobridge/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -357,7 +358,10 @@ func (s *fifoStream) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		if s.rem == 0 {
-			n, hlen, err := parseFrameHeader(p)
+			n, hlen, err := wire.ParseHeader(p)
+			if errors.Is(err, wire.ErrShortHeader) {
+				return written, errSplitHeader
+			}
 			if err != nil {
 				return written, err
 			}
@@ -390,25 +394,6 @@ func (s *fifoStream) Write(p []byte) (int, error) {
 		}
 	}
 	return written, nil
-}
-
-// parseFrameHeader reads a SPEC section 2 header at the start of p.
-func parseFrameHeader(p []byte) (n int64, hlen int, err error) {
-	if len(p) < 4 {
-		return 0, 0, errSplitHeader
-	}
-	v := int32(uint32(p[0])<<24 | uint32(p[1])<<16 | uint32(p[2])<<8 | uint32(p[3]))
-	if v >= 0 {
-		return int64(v), 4, nil
-	}
-	if len(p) < 12 {
-		return 0, 0, errSplitHeader
-	}
-	var u uint64
-	for _, b := range p[4:12] {
-		u = u<<8 | uint64(b)
-	}
-	return int64(u), 12, nil
 }
 
 // acquire takes the writers' flock (how: LOCK_SH or LOCK_EX), polling so

@@ -583,15 +583,11 @@ func (o *object) sleep(ctx context.Context, off int, val uint32) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := waitSlice
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
+	dl, _ := ctx.Deadline()
+	if err := futex.WaitBounded(o.p32(off), val, dl, waitSlice); err != nil {
+		if err == os.ErrDeadlineExceeded {
 			return context.DeadlineExceeded
 		}
-		d = min(d, left)
-	}
-	if err := futex.Wait(o.p32(off), val, d); err != nil && err != os.ErrDeadlineExceeded {
 		if errors.Is(err, unix.EFAULT) { // the page is gone: truncated
 			o.broken.Store(true)
 			return o.faultErr()

@@ -467,7 +467,7 @@ func TestFIFOStalledDialers(t *testing.T) {
 	}
 	defer l.Close()
 	const deadline = 700 * time.Millisecond
-	l.fifo.hs.timeout = deadline
+	l.impl.(*fifoListener).hs.timeout = deadline
 	stalled := []string{
 		stallFIFODialer(t, path, true, true),   // opens .down, never .up
 		stallFIFODialer(t, path, true, true),   // a second one
@@ -651,7 +651,7 @@ func TestFIFOStalledDialerRemovesItsPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.fifo.hs.timeout = 300 * time.Millisecond
+	l.impl.(*fifoListener).hs.timeout = 300 * time.Millisecond
 	base := stallFIFODialer(t, path, true, true)
 	actx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

@@ -85,17 +85,11 @@ func (fifoTransport) dial(ctx context.Context, _, path string) (transportConn, e
 	fds = append(fds, up)
 	os.Remove(base + fifoUp)
 	os.Remove(base + fifoDown)
-	r, err := fileFromFD(down, base+fifoDown)
+	s, err := newFIFOPairStream(down, base+fifoDown, up, base+fifoUp, path)
 	if err != nil {
-		unix.Close(up)
 		return nil, err
 	}
-	w, err := fileFromFD(up, base+fifoUp)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &fifoStream{r: r, w: w, name: path}, nil
+	return s, nil
 }
 
 // errFIFOHandshakeDropped: the listener took the request but removed the

@@ -53,21 +53,14 @@ type fifoRequest struct {
 	err  error
 }
 
+// fifoTransport is the fifo: entry of the scheme table (transport.go).
 type fifoTransport struct{}
 
-func (fifoTransport) listen(path string) (listenerImpl, error) {
-	l, err := listenFIFO(path)
-	if err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// listenFIFO makes (or adopts) the rendezvous FIFO at path and holds an OFD
+// listen makes (or adopts) the rendezvous FIFO at path and holds an OFD
 // write lock on its byte fifoListenerMark for as long as it listens: a
 // second listener, in any process, gets ErrAddrInUse, and plain-pipe readers
 // and writers refuse the FIFO; a dead listener's lock is gone with it.
-func listenFIFO(path string) (*fifoListener, error) {
+func (fifoTransport) listen(path string) (listenerImpl, error) {
 	if _, err := Mkfifo(path); err != nil {
 		return nil, err
 	}
@@ -205,17 +198,7 @@ func (l *fifoListener) openPair(ctx context.Context, base string) (*fifoStream, 
 		removeFIFOPair(base)
 		return nil, err
 	}
-	r, err := fileFromFD(rfd, base+fifoUp)
-	if err != nil {
-		unix.Close(wfd)
-		return nil, err
-	}
-	w, err := fileFromFD(wfd, base+fifoDown)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	return &fifoStream{r: r, w: w, name: l.path}, nil
+	return newFIFOPairStream(rfd, base+fifoUp, wfd, base+fifoDown, l.path)
 }
 
 var errDialerGone = errors.New("bridge: the dialer is gone")

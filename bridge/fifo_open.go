@@ -264,12 +264,10 @@ func fileFromFD(fd int, name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
-// OpenFIFOReader opens the named pipe at path (made with Mkfifo) as a
-// receive-only Conn, waiting until ctx ends for a writer to open it. Recv
-// returns io.EOF once the last writer has closed. A live fifo: listener's
-// rendezvous FIFO is refused with ErrAddrInUse.
-func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
-	fd, err := openFIFOReaderWait(ctx, path, nil)
+// plainFIFO takes the result of opening a plain pipe at path (fd, or the
+// error that open returned), refuses a live listener's rendezvous and wraps
+// the descriptor; fd is closed on failure.
+func plainFIFO(path string, fd int, err error) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +275,16 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 		unix.Close(fd)
 		return nil, err
 	}
-	f, err := fileFromFD(fd, path)
+	return fileFromFD(fd, path)
+}
+
+// OpenFIFOReader opens the named pipe at path (made with Mkfifo) as a
+// receive-only Conn, waiting until ctx ends for a writer to open it. Recv
+// returns io.EOF once the last writer has closed. A live fifo: listener's
+// rendezvous FIFO is refused with ErrAddrInUse.
+func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn, error) {
+	fd, err := openFIFOReaderWait(ctx, path, nil)
+	f, err := plainFIFO(path, fd, err)
 	if err != nil {
 		return nil, err
 	}
@@ -299,14 +306,7 @@ func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn
 		return nil, errors.New("bridge: OpenFIFOWriter: WithWriteBuffer does not apply to a FIFO that other writers may share")
 	}
 	fd, err := openFIFOWriter(ctx, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkNotRendezvous(fd, path); err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	f, err := fileFromFD(fd, path)
+	f, err := plainFIFO(path, fd, err)
 	if err != nil {
 		return nil, err
 	}

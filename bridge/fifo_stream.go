@@ -33,6 +33,24 @@ type fifoStream struct {
 	closed atomic.Bool
 }
 
+// newFIFOPairStream is a connection's duplex stream over the read end rfd
+// (of the FIFO at rpath) and the write end wfd (at wpath), both
+// non-blocking; name is the rendezvous FIFO's path. On failure both
+// descriptors are closed.
+func newFIFOPairStream(rfd int, rpath string, wfd int, wpath, name string) (*fifoStream, error) {
+	r, err := fileFromFD(rfd, rpath)
+	if err != nil {
+		unix.Close(wfd)
+		return nil, err
+	}
+	w, err := fileFromFD(wfd, wpath)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &fifoStream{r: r, w: w, name: name}, nil
+}
+
 var errSplitHeader = errors.New("bridge: fifo: frame header split across writes")
 
 func (s *fifoStream) Read(p []byte) (int, error) {

@@ -38,15 +38,8 @@ func refuse(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", errShmRefused, fmt.Sprintf(format, a...))
 }
 
+// shmTransport is the shm: entry of the scheme table (transport.go).
 type shmTransport struct{}
-
-func (shmTransport) listen(name string) (listenerImpl, error) {
-	l, err := listenShm(name)
-	if err != nil {
-		return nil, err
-	}
-	return l, nil
-}
 
 // A shmListener accepts shm: connections at one name. A goroutine accepts
 // sockets and starts a handshake for each; handshakes run side by side,
@@ -67,7 +60,7 @@ type shmListener struct {
 	lastRefusal atomic.Pointer[error] // and why, for tests
 }
 
-func listenShm(name string) (*shmListener, error) {
+func (shmTransport) listen(name string) (listenerImpl, error) {
 	if err := checkShmName(name); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 
 var noDeadline time.Time
 
+// unixTransport is the unix: entry of the scheme table (transport.go).
 type unixTransport struct{}
 
 func (unixTransport) listen(path string) (listenerImpl, error) {

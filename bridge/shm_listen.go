@@ -42,15 +42,16 @@ func refuse(format string, a ...any) error {
 type shmTransport struct{}
 
 // A shmListener accepts shm: connections at one name. A goroutine accepts
-// sockets and starts a handshake for each; handshakes run side by side,
-// each with its own deadline, and the connections they produce wait in
-// ready for Accept.
+// sockets and starts a handshake for each in hs (fifo_handshakes.go), where
+// they run side by side, each under its own deadline; another moves the
+// connections they produce to ready, where they wait for Accept.
 type shmListener struct {
 	name   string
 	ul     *net.UnixListener
 	file   unixsock.File
-	ctx    context.Context // cancelled by close: ends the handshakes
+	ctx    context.Context // cancelled by close: stops the two goroutines
 	cancel context.CancelFunc
+	hs     *pendingHandshakes[uint64, *shmStream]
 	ready  chan *shmStream
 	slots  chan struct{} // one per connection in handshake or in ready
 	wg     sync.WaitGroup
@@ -70,15 +71,20 @@ func (shmTransport) listen(name string) (listenerImpl, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &shmListener{name: name, ul: ul, file: f, ctx: ctx, cancel: cancel,
+		hs: newPendingHandshakes[uint64](shmBacklog, shmHandshake,
+			func(s *shmStream) { s.Close() }), // handshaken, never accepted: the dialer sees end of stream
 		ready: make(chan *shmStream, shmBacklog), slots: make(chan struct{}, shmBacklog)}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.acceptLoop()
+	go l.collect()
 	return l, nil
 }
 
+// acceptLoop accepts sockets while a slot is free and starts a handshake
+// for each.
 func (l *shmListener) acceptLoop() {
 	defer l.wg.Done()
-	for {
+	for key := uint64(0); ; key++ {
 		select {
 		case l.slots <- struct{}{}:
 		case <-l.ctx.Done():
@@ -97,18 +103,34 @@ func (l *shmListener) acceptLoop() {
 			}
 			continue
 		}
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			s, err := l.handshake(c)
-			if err != nil {
+		// The slots keep the running handshakes under hs's limit, so start
+		// refuses only once close has begun.
+		if !l.hs.start(key, func(ctx context.Context) (*shmStream, error) { return l.handshake(ctx, c) }) {
+			c.Close()
+			<-l.slots
+			return
+		}
+	}
+}
+
+// collect moves each successful handshake's connection to ready (a slot is
+// held for it, so that never blocks) and gives a failed one's slot back.
+func (l *shmListener) collect() {
+	defer l.wg.Done()
+	for {
+		select {
+		case r := <-l.hs.finished():
+			if r.Err != nil {
+				err := r.Err
 				l.refused.Add(1)
 				l.lastRefusal.Store(&err)
 				<-l.slots
-				return
+				continue
 			}
-			l.ready <- s // never blocks: a slot is held for it
-		}()
+			l.ready <- r.Value
+		case <-l.ctx.Done():
+			return
+		}
 	}
 }
 
@@ -129,8 +151,9 @@ func (l *shmListener) accept(ctx context.Context) (transportConn, error) {
 
 // handshake reads a dialer's request, validates the memory it passed and
 // replies (SPEC 11.3). Anything wrong closes the socket and every
-// descriptor received.
-func (l *shmListener) handshake(c *net.UnixConn) (s *shmStream, err error) {
+// descriptor received. ctx ends at the handshake's deadline or when the
+// listener closes.
+func (l *shmListener) handshake(ctx context.Context, c *net.UnixConn) (s *shmStream, err error) {
 	var mem []byte
 	defer func() {
 		if err != nil {
@@ -140,9 +163,11 @@ func (l *shmListener) handshake(c *net.UnixConn) (s *shmStream, err error) {
 			c.Close()
 		}
 	}()
-	stop := context.AfterFunc(l.ctx, func() { c.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	c.SetDeadline(time.Now().Add(shmHandshake))
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
 	var msg [16]byte
 	oob := make([]byte, unix.CmsgSpace(4*shmMaxFDs))
 	n, oobn, flags, _, err := c.ReadMsgUnix(msg[:], oob)
@@ -180,7 +205,7 @@ func (l *shmListener) handshake(c *net.UnixConn) (s *shmStream, err error) {
 		return nil, refuse("replying: %v", err)
 	}
 	if !stop() {
-		return nil, refuse("the listener closed")
+		return nil, refuse("the listener closed, or the handshake deadline passed")
 	}
 	c.SetDeadline(time.Time{})
 	s, err = newShmStream(l.name, mem, c, r0, r1, false)
@@ -220,6 +245,7 @@ func (l *shmListener) close() error {
 	l.cancel()
 	err := l.ul.Close()
 	l.wg.Wait()
+	l.hs.close() // ends the handshakes still running; discards those finished since collect stopped
 	for {
 		select {
 		case s := <-l.ready: // handshaken, never accepted: the dialer sees end of stream

@@ -33,6 +33,21 @@ var (
 	ErrNoParent = errors.New("bridge: no connection from a parent (GOBRIDGE_FD is not set)")
 	// ErrUnsupportedTransport: an address scheme reserved for a later version.
 	ErrUnsupportedTransport = errors.New("bridge: transport not supported yet")
+	// ErrPeerGone: an shm: peer process died (SIGKILL, crash) without closing its
+	// end: its control socket closed while its ring was not marked closed (a
+	// dropped Conn that is collected is closed for it). It also matches
+	// syscall.ECONNRESET, what a socket reports in the same case. A receive
+	// returns every whole frame the peer finished first; a frame it was
+	// writing is never delivered. A fifo: Dial whose listener dies during the
+	// handshake gets it too.
+	ErrPeerGone = fmt.Errorf("bridge: peer process is gone: %w", syscall.ECONNRESET)
+	// ErrCorrupt: an shm: peer left the shared ring indices in a state no
+	// correct peer can produce (more bytes buffered than the ring holds, a read
+	// index past the write index). The connection is over in both directions:
+	// every later receive and send returns the same error, and the peer is told
+	// (its end sees end of stream or a broken pipe). It also matches
+	// syscall.EPROTO. The message names the ring and the values found.
+	ErrCorrupt error = corruptError{}
 
 	// ErrDecode matches every error about a received payload that does not
 	// decode (ErrMalformed, ErrTooDeep, ErrTooManyContainers, ...): the Conn
@@ -51,6 +66,11 @@ var (
 	ErrBadTarget         = wire.ErrBadTarget
 	ErrUnsupportedType   = wire.ErrUnsupportedType
 )
+
+type corruptError struct{}
+
+func (corruptError) Error() string        { return "bridge: shm: the peer broke the ring protocol" }
+func (corruptError) Is(target error) bool { return target == syscall.EPROTO }
 
 // closedError is op's ErrClosed; while a Signals ends the process it does
 // not return (see waitIfEnding).

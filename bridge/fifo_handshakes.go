@@ -1,8 +1,8 @@
 package bridge
 
 // Pending handshakes: the part of a listener's accept that must not wait on
-// one client while others queue (SPEC 6.6). The fifo: listener uses it; it
-// knows nothing of FIFOs, so that other transports' handshakes can share it.
+// one client while others queue (SPEC 6.6, 11.3). The fifo: and shm:
+// listeners use it; it knows nothing of either transport.
 
 import (
 	"context"

@@ -76,7 +76,7 @@ func matchFIFORequest(p []byte, base string) (frameLen int, name string, m fifoM
 		}
 		return 0, "", fifoPartial
 	}
-	n64, hlen, err := parseFrameHeader(p)
+	n64, hlen, err := wire.ParseHeader(p)
 	if err != nil || hlen != 4 {
 		return 0, "", fifoNoMatch
 	}

@@ -118,57 +118,6 @@ func TestFIFODialWaitsForListener(t *testing.T) {
 	noFIFOsLeft(t, dir)
 }
 
-func TestMkfifoRefuses(t *testing.T) {
-	dir := testenv.ShortDir(t)
-	reg := filepath.Join(dir, "reg")
-	os.WriteFile(reg, nil, 0o600)
-	link := filepath.Join(dir, "link")
-	fifo := filepath.Join(dir, "fifo")
-	if created, err := Mkfifo(fifo); !created || err != nil {
-		t.Fatal(created, err)
-	}
-	if created, err := Mkfifo(fifo); created || err != nil {
-		t.Fatalf("existing FIFO: %v %v", created, err)
-	}
-	os.Symlink(fifo, link)
-	for _, p := range []string{reg, link, dir} {
-		if _, err := Mkfifo(p); !errors.Is(err, ErrAddrInUse) {
-			t.Errorf("Mkfifo(%s): %v", p, err)
-		}
-		if _, err := Listen("fifo:" + p); !errors.Is(err, ErrAddrInUse) {
-			t.Errorf("Listen(%s): %v", p, err)
-		}
-	}
-	if _, err := OpenFIFOWriter(context.Background(), link); err == nil {
-		t.Error("opened a symlink")
-	}
-	if os.Geteuid() != 0 {
-		return // making a FIFO owned by another user needs root
-	}
-	theirs := filepath.Join(dir, "theirs")
-	if err := syscall.Mkfifo(theirs, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(theirs, 65534, 65534)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := Mkfifo(theirs); !errors.Is(err, ErrAddrInUse) {
-		t.Errorf("Mkfifo(another user's): %v", err)
-	}
-	if _, err := Listen("fifo:" + theirs); !errors.Is(err, ErrAddrInUse) {
-		t.Errorf("Listen(another user's): %v", err)
-	}
-	if _, err := OpenFIFOWriter(ctx, theirs); !errors.Is(err, ErrAddrInUse) {
-		t.Errorf("OpenFIFOWriter(another user's): %v", err)
-	}
-	if _, err := OpenFIFOReader(ctx, theirs); !errors.Is(err, ErrAddrInUse) {
-		t.Errorf("OpenFIFOReader(another user's): %v", err)
-	}
-	if _, err := Dial(ctx, "fifo:"+theirs); !errors.Is(err, ErrAddrInUse) {
-		t.Errorf("Dial(another user's): %v", err)
-	}
-}
-
 // openFIFOReaderAsync opens path for reading in a goroutine (the open waits
 // for a writer) and hands the Conn over (nil after an error, reported).
 func openFIFOReaderAsync(ctx context.Context, t *testing.T, path string) <-chan *Conn {
@@ -181,102 +130,6 @@ func openFIFOReaderAsync(ctx context.Context, t *testing.T, path string) <-chan 
 		rc <- r
 	}()
 	return rc
-}
-
-// Eight writers of 100 KiB frames to one FIFO: the flock keeps every frame
-// whole. The reader sees end of stream when the last writer closes.
-func TestFIFOManyWriters(t *testing.T) {
-	ctx := fifoCtx(t)
-	dir := testenv.ShortDir(t)
-	path := filepath.Join(dir, "f")
-	if _, err := Mkfifo(path); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(path)
-	const writers, frames, size = 8, 20, 100 << 10
-	rc := openFIFOReaderAsync(ctx, t, path)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range writers {
-		w, err := OpenFIFOWriter(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer w.Close()
-			<-start
-			for j := range frames {
-				p := bytes.Repeat([]byte{byte(i*frames + j)}, size)
-				if err := w.SendBytesContext(ctx, p); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	r := <-rc
-	if r == nil {
-		t.FailNow()
-	}
-	defer r.Close()
-	if err := r.Send(1); !errors.Is(err, ErrNotWritable) {
-		t.Fatalf("send on a reader: %v", err)
-	}
-	close(start)
-	seen := map[byte]bool{}
-	for {
-		p, err := r.RecvBytesContext(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p) != size || !bytes.Equal(p, bytes.Repeat(p[:1], size)) {
-			t.Fatalf("a frame of %d bytes is mixed", len(p))
-		}
-		seen[p[0]] = true
-	}
-	wg.Wait()
-	if len(seen) != writers*frames {
-		t.Fatalf("got %d distinct frames, want %d", len(seen), writers*frames)
-	}
-}
-
-func TestFIFOBrokenPipeAndTimeouts(t *testing.T) {
-	dir := testenv.ShortDir(t)
-	path := filepath.Join(dir, "f")
-	Mkfifo(path)
-	defer os.Remove(path)
-	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := OpenFIFOReader(short, path); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("reader without writer: %v", err)
-	}
-	if _, err := OpenFIFOWriter(short, path); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("writer without reader: %v", err)
-	}
-	ctx := fifoCtx(t)
-	rc := make(chan *Conn, 1)
-	go func() {
-		r, _ := OpenFIFOReader(ctx, path)
-		rc <- r
-	}()
-	w, err := OpenFIFOWriter(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	r := <-rc
-	if _, err := w.RecvBytes(); !errors.Is(err, ErrNotReadable) {
-		t.Fatalf("recv on a writer: %v", err)
-	}
-	r.Close()
-	if err := w.Send("x"); !errors.Is(err, ErrBrokenPipe) {
-		t.Fatalf("send with no reader: %v", err)
-	}
 }
 
 // A listener that dies after reading a dialer's request, before opening the
@@ -467,7 +320,7 @@ func TestFIFOStalledDialers(t *testing.T) {
 	}
 	defer l.Close()
 	const deadline = 700 * time.Millisecond
-	l.fifo.hs.timeout = deadline
+	l.impl.(*fifoListener).hs.timeout = deadline
 	stalled := []string{
 		stallFIFODialer(t, path, true, true),   // opens .down, never .up
 		stallFIFODialer(t, path, true, true),   // a second one
@@ -530,52 +383,6 @@ func TestFIFOCloseEndsHandshakes(t *testing.T) {
 		t.Fatalf("accept after close: %v", err)
 	}
 	noFIFOsLeft(t, dir)
-}
-
-// A plain-pipe reader or writer refuses a live listener's rendezvous FIFO at
-// once, instead of blocking on it (writers) or taking its requests (readers).
-func TestFIFOPlainPipeRefusesRendezvous(t *testing.T) {
-	ctx := fifoCtx(t)
-	dir := testenv.ShortDir(t)
-	path := filepath.Join(dir, "f")
-	l, err := Listen("fifo:" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	start := time.Now()
-	if w, err := OpenFIFOWriter(ctx, path); !errors.Is(err, ErrAddrInUse) {
-		if err == nil {
-			w.SendContext(ctx, 1)
-			w.Close()
-		}
-		t.Fatalf("writer: %v, want ErrAddrInUse", err)
-	}
-	if r, err := OpenFIFOReader(ctx, path); !errors.Is(err, ErrAddrInUse) {
-		if err == nil {
-			r.Close()
-		}
-		t.Fatalf("reader: %v, want ErrAddrInUse", err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("refusing took %v", d)
-	}
-	if took := fifoEcho(ctx, t, l, "still serving"); took > 2*time.Second {
-		t.Errorf("accept took %v", took)
-	}
-	// Once the listener has gone, the FIFO is a plain pipe again.
-	l.Close()
-	Mkfifo(path)
-	defer os.Remove(path)
-	rc := openFIFOReaderAsync(ctx, t, path)
-	w, err := OpenFIFOWriter(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	if r := <-rc; r != nil {
-		r.Close()
-	}
 }
 
 // readFIFORequest reads one request from the rendezvous FIFO open on r, as a
@@ -651,7 +458,7 @@ func TestFIFOStalledDialerRemovesItsPair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.fifo.hs.timeout = 300 * time.Millisecond
+	l.impl.(*fifoListener).hs.timeout = 300 * time.Millisecond
 	base := stallFIFODialer(t, path, true, true)
 	actx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

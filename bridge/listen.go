@@ -2,12 +2,8 @@ package bridge
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"sync"
-
-	"github.com/gobridge/gobridge/internal/unixsock"
 )
 
 // A Listener accepts connections at one address (SPEC section 4): a unix
@@ -16,12 +12,9 @@ import (
 // ("shm:NAME", section 11). Every transport gives the same Conn, and Close
 // removes the name Listen made.
 type Listener struct {
-	l    *net.UnixListener
-	file unixsock.File
+	impl listenerImpl // the transport's listener (transport.go)
 	addr string
 	cfg  connConfig
-	shm  *shmListener  // shm: listeners (shm_transport.go); l and file are unset
-	fifo *fifoListener // fifo: listeners (fifo.go); l and file are unset
 
 	closeOnce sync.Once
 	closeErr  error
@@ -33,32 +26,15 @@ type Listener struct {
 // listener left there (a stale socket file, its FIFO or name) is taken over.
 // A scheme that is only reserved (tcp:) gives ErrUnsupportedTransport.
 func Listen(addr string, opts ...ConnOption) (*Listener, error) {
-	scheme, path, err := ParseAddress(addr)
+	t, scheme, path, err := lookupTransport("listen", addr)
 	if err != nil {
 		return nil, err
 	}
-	if scheme == SchemeShm {
-		sl, err := listenShm(path)
-		if err != nil {
-			return nil, err
-		}
-		return &Listener{shm: sl, addr: SchemeShm + ":" + path, cfg: newConnConfig(opts)}, nil
-	}
-	if scheme == SchemeFIFO {
-		fl, err := listenFIFO(path)
-		if err != nil {
-			return nil, err
-		}
-		return &Listener{fifo: fl, addr: SchemeFIFO + ":" + path, cfg: newConnConfig(opts)}, nil
-	}
-	if scheme != SchemeUnix {
-		return nil, fmt.Errorf("%w: listen %s", ErrUnsupportedTransport, addr)
-	}
-	l, f, err := unixsock.Listen(path, 0o600)
+	impl, err := t.listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
+		return nil, err
 	}
-	return &Listener{l: l, file: f, addr: SchemeUnix + ":" + path, cfg: newConnConfig(opts)}, nil
+	return &Listener{impl: impl, addr: scheme + ":" + path, cfg: newConnConfig(opts)}, nil
 }
 
 // Addr returns the address the Listener listens on, in SPEC section 4 syntax.
@@ -76,7 +52,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, waitIfEnding(err)
 	}
-	return newConn(nc.(stream), true, true, l.cfg), nil
+	return newConn(nc, true, true, l.cfg), nil
 }
 
 // AcceptRaw waits for a connection and returns it as a plain byte stream,
@@ -90,40 +66,11 @@ func (l *Listener) AcceptRaw(ctx context.Context) (net.Conn, error) {
 	return nc, nil
 }
 
-func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
+func (l *Listener) accept(ctx context.Context) (transportConn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if l.shm != nil {
-		return l.shm.accept(ctx)
-	}
-	if l.fifo != nil {
-		return l.fifo.accept(ctx)
-	}
-	var stop func() bool
-	fired := make(chan struct{})
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			l.l.SetDeadline(aLongTimeAgo)
-			close(fired)
-		})
-	}
-	nc, err := l.l.AcceptUnix()
-	if stop != nil && !stop() {
-		<-fired
-		l.l.SetDeadline(noDeadline)
-		if nc != nil {
-			nc.Close()
-		}
-		return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
-	}
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
-		}
-		return nil, err
-	}
-	return nc, nil
+	return l.impl.accept(ctx)
 }
 
 // Close stops listening and removes the socket file, rendezvous FIFO or
@@ -131,20 +78,6 @@ func (l *Listener) accept(ctx context.Context) (net.Conn, error) {
 // there is left alone). Connections already accepted stay open. Closing
 // again returns the first result.
 func (l *Listener) Close() error {
-	l.closeOnce.Do(func() {
-		if l.shm != nil {
-			l.closeErr = l.shm.close()
-			return
-		}
-		if l.fifo != nil {
-			l.closeErr = l.fifo.close()
-			return
-		}
-		err := l.l.Close()
-		if rerr := l.file.Remove(); err == nil {
-			err = rerr
-		}
-		l.closeErr = err
-	})
+	l.closeOnce.Do(func() { l.closeErr = l.impl.close() })
 	return l.closeErr
 }

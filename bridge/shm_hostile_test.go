@@ -163,19 +163,19 @@ func TestShmRefusesBadRequests(t *testing.T) {
 		{"long request", shmtest.Dialer{Message: []byte("GBSHMRQ2+")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := l.shm.refused.Load()
+			before := l.impl.(*shmListener).refused.Load()
 			fds := openFDs(t)
 			p := hostile(t, name, tc.d)
 			if p.Accepted() || len(p.Reply) != 0 {
 				t.Fatalf("reply %q, want end of stream", p.Reply)
 			}
-			for deadline := time.Now().Add(5 * time.Second); l.shm.refused.Load() != before+1; {
+			for deadline := time.Now().Add(5 * time.Second); l.impl.(*shmListener).refused.Load() != before+1; {
 				if time.Now().After(deadline) {
-					t.Fatalf("refusals %d -> %d", before, l.shm.refused.Load())
+					t.Fatalf("refusals %d -> %d", before, l.impl.(*shmListener).refused.Load())
 				}
 				time.Sleep(time.Millisecond)
 			}
-			t.Logf("refused: %v", *l.shm.lastRefusal.Load())
+			t.Logf("refused: %v", *l.impl.(*shmListener).lastRefusal.Load())
 			p.Close()
 			serving(t, name)
 			waitFDs(t, fds) // every descriptor received was closed
@@ -262,7 +262,7 @@ func TestShmCapacityChangedAfterSending(t *testing.T) {
 		}
 		p.Close()
 	}
-	t.Logf("%d of 200 accepted, %d refused", accepted, l.shm.refused.Load())
+	t.Logf("%d of 200 accepted, %d refused", accepted, l.impl.(*shmListener).refused.Load())
 	serving(t, name)
 }
 

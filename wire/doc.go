@@ -5,8 +5,9 @@
 //
 // Most programs use package bridge, which puts this format on sockets, pipes
 // and shared memory. Use wire directly to frame bytes on a stream of your own:
-// write with AppendHeader or WriteFrame, read with a Reader, and encode
-// values with Marshal and Unmarshal (or an Encoder, which reuses its buffer).
+// write with AppendHeader or WriteFrame, read with a Reader (or parse a header
+// in a buffer with ParseHeader), and encode values with Marshal and Unmarshal
+// (or an Encoder, which reuses its buffer).
 //
 // Every reader has a size limit (DefaultMaxFrameSize, 64 MiB, unless set): a
 // header that claims more allocates nothing and gives ErrFrameTooLarge. The

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -37,6 +38,40 @@ func HeaderSize(n int64) int {
 		return 4
 	}
 	return 12
+}
+
+// ErrShortHeader: ParseHeader was given fewer bytes than the header needs
+// (4, or 12 for the long form).
+var ErrShortHeader = errors.New("wire: incomplete frame header")
+
+// ParseHeader reads the SPEC section 2 frame header at the start of b and
+// returns the payload size it announces and the header's length (4 or 12).
+// Fewer bytes than the header needs give ErrShortHeader; a header no writer
+// produces (a negative length other than -1, a long form whose length fits
+// in 4 bytes) gives ErrBadHeader; a long form above math.MaxInt64 gives
+// ErrFrameTooLarge. It applies no other limit: callers compare n with theirs.
+func ParseHeader(b []byte) (n int64, hdrLen int, err error) {
+	if len(b) < 4 {
+		return 0, 0, ErrShortHeader
+	}
+	s := int32(binary.BigEndian.Uint32(b))
+	if s >= 0 {
+		return int64(s), 4, nil
+	}
+	if s != -1 {
+		return 0, 0, fmt.Errorf("%w: negative length %d", ErrBadHeader, s)
+	}
+	if len(b) < 12 {
+		return 0, 0, ErrShortHeader
+	}
+	u := binary.BigEndian.Uint64(b[4:12])
+	if u <= shortMax {
+		return 0, 0, fmt.Errorf("%w: 8-byte length %d fits in 4 bytes", ErrBadHeader, u)
+	}
+	if u > math.MaxInt64 {
+		return 0, 0, tooLarge(u, math.MaxInt64)
+	}
+	return int64(u), 12, nil
 }
 
 // CheckSize reports ErrFrameTooLarge when a payload of n bytes to send
@@ -179,22 +214,12 @@ func (fr *Reader) readHeader() error {
 			return err
 		}
 	}
-	var size int64
-	if want == 4 {
-		s := int32(binary.BigEndian.Uint32(fr.hdr[:4]))
-		if s < 0 {
-			return fr.fail(fmt.Errorf("%w: negative length %d", ErrBadHeader, s))
+	size, _, err := ParseHeader(fr.hdr[:want])
+	if err != nil {
+		if errors.Is(err, ErrFrameTooLarge) { // above MaxInt64: name this reader's limit
+			err = tooLarge(binary.BigEndian.Uint64(fr.hdr[4:12]), fr.max)
 		}
-		size = int64(s)
-	} else {
-		u := binary.BigEndian.Uint64(fr.hdr[4:12])
-		if u <= shortMax {
-			return fr.fail(fmt.Errorf("%w: 8-byte length %d fits in 4 bytes", ErrBadHeader, u))
-		}
-		if u > math.MaxInt64 || int64(u) > fr.max {
-			return fr.fail(tooLarge(u, fr.max))
-		}
-		size = int64(u)
+		return fr.fail(err)
 	}
 	if size > fr.max {
 		return fr.fail(tooLarge(uint64(size), fr.max))

@@ -29,6 +29,36 @@ func TestHeaderLayout(t *testing.T) {
 	}
 }
 
+// TestParseHeader: ParseHeader reads back what AppendHeader writes, with
+// trailing bytes ignored, and refuses short and impossible headers.
+func TestParseHeader(t *testing.T) {
+	for _, n := range []int64{0, 5, 0x7fffffff, 0x80000000, 1 << 40, 1<<63 - 1} {
+		b := append(AppendHeader(nil, n), 1, 2, 3)
+		got, hl, err := ParseHeader(b)
+		if err != nil || got != n || hl != HeaderSize(n) {
+			t.Errorf("ParseHeader(%x) = %d, %d, %v; want %d, %d", b, got, hl, err, n, HeaderSize(n))
+		}
+		for k := 0; k < hl; k++ {
+			if _, _, err := ParseHeader(b[:k]); !errors.Is(err, ErrShortHeader) {
+				t.Errorf("ParseHeader(%x) = %v, want ErrShortHeader", b[:k], err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		b    []byte
+		want error
+	}{
+		{[]byte{0xff, 0xff, 0xff, 0xfe}, ErrBadHeader},
+		{[]byte{0x80, 0, 0, 0}, ErrBadHeader},
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff}, ErrBadHeader},
+		{[]byte{0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, ErrFrameTooLarge},
+	} {
+		if n, _, err := ParseHeader(tc.b); !errors.Is(err, tc.want) {
+			t.Errorf("ParseHeader(%x) = %d, %v; want %v", tc.b, n, err, tc.want)
+		}
+	}
+}
+
 func TestReadFrames(t *testing.T) {
 	var stream bytes.Buffer
 	payloads := [][]byte{{}, []byte("a"), bytes.Repeat([]byte{7}, 70000), []byte("last")}

@@ -29,6 +29,7 @@ const (
 	offRedoN    = 8 // the header's redo log: count at 8, then from 16 up to redoMax entries of 16 bytes (u32 offset, u32 width, u64 value)
 	offHolder   = 12
 	redoMax     = 3
+	redoEntry   = 16 // bytes per redo entry
 	headerSize  = 64
 
 	lockInternal = 0 // byte of the segment locked around every header change (a queue's put side)
@@ -529,7 +530,7 @@ func (o *object) commit(log int, rs ...redo) {
 // replay.
 func (o *object) logCommit(log int, rs ...redo) {
 	for i, r := range rs {
-		e := log + 8 + 16*i
+		e := log + 8 + redoEntry*i
 		o.set32(e, uint32(r.off))
 		o.set32(e+4, uint32(r.width))
 		o.set64(e+8, r.val)
@@ -546,7 +547,7 @@ func (o *object) logCommit(log int, rs ...redo) {
 func (o *object) replay(log int, n uint32) {
 	if n <= redoMax {
 		for i := 0; i < int(n); i++ {
-			e := log + 8 + 16*i
+			e := log + 8 + redoEntry*i
 			off, width, val := o.u32(e), o.u32(e+4), o.u64(e+8)
 			if !o.logField(log, off, width) {
 				continue
@@ -583,15 +584,11 @@ func (o *object) sleep(ctx context.Context, off int, val uint32) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	d := waitSlice
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		if left <= 0 {
+	dl, _ := ctx.Deadline()
+	if err := futex.WaitBounded(o.p32(off), val, dl, waitSlice); err != nil {
+		if err == os.ErrDeadlineExceeded {
 			return context.DeadlineExceeded
 		}
-		d = min(d, left)
-	}
-	if err := futex.Wait(o.p32(off), val, d); err != nil && err != os.ErrDeadlineExceeded {
 		if errors.Is(err, unix.EFAULT) { // the page is gone: truncated
 			o.broken.Store(true)
 			return o.faultErr()

@@ -57,6 +57,30 @@ func Wake(addr *uint32, n int) (int, error) {
 	return int(r), nil
 }
 
+// WaitBounded is one bounded sleep, what every sleeper in gobridge loops
+// on: it sleeps while *addr == val, for at most maxSleep (negative: no
+// bound) and never past deadline (zero: none). It returns
+// os.ErrDeadlineExceeded, without sleeping, when the deadline has passed,
+// and otherwise nil once the sleep ends (woken, *addr changed, maxSleep
+// passed, a signal or a spurious wake-up), so that callers recheck their
+// condition, and their own reasons to stop, between sleeps.
+func WaitBounded(addr *uint32, val uint32, deadline time.Time, maxSleep time.Duration) error {
+	timeout := maxSleep
+	if !deadline.IsZero() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		if timeout < 0 || left < timeout {
+			timeout = left
+		}
+	}
+	if err := Wait(addr, val, timeout); err != nil && err != os.ErrDeadlineExceeded {
+		return err
+	}
+	return nil
+}
+
 // WaitUntil spins briefly, then sleeps on addr, until cond() holds or the
 // deadline passes (zero: none). seq is the word the waker increments before
 // calling Wake after making cond true; reading it before checking cond closes
@@ -73,13 +97,7 @@ func WaitUntil(seq *uint32, cond func() bool, spin int, deadline time.Time) erro
 		if cond() {
 			return nil
 		}
-		timeout := time.Duration(-1)
-		if !deadline.IsZero() {
-			if timeout = time.Until(deadline); timeout <= 0 {
-				return os.ErrDeadlineExceeded
-			}
-		}
-		if err := Wait(seq, v, timeout); err != nil && err != os.ErrDeadlineExceeded {
+		if err := WaitBounded(seq, v, deadline, -1); err != nil {
 			return err
 		}
 	}

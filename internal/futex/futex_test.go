@@ -56,3 +56,37 @@ func TestWaitUntilSignal(t *testing.T) {
 		t.Fatalf("WaitUntil never-true = %v", err)
 	}
 }
+
+// TestWaitBounded: a sleep ends at maxSleep, at the deadline (whichever is
+// first) or on a wake-up, and a passed deadline returns at once.
+func TestWaitBounded(t *testing.T) {
+	w := sharedWord(t)
+	start := time.Now()
+	if err := WaitBounded(w, 0, time.Time{}, 20*time.Millisecond); err != nil {
+		t.Fatalf("WaitBounded past maxSleep = %v, want nil", err)
+	}
+	if d := time.Since(start); d < 15*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("WaitBounded(maxSleep 20ms) slept %v", d)
+	}
+	start = time.Now()
+	if err := WaitBounded(w, 0, start.Add(20*time.Millisecond), time.Hour); err != nil {
+		t.Fatalf("WaitBounded to the deadline = %v, want nil", err)
+	}
+	if d := time.Since(start); d < 15*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("WaitBounded(deadline 20ms) slept %v", d)
+	}
+	if err := WaitBounded(w, 0, time.Now().Add(-time.Millisecond), time.Hour); err != os.ErrDeadlineExceeded {
+		t.Fatalf("WaitBounded after the deadline = %v, want os.ErrDeadlineExceeded", err)
+	}
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		Signal(w)
+	}()
+	start = time.Now()
+	if err := WaitBounded(w, 0, time.Time{}, -1); err != nil {
+		t.Fatalf("WaitBounded woken = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("WaitBounded woken after %v", d)
+	}
+}

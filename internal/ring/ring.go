@@ -343,22 +343,16 @@ func (r *Ring) wait(w *Waiter, flag *uint32, ready func() bool) error {
 		if w.Closed() {
 			return ErrClosed
 		}
-		timeout := w.Slice
-		if dl := w.Deadline(); !dl.IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				return os.ErrDeadlineExceeded
-			}
-			if left < timeout {
-				timeout = left
-			}
+		dl := w.Deadline()
+		if !dl.IsZero() && !time.Now().Before(dl) {
+			return os.ErrDeadlineExceeded // before announcing a sleep that will not happen
 		}
 		atomic.SwapUint32(flag, 1) // a full barrier, then the load: see publish
 		if ready() {
 			atomic.StoreUint32(flag, 0)
 			return nil
 		}
-		if err := futex.Wait(flag, 1, timeout); err != nil && err != os.ErrDeadlineExceeded {
+		if err := futex.WaitBounded(flag, 1, dl, w.Slice); err != nil {
 			return err
 		}
 		if ready() {

@@ -1,0 +1,80 @@
+package mp
+
+import (
+	"testing"
+
+	"github.com/gobridge/gobridge/internal/vectors"
+)
+
+// TestLayoutsMatchContract: the shared-object header, the Value, Array,
+// Semaphore and Queue layouts, the kind codes and names and the lock bytes
+// (SPEC 10.2-10.9) are the ones in interop_tests/vectors/layouts.json,
+// which Python's constants are checked against too. Sizes are the widths
+// the code reads and writes (u32: 4, set64: 8).
+func TestLayoutsMatchContract(t *testing.T) {
+	l := vectors.LoadLayouts(t)
+	ints := func(sec string, want map[string]int64) {
+		t.Helper()
+		for key, code := range want {
+			if got := l.Int(sec, key); got != code {
+				t.Errorf("%s.%s: layouts.json %d, the code %d", sec, key, got, code)
+			}
+		}
+	}
+
+	ints("object", map[string]int64{
+		"magic": magic, "version": version, "header_size": headerSize,
+		"redo_max": redoMax, "redo_entry_size": redoEntry,
+	})
+	l.CheckFields("object", map[string]vectors.Field{
+		"magic":    {Off: offMagic, Size: 4},
+		"version":  {Off: offVersion, Size: 1},
+		"kind":     {Off: offKind, Size: 1},
+		"typecode": {Off: offTypecode, Size: 1},
+		"itemsize": {Off: offItemsize, Size: 1},
+		"redo_n":   {Off: offRedoN, Size: 4},
+		"holder":   {Off: offHolder, Size: 4},
+		"redo":     {Off: offRedoN + 8, Size: redoMax * redoEntry},
+	})
+	codes := map[string]int64{}
+	for code, name := range kindNames {
+		codes[name] = int64(code)
+	}
+	l.CheckInts("object", "kinds", codes)
+	l.CheckInts("object", "lock_bytes", map[string]int64{
+		"internal": lockInternal, "user": lockUser, "get": lockGet,
+	})
+
+	l.CheckFields("value", map[string]vectors.Field{
+		"value":       {Off: valueOff, Size: 8},
+		"array_len":   {Off: arrayLenOff, Size: 8},
+		"array_items": {Off: arrayItems, Size: 0},
+	})
+	ints("value", map[string]int64{"value_size": int64(minSize(kindValue))})
+
+	l.CheckFields("semaphore", map[string]vectors.Field{
+		"count":   {Off: semValue, Size: 4},
+		"waiters": {Off: semWaiters, Size: 4},
+	})
+	ints("semaphore", map[string]int64{"size": int64(minSize(kindSemaphore))})
+
+	ints("queue", map[string]int64{
+		"record_header": recHeader, "min_capacity": minCap, "default_capacity": DefaultCapacity,
+	})
+	l.CheckFields("queue", map[string]vectors.Field{
+		"maxsize":    {Off: qMaxsize, Size: 8},
+		"capacity":   {Off: qCapacity, Size: 8},
+		"head":       {Off: qHead, Size: 8},
+		"tail":       {Off: qTail, Size: 8},
+		"put_seq":    {Off: qPutSeq, Size: 8},
+		"get_seq":    {Off: qGetSeq, Size: 8},
+		"nput":       {Off: qNPut, Size: 4},
+		"nget":       {Off: qNGet, Size: 4},
+		"getters":    {Off: qGetters, Size: 4},
+		"putters":    {Off: qPutters, Size: 4},
+		"unfinished": {Off: qUnfin, Size: 4},
+		"get_redo_n": {Off: qGetRedoN, Size: 4},
+		"get_redo":   {Off: qGetRedoN + 8, Size: redoMax * redoEntry},
+		"ring":       {Off: qRing, Size: 0},
+	})
+}

@@ -1,6 +1,6 @@
 """Python side of ``gobridge bench queue`` (not a public API).
 
-Run as ``python -m gobridge._bench_queue ROLE ARGS...``. Measuring roles print
+Run as ``python -m gobridge_bench_queue ROLE ARGS...``. Measuring roles print
 one JSON object on the last line of standard output.
 
 Throughput is timed by the consumer, from its first message to its last
@@ -27,7 +27,7 @@ samples is dropped as warm-up.
 
 Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
 "waiter ready" at 4, i64 CLOCK_MONOTONIC nanoseconds at 8. The Go side
-(cmd/gobridge/bench_wake.go) uses the same.
+(internal/bench/wake.go) uses the same.
 """
 from __future__ import annotations
 
@@ -40,8 +40,17 @@ import time
 from typing import Any, List
 
 import gobridge
-from gobridge import _futex
-from gobridge._ring import WEAK, fence
+
+# The one import of gobridge's private plumbing (the futex word, the store
+# fence), the only thing a role needs beyond the public API. Its modules are
+# moving from gobridge._futex/_ring to gobridge._internal: the new path
+# first, the old one while it is still there.
+try:
+    from gobridge._internal import futex as _futex, ring as _ring  # type: ignore[import-not-found, attr-defined, unused-ignore]
+except ImportError:
+    from gobridge import _futex, _ring  # type: ignore[no-redef, unused-ignore]
+
+WEAK, fence = _ring.WEAK, _ring.fence
 
 _clock = time.monotonic_ns
 

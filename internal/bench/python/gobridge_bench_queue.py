@@ -31,6 +31,7 @@ Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
 """
 from __future__ import annotations
 
+import importlib
 import json
 import mmap
 import multiprocessing
@@ -42,14 +43,23 @@ from typing import Any, List
 import gobridge
 
 # The one import of gobridge's private plumbing (the futex word, the store
-# fence), the only thing a role needs beyond the public API. Its modules are
-# moving from gobridge._futex/_ring to gobridge._internal: the new path
-# first, the old one while it is still there.
-try:
-    from gobridge._internal import futex as _futex, ring as _ring  # type: ignore[import-not-found, attr-defined, unused-ignore]
-except ImportError:
-    from gobridge import _futex, _ring  # type: ignore[no-redef, unused-ignore]
+# fence), the only thing a role needs beyond the public API. Those modules
+# are moving from gobridge._futex/_ring into a private subpackage: each place
+# is tried in turn, so this role runs against the gobridge of either layout.
+_PRIVATE = ("gobridge._internal.", "gobridge._transport.", "gobridge._")
 
+
+def _private(name: str) -> Any:
+    for prefix in _PRIVATE:
+        try:
+            return importlib.import_module(prefix + name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not (prefix + name).startswith(e.name):
+                raise  # the module is there, something it imports is not
+    raise ImportError(f"gobridge has no private module {name!r} (tried {', '.join(_PRIVATE)})")
+
+
+_futex, _ring = _private("futex"), _private("ring")
 WEAK, fence = _ring.WEAK, _ring.fence
 
 _clock = time.monotonic_ns
@@ -88,7 +98,7 @@ def _lat_get(q: Any, n: int) -> List[float]:
     return out[n // 10:]
 
 
-def _wake_file(path: str) -> "tuple[Any, Any, _futex.Word]":
+def _wake_file(path: str) -> "tuple[Any, Any, Any]":
     """The wake file's 32- and 64-bit views and its futex word."""
     fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     try:

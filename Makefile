@@ -7,7 +7,7 @@ GO         ?= go
 BIN        := $(CURDIR)/bin
 GOBRIDGE   := $(BIN)/gobridge
 PY_SRCS    := $(shell find python -name '*.py' -o -name 'pyproject.toml' -o -name 'py.typed' | grep -v -e build/ -e egg-info)
-GO_SRCS    := $(shell find . -name '*.go' -not -path './.venv/*') go.mod go.sum
+GO_SRCS    := $(shell find . -name '*.go' -not -path './.venv/*') $(wildcard internal/bench/python/*.py) go.mod go.sum  # the bench's Python roles are embedded
 FUZZTIME   ?= 300000x
 
 export GOBRIDGE_PYTHON := $(PY)
@@ -22,7 +22,7 @@ all: build
 $(VENV)/.installed: $(PY_SRCS)
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet pytest mypy numpy  # numpy: only tests use it (gobridge never imports it)
+	$(PY) -m pip install --quiet pytest mypy numpy wheel  # numpy: only tests use it (gobridge never imports it); wheel: test_packaging builds one offline
 	$(PY) -m pip install --quiet --force-reinstall --no-deps ./python
 	$(PY) -m pip install --quiet ./python
 	touch $@
@@ -42,7 +42,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
 typecheck: venv
-	$(PY) -m mypy --strict python/gobridge python/typed_usage.py
+	$(PY) -m mypy --strict python/gobridge python/typed_usage.py internal/bench/python
 
 test-go: venv build
 	$(GO) test -count=1 -timeout 300s ./...

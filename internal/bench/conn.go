@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -37,19 +37,19 @@ const mib = 1 << 20
 // bufio-buffered frames (rawUnix) and memcpy. RTTs are compared with
 // mp.Pipe's, 64-byte rates with the framed Go socket's, 1 MiB throughput with
 // memcpy.
-func benchTransports(ctx context.Context, o benchOptions) ([]benchResult, error) {
+func benchTransports(ctx context.Context, o Options) ([]Result, error) {
 	return benchConns(ctx, o, "")
 }
 
 // benchFIFO is the transports table for fifo: alone (every pairing, with
 // the same baselines, multiprocessing.Pipe among them).
-func benchFIFO(ctx context.Context, o benchOptions) ([]benchResult, error) {
+func benchFIFO(ctx context.Context, o Options) ([]Result, error) {
 	return benchConns(ctx, o, "fifo")
 }
 
 // benchConns measures the transport named only, or every transport when
 // only is empty.
-func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult, error) {
+func benchConns(ctx context.Context, o Options, only string) ([]Result, error) {
 	rtts, msgs, bigs := 20000, 200000, 300
 	if o.N > 0 {
 		rtts, msgs = o.N, o.N
@@ -94,8 +94,8 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 		add("go AF_UNIX framed 64B", "go->go", "msg/s", false, rawRate)
 		add("go AF_UNIX framed 1MiB", "go->go", "MB/s", false, rawBig)
 		for _, b := range []struct{ name, mod, rtt, tput string }{
-			{"mp.Pipe", "gobridge._bench", "mp-pipe-rtt", "mp-pipe-tput"},
-			{"mp.Queue", "gobridge._bench_shm_conn", "mpq-rtt", "mpq-tput"},
+			{"mp.Pipe", "gobridge_bench", "mp-pipe-rtt", "mp-pipe-tput"},
+			{"mp.Queue", "gobridge_bench_shm_conn", "mpq-rtt", "mpq-tput"},
 		} {
 			var s pySamples
 			if err := pyModule(ctx, o, b.mod, &s, b.rtt, fmt.Sprint(rtts)); err != nil {
@@ -188,16 +188,16 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 			}
 			step(tr.name + ": python-python")
 			var s pySamples
-			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &s, "pp-rtt", addr, fmt.Sprint(rtts)); err != nil {
+			if err := pyModule(ctx, o, "gobridge_bench_shm_conn", &s, "pp-rtt", addr, fmt.Sprint(rtts)); err != nil {
 				return nil, err
 			}
 			add(tr.name+" rtt", "py-py", "us", true, s.SamplesUS...)
 			var r pyRate
-			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(msgs), "64"); err != nil {
+			if err := pyModule(ctx, o, "gobridge_bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(msgs), "64"); err != nil {
 				return nil, err
 			}
 			add(tr.name+" 64B", "py->py", "msg/s", false, r.MsgsPerS)
-			if err := pyModule(ctx, o, "gobridge._bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(bigs), fmt.Sprint(mib)); err != nil {
+			if err := pyModule(ctx, o, "gobridge_bench_shm_conn", &r, "pp-tput", addr, fmt.Sprint(bigs), fmt.Sprint(mib)); err != nil {
 				return nil, err
 			}
 			add(tr.name+" 1MiB", "py->py", "MB/s", false, r.MsgsPerS*mib/1e6)
@@ -213,10 +213,10 @@ func benchConns(ctx context.Context, o benchOptions, only string) ([]benchResult
 	pipeRTT := med("mp.Pipe rtt", "py-py")
 	rawRate := med("go AF_UNIX framed 64B", "go->go")
 	memcpy := med("memcpy", "go")
-	var out []benchResult
+	var out []Result
 	for _, k := range order {
 		s := all[k]
-		r := benchResult{Name: s.name, Pairing: s.pairing, Value: median(s.xs), Unit: s.unit}
+		r := Result{Name: s.name, Pairing: s.pairing, Value: median(s.xs), Unit: s.unit}
 		switch {
 		case s.rtt:
 			r.P99 = percentile(s.xs, 0.99)
@@ -478,15 +478,15 @@ func goGoBig(ctx context.Context, l *bridge.Listener, addr string, n int) (rate 
 	return rate, err
 }
 
-// acceptShmConnPeer starts a role of gobridge._bench_shm_conn that connects
+// acceptShmConnPeer starts a role of gobridge_bench_shm_conn that connects
 // to addr, and accepts it.
-func acceptShmConnPeer(ctx context.Context, o benchOptions, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
-	return acceptModulePeer(ctx, o, l, "gobridge._bench_shm_conn", args...)
+func acceptShmConnPeer(ctx context.Context, o Options, l *bridge.Listener, args ...string) (*bridge.Conn, func() error, error) {
+	return acceptModulePeer(ctx, o, l, "gobridge_bench_shm_conn", args...)
 }
 
 // goToPySized sends n payloads of size bytes (SendBytes from one buffer) to a
 // Python receiver that receives into one buffer (recv_bytes_into); MB/s.
-func goToPySized(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n, size int) (float64, error) {
+func goToPySized(ctx context.Context, o Options, l *bridge.Listener, addr string, n, size int) (float64, error) {
 	c, wait, err := acceptShmConnPeer(ctx, o, l, "sink-into", addr, fmt.Sprint(n), fmt.Sprint(size))
 	if err != nil {
 		return 0, err
@@ -509,7 +509,7 @@ func goToPySized(ctx context.Context, o benchOptions, l *bridge.Listener, addr s
 
 // pyToGoSized receives n payloads of size bytes from Python's send_bytes into
 // one reused buffer; MB/s.
-func pyToGoSized(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n, size int) (float64, error) {
+func pyToGoSized(ctx context.Context, o Options, l *bridge.Listener, addr string, n, size int) (float64, error) {
 	c, wait, err := acceptShmConnPeer(ctx, o, l, "source-bytes", addr, fmt.Sprint(n), fmt.Sprint(size))
 	if err != nil {
 		return 0, err

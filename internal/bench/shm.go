@@ -1,11 +1,10 @@
-package main
+package bench
 
 import (
 	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ import (
 // counted: it is the cost of the message transport, benchmarked elsewhere.
 // The target is at least 0.5x memcpy, which is what two copies at memcpy
 // speed give; the single copies are reported too.
-func benchShm(ctx context.Context, o benchOptions) ([]benchResult, error) {
+func benchShm(ctx context.Context, o Options) ([]Result, error) {
 	type block struct {
 		name  string
 		size  int
@@ -39,7 +38,7 @@ func benchShm(ctx context.Context, o benchOptions) ([]benchResult, error) {
 			blocks[i].iters = o.N
 		}
 	}
-	var out []benchResult
+	var out []Result
 	for _, b := range blocks {
 		fmt.Fprintf(o.Log, "  shm %s\n", b.name)
 		rs, err := benchShmBlock(ctx, o, b.name, b.size, b.iters*max(o.Rounds, 1))
@@ -51,7 +50,7 @@ func benchShm(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	return out, nil
 }
 
-func benchShmBlock(ctx context.Context, o benchOptions, name string, size, iters int) ([]benchResult, error) {
+func benchShmBlock(ctx context.Context, o Options, name string, size, iters int) ([]Result, error) {
 	tag := fmt.Sprintf("gobridge-bench-%d", os.Getpid())
 	m, err := shm.Open(tag, size, shm.AccessWrite, shm.WithCreateOnly())
 	if err != nil {
@@ -66,7 +65,7 @@ func benchShmBlock(ctx context.Context, o benchOptions, name string, size, iters
 	}
 	copy(dst, src) // fault both in
 
-	cmd := exec.CommandContext(ctx, o.Python, "-m", "gobridge._bench_shm", tag, strconv.Itoa(size))
+	cmd := pyCommand(ctx, o, "gobridge_bench_shm", tag, strconv.Itoa(size))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -139,14 +138,14 @@ func benchShmBlock(ctx context.Context, o benchOptions, name string, size, iters
 	}
 	fmt.Fprintln(stdin, "q")
 	base := median(goMem)
-	res := func(pairing string, xs []float64, target string) benchResult {
-		r := benchResult{Name: "shm copy " + name, Pairing: pairing, Value: median(xs), Unit: "GB/s"}
+	res := func(pairing string, xs []float64, target string) Result {
+		r := Result{Name: "shm copy " + name, Pairing: pairing, Value: median(xs), Unit: "GB/s"}
 		if target != "-" {
 			r.Baseline, r.Ratio, r.Target = "shm copy "+name+" Go memcpy", median(xs)/base, target
 		}
 		return r
 	}
-	return []benchResult{
+	return []Result{
 		res("Go memcpy", goMem, "-"),
 		res("Python memcpy", pyMem, "-"),
 		res("Go->Python", goPy, ">=0.5x"),

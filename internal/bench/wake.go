@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // word and wakes it, paced as the latency benchmark is, so the sleeper is
 // woken from idle every time. Nothing else happens on either side: no lock,
 // no message, no decoding. The layout and the Python roles (wake-wait,
-// wake-wake) are in python/gobridge/_bench_queue.py.
+// wake-wake) are in internal/bench/python/gobridge_bench_queue.py.
 
 // wakeFile is a 4 KiB file in /dev/shm, created 0600, mapped.
 type wakeFile struct {
@@ -103,14 +103,14 @@ func (w *wakeFile) wait(ctx context.Context, n int) ([]float64, error) {
 
 // wakeFloor measures one pairing ("go->py": a Go waker and a Python
 // sleeper, and so on) with n wake-ups pace apart.
-func wakeFloor(ctx context.Context, o benchOptions, pairing string, n int, pace time.Duration) ([]float64, error) {
+func wakeFloor(ctx context.Context, o Options, pairing string, n int, pace time.Duration) ([]float64, error) {
 	w, err := newWakeFile()
 	if err != nil {
 		return nil, err
 	}
 	defer w.close()
 	py := func(args ...string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench_queue"}, args...)...)
+		cmd := pyCommand(ctx, o, "gobridge_bench_queue", args...)
 		cmd.Stderr = os.Stderr
 		return cmd
 	}
@@ -146,7 +146,7 @@ func wakeFloor(ctx context.Context, o benchOptions, pairing string, n int, pace 
 		errc := make(chan error, 1)
 		go func() {
 			defer cancel()
-			errc <- pyModule(ctx, o, "gobridge._bench_queue", &s, "wake-wait", w.path, ns)
+			errc <- pyModule(ctx, o, "gobridge_bench_queue", &s, "wake-wait", w.path, ns)
 		}()
 		var err error
 		if pairing == "go->py" {

@@ -1,6 +1,6 @@
 """Python side of ``gobridge bench`` (not a public API).
 
-Run as ``python -m gobridge._bench ROLE ARGS...``. Roles that measure print one
+Run as ``python -m gobridge_bench ROLE ARGS...``. Roles that measure print one
 JSON object on the last line of standard output; peer roles print nothing.
 
 Peer roles (the Go side listens on ADDR and drives the measurement):

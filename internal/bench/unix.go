@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -24,7 +24,7 @@ type pyRate struct {
 // benchUnix measures round trips and 64-byte throughput over unix sockets for
 // Go<->Python and Go<->Go, next to Python<->Python multiprocessing.Pipe and
 // Python<->Python gobridge, all in this run.
-func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
+func benchUnix(ctx context.Context, o Options) ([]Result, error) {
 	rtts, msgs := 20000, 200000
 	if o.N > 0 {
 		rtts, msgs = o.N, o.N
@@ -90,15 +90,15 @@ func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		goGoRate = append(goGoRate, rate)
 	}
 	pipeMed, pipeRateMed := median(pipeRTT), median(pipeRate)
-	lat := func(pairing string, xs []float64, target string) benchResult {
-		return benchResult{Name: "unix rtt", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
+	lat := func(pairing string, xs []float64, target string) Result {
+		return Result{Name: "unix rtt", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
 			Baseline: "mp.Pipe rtt py-py", Ratio: median(xs) / pipeMed, Target: target}
 	}
-	tput := func(pairing string, xs []float64, target string) benchResult {
-		return benchResult{Name: "unix 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
+	tput := func(pairing string, xs []float64, target string) Result {
+		return Result{Name: "unix 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
 			Baseline: "mp.Pipe 64B py->py", Ratio: median(xs) / pipeRateMed, Target: target}
 	}
-	return []benchResult{
+	return []Result{
 		{Name: "mp.Pipe rtt", Pairing: "py-py", Value: pipeMed, P99: percentile(pipeRTT, 0.99), Unit: "us"},
 		lat("go-py", goPyRTT, "<= 0.90x"),
 		lat("go-go", goGoRTT, ""),
@@ -111,7 +111,7 @@ func benchUnix(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	}, nil
 }
 
-func goPyRoundTrips(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) ([]float64, error) {
+func goPyRoundTrips(ctx context.Context, o Options, l *bridge.Listener, addr string, n int) ([]float64, error) {
 	c, wait, err := acceptPeer(ctx, o, l, "echo", addr)
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func roundTrips(ctx context.Context, c *bridge.Conn, n int) ([]float64, error) {
 	return samples, nil
 }
 
-func goToPy(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int) (float64, error) {
+func goToPy(ctx context.Context, o Options, l *bridge.Listener, addr string, n int) (float64, error) {
 	c, wait, err := acceptPeer(ctx, o, l, "sink", addr, fmt.Sprint(n))
 	if err != nil {
 		return 0, err
@@ -169,7 +169,7 @@ func goToPy(ctx context.Context, o benchOptions, l *bridge.Listener, addr string
 	return rate, err
 }
 
-func pyToGo(ctx context.Context, o benchOptions, l *bridge.Listener, addr string, n int, batch ...string) (float64, error) {
+func pyToGo(ctx context.Context, o Options, l *bridge.Listener, addr string, n int, batch ...string) (float64, error) {
 	c, wait, err := acceptPeer(ctx, o, l, append([]string{"source", addr, fmt.Sprint(n), "64"}, batch...)...)
 	if err != nil {
 		return 0, err

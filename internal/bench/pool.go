@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 
 // benchPool measures pool.Map tasks per second (Go driving Python workers)
 // against multiprocessing.Pool.map on the same function
-// (gobridge._bench_pool:square) with as many workers, in this run. Both are
+// (gobridge_bench_pool:square) with as many workers, in this run. Both are
 // timed after a warm-up map, so worker start-up is not counted.
-func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
+func benchPool(ctx context.Context, o Options) ([]Result, error) {
 	n := 100000
 	if o.N > 0 {
 		n = o.N
@@ -22,7 +22,7 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		n = 2000
 	}
 	workers := max(2, runtime.NumCPU())
-	p, err := pool.New(workers, pool.WithPython(o.Python))
+	p, err := pool.New(workers, pool.WithPython(o.Python), pool.WithEnv(pyEnv(o)))
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	for i := range items {
 		items[i] = i
 	}
-	if _, err := p.Map(ctx, "gobridge._bench_pool:square", items[:workers*10]); err != nil {
+	if _, err := p.Map(ctx, "gobridge_bench_pool:square", items[:workers*10]); err != nil {
 		return nil, err
 	}
 	var goRate, mpRate []float64
@@ -43,12 +43,12 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		var r struct {
 			TasksPerS float64 `json:"tasks_per_s"`
 		}
-		if err := pyModule(ctx, o, "gobridge._bench_pool", &r, "mp-pool-map", fmt.Sprint(n), fmt.Sprint(workers)); err != nil {
+		if err := pyModule(ctx, o, "gobridge_bench_pool", &r, "mp-pool-map", fmt.Sprint(n), fmt.Sprint(workers)); err != nil {
 			return nil, err
 		}
 		mpRate = append(mpRate, r.TasksPerS)
 		t := time.Now()
-		out, err := p.Map(ctx, "gobridge._bench_pool:square", items)
+		out, err := p.Map(ctx, "gobridge_bench_pool:square", items)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +58,7 @@ func benchPool(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		}
 	}
 	pairing := fmt.Sprintf("%d workers", workers)
-	return []benchResult{
+	return []Result{
 		{Name: "mp.Pool.map", Pairing: "py " + pairing, Value: median(mpRate), Unit: "tasks/s"},
 		{Name: "pool.Map", Pairing: "go->py " + pairing, Value: median(goRate), Unit: "tasks/s",
 			Baseline: "mp.Pool.map py " + pairing, Ratio: median(goRate) / median(mpRate)},

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 	"time"
 )
 
-// findPython returns the interpreter the benchmarks run: flag when it is
+// FindPython returns the interpreter the benchmarks run: flag when it is
 // set, else the first candidate (pythonCandidates) that can import
 // gobridge. Either way it checks the import first, so that a missing
 // package is said as such, with what to pass, and not as a Python role's
 // "exit status 1" in the middle of a run.
-func findPython(ctx context.Context, flag string) (string, error) {
+func FindPython(ctx context.Context, flag string) (string, error) {
 	if flag != "" {
 		if msg := importsGobridge(ctx, flag); msg != "" {
 			return "", fmt.Errorf("--python %s cannot import gobridge (%s): install it there (pip install ./python) or pass another interpreter", flag, msg)
@@ -35,7 +35,7 @@ func findPython(ctx context.Context, flag string) (string, error) {
 	return "", fmt.Errorf("no Python interpreter with gobridge found; pass --python PATH (one where `import gobridge` works: `pip install ./python`, or `make venv` in the repository). Tried:\n  %s", strings.Join(tried, "\n  "))
 }
 
-// pythonCandidates lists, in order, the interpreters findPython tries:
+// pythonCandidates lists, in order, the interpreters FindPython tries:
 // the active virtual environment's, the .venv next to this binary (the
 // repository's when it is bin/gobridge), the .venv of the current
 // directory or the nearest parent that has one, and python3 on PATH.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // one horizontal bar per figure on a log scale, labelled with its median
 // (and p99 for latencies). With no figure to draw it writes no file and
 // returns an error.
-func writeChart(path string, rs []benchResult) error {
+func writeChart(path string, rs []Result) error {
 	var b bytes.Buffer
 	if err := drawChart(&b, rs); err != nil {
 		return err
@@ -32,7 +32,7 @@ var chartTitles = map[string]string{
 	"MB/s":  "1 MiB messages, MB/s (higher is better)",
 }
 
-func drawChart(w io.Writer, rs []benchResult) error {
+func drawChart(w io.Writer, rs []Result) error {
 	type panel struct{ unit, title string }
 	panels := []panel{{"us", chartTitles["us"]}, {"msg/s", chartTitles["msg/s"]}, {"MB/s", chartTitles["MB/s"]}}
 	drawn := 0
@@ -62,7 +62,7 @@ func drawChart(w io.Writer, rs []benchResult) error {
 	var b strings.Builder
 	y := 10
 	for _, p := range panels {
-		var rows []benchResult
+		var rows []Result
 		lo, hi := math.Inf(1), 0.0
 		for _, r := range rs {
 			if r.Unit == p.unit && r.Value > 0 && !math.IsInf(r.Value, 0) {

@@ -1,4 +1,4 @@
-"""The Python side of `gobridge bench shm` (run as python -m gobridge._bench_shm TAG SIZE).
+"""The Python side of `gobridge bench shm` (run as python -m gobridge_bench_shm TAG SIZE).
 
 Maps tag TAG (SIZE bytes, created by the Go side) and answers commands on
 stdin, one per line, each with one line on stdout (nanoseconds):
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import mmap
+from gobridge import mmap
 
 
 def main(argv: "list[str]") -> int:

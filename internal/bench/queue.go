@@ -1,11 +1,10 @@
-package main
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 	"unsafe"
@@ -21,10 +20,10 @@ import (
 // consumer from its first message to its last; latency is the consumer's
 // CLOCK_MONOTONIC on return from get minus the producer's just before put,
 // with one message every 200 us so the consumer is asleep when it arrives
-// (python/gobridge/_bench_queue.py does the Python roles the same way).
+// (internal/bench/python/gobridge_bench_queue.py does the Python roles the same way).
 // Beside them, the floor under that latency: a bare futex wake-up from idle,
-// for each pairing of waker and sleeper (bench_wake.go).
-func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
+// for each pairing of waker and sleeper (wake.go).
+func benchQueue(ctx context.Context, o Options) ([]Result, error) {
 	msgs, lats := 200000, 5000
 	if o.N > 0 {
 		msgs, lats = o.N, o.N
@@ -86,15 +85,15 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 		}
 	}
 	mpRateMed, mpLatMed := median(mpRate), median(mpLat)
-	tput := func(pairing string, xs []float64, target string) benchResult {
-		return benchResult{Name: "queue 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
+	tput := func(pairing string, xs []float64, target string) Result {
+		return Result{Name: "queue 64B", Pairing: pairing, Value: median(xs), Unit: "msg/s",
 			Baseline: "mp.Queue 64B py->py", Ratio: median(xs) / mpRateMed, Target: target}
 	}
-	lat := func(pairing string, xs []float64, target string) benchResult {
-		return benchResult{Name: "queue put->get", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
+	lat := func(pairing string, xs []float64, target string) Result {
+		return Result{Name: "queue put->get", Pairing: pairing, Value: median(xs), P99: percentile(xs, 0.99), Unit: "us",
 			Baseline: "mp.Queue put->get py->py", Ratio: median(xs) / mpLatMed, Target: target}
 	}
-	out := []benchResult{
+	out := []Result{
 		{Name: "mp.Queue 64B", Pairing: "py->py", Value: mpRateMed, Unit: "msg/s"},
 		tput("go->py", goPyRate, ">= 2x"),
 		tput("py->go", pyGoRate, ">= 2x"),
@@ -115,10 +114,10 @@ func benchQueue(ctx context.Context, o benchOptions) ([]benchResult, error) {
 // wakePairings are the waker->sleeper pairings of the wake floor.
 var wakePairings = []string{"go->go", "go->py", "py->go", "py->py"}
 
-// pyQueueBench runs `python -m gobridge._bench_queue ARGS...` and decodes the
+// pyQueueBench runs `python -m gobridge_bench_queue ARGS...` and decodes the
 // JSON object on the last line of its output.
-func pyQueueBench(ctx context.Context, o benchOptions, out any, args ...string) error {
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench_queue"}, args...)...)
+func pyQueueBench(ctx context.Context, o Options, out any, args ...string) error {
+	cmd := pyCommand(ctx, o, "gobridge_bench_queue", args...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
@@ -140,14 +139,14 @@ func monoNS() int64 {
 
 // withPy opens a fresh queue, starts a Python role on it and runs f; the
 // Python role's last output line is decoded into out (when out is not nil).
-func withPy(ctx context.Context, o benchOptions, out any, f func(q *mp.Queue) error, args ...string) error {
+func withPy(ctx context.Context, o Options, out any, f func(q *mp.Queue) error, args ...string) error {
 	name := benchQueueName()
 	q, err := mp.OpenQueue(name)
 	if err != nil {
 		return err
 	}
 	defer q.Close()
-	cmd := exec.CommandContext(ctx, o.Python, append([]string{"-m", "gobridge._bench_queue", args[0], name}, args[1:]...)...)
+	cmd := pyCommand(ctx, o, "gobridge_bench_queue", append([]string{args[0], name}, args[1:]...)...)
 	cmd.Stderr = os.Stderr
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
@@ -172,7 +171,7 @@ func withPy(ctx context.Context, o benchOptions, out any, f func(q *mp.Queue) er
 	return json.Unmarshal([]byte(lines[len(lines)-1]), out)
 }
 
-func queueGoToPy(ctx context.Context, o benchOptions, n int) (float64, error) {
+func queueGoToPy(ctx context.Context, o Options, n int) (float64, error) {
 	var r pyRate
 	err := withPy(ctx, o, &r, func(q *mp.Queue) error {
 		for i := 0; i < n; i++ {
@@ -185,7 +184,7 @@ func queueGoToPy(ctx context.Context, o benchOptions, n int) (float64, error) {
 	return r.MsgsPerS, err
 }
 
-func queuePyToGo(ctx context.Context, o benchOptions, n int) (float64, error) {
+func queuePyToGo(ctx context.Context, o Options, n int) (float64, error) {
 	var rate float64
 	err := withPy(ctx, o, nil, func(q *mp.Queue) error {
 		if _, err := q.GetBytes(ctx); err != nil {
@@ -203,7 +202,7 @@ func queuePyToGo(ctx context.Context, o benchOptions, n int) (float64, error) {
 	return rate, err
 }
 
-func queueLatGoToPy(ctx context.Context, o benchOptions, n, pace int) ([]float64, error) {
+func queueLatGoToPy(ctx context.Context, o Options, n, pace int) ([]float64, error) {
 	var s pySamples
 	pad := make([]byte, 48)
 	err := withPy(ctx, o, &s, func(q *mp.Queue) error {
@@ -218,7 +217,7 @@ func queueLatGoToPy(ctx context.Context, o benchOptions, n, pace int) ([]float64
 	return s.SamplesUS, err
 }
 
-func queueLatPyToGo(ctx context.Context, o benchOptions, n, pace int) ([]float64, error) {
+func queueLatPyToGo(ctx context.Context, o Options, n, pace int) ([]float64, error) {
 	var out []float64
 	err := withPy(ctx, o, nil, func(q *mp.Queue) error {
 		for i := 0; i < n; i++ {

@@ -1,8 +1,8 @@
 """Python roles of ``gobridge bench transports`` (not a public API).
 
-Run as ``python -m gobridge._bench_shm_conn ROLE ARGS...``; each role prints
+Run as ``python -m gobridge_bench_shm_conn ROLE ARGS...``; each role prints
 one JSON object on its last line of standard output. Go<->Python peers are
-the roles of :mod:`gobridge._bench` (echo, sink, source), which work on any
+the roles of :mod:`gobridge_bench` (echo, sink, source), which work on any
 address.
 
   pp-rtt ADDR N          Python<->Python round trips over ADDR (a listener
@@ -25,7 +25,7 @@ from typing import Any, List
 
 import gobridge
 
-from ._bench import _echo, _payload, _sink
+from gobridge_bench import _echo, _payload, _sink
 
 
 def _client(addr: str, role: str, n: int) -> None:

@@ -1,6 +1,6 @@
 """Python side of ``gobridge bench queue`` (not a public API).
 
-Run as ``python -m gobridge._bench_queue ROLE ARGS...``. Measuring roles print
+Run as ``python -m gobridge_bench_queue ROLE ARGS...``. Measuring roles print
 one JSON object on the last line of standard output.
 
 Throughput is timed by the consumer, from its first message to its last
@@ -27,10 +27,11 @@ samples is dropped as warm-up.
 
 Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
 "waiter ready" at 4, i64 CLOCK_MONOTONIC nanoseconds at 8. The Go side
-(cmd/gobridge/bench_wake.go) uses the same.
+(internal/bench/wake.go) uses the same.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import mmap
 import multiprocessing
@@ -40,8 +41,26 @@ import time
 from typing import Any, List
 
 import gobridge
-from gobridge import _futex
-from gobridge._ring import WEAK, fence
+
+# The one import of gobridge's private plumbing (the futex word, the store
+# fence), the only thing a role needs beyond the public API. Those modules
+# are moving from gobridge._futex/_ring into a private subpackage: each place
+# is tried in turn, so this role runs against the gobridge of either layout.
+_PRIVATE = ("gobridge._internal.", "gobridge._transport.", "gobridge._")
+
+
+def _private(name: str) -> Any:
+    for prefix in _PRIVATE:
+        try:
+            return importlib.import_module(prefix + name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not (prefix + name).startswith(e.name):
+                raise  # the module is there, something it imports is not
+    raise ImportError(f"gobridge has no private module {name!r} (tried {', '.join(_PRIVATE)})")
+
+
+_futex, _ring = _private("futex"), _private("ring")
+WEAK, fence = _ring.WEAK, _ring.fence
 
 _clock = time.monotonic_ns
 
@@ -79,7 +98,7 @@ def _lat_get(q: Any, n: int) -> List[float]:
     return out[n // 10:]
 
 
-def _wake_file(path: str) -> "tuple[Any, Any, _futex.Word]":
+def _wake_file(path: str) -> "tuple[Any, Any, Any]":
     """The wake file's 32- and 64-bit views and its futex word."""
     fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
     try:

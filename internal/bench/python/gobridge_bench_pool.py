@@ -4,7 +4,7 @@
                           -> {"tasks_per_s": x}, timed after a warm-up map
 
 ``square`` is also the function Go's pool.Map runs in the same benchmark
-(``gobridge._bench_pool:square``), so both measure the same work.
+(``gobridge_bench_pool:square``), so both measure the same work.
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gobridge/gobridge/wire"
@@ -56,9 +57,14 @@ func (s *Stream) within(ctx context.Context, set func(time.Time) error, op func(
 	err := op()
 	stop()
 	set(time.Time{})
-	if err != nil && ctx.Err() != nil {
-		// The deadline the conn reports is ctx's: say so.
-		err = errors.Join(err, ctx.Err())
+	if err != nil {
+		// The deadline the conn reports is ctx's: say so. The socket's
+		// timer can fire a moment before ctx's own, so check the clock too.
+		if cerr := ctx.Err(); cerr != nil {
+			err = errors.Join(err, cerr)
+		} else if !dl.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+			err = errors.Join(err, context.DeadlineExceeded)
+		}
 	}
 	return err
 }

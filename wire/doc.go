@@ -20,6 +20,11 @@
 // accept (a map key that encodes as an array or map, a string that is not
 // UTF-8, ...) before writing anything.
 //
+// A Codec (Marshal, Unmarshal, Name) is a payload format that a connection
+// can be given; Msgpack is this package's, and package wire/pickle provides
+// an opt-in pickle codec for unmodified multiprocessing peers (SPEC section
+// 15).
+//
 // SPEC.md in this directory is the normative description; the vectors in
 // interop_tests/vectors are checked by this package's tests and by pytest.
 package wire

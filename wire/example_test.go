@@ -96,3 +96,14 @@ func ExampleErrDecode() {
 	// got next
 	// stream: EOF
 }
+
+// A Codec chooses the payload format; Msgpack is this package's own.
+func ExampleCodec() {
+	var c wire.Codec = wire.Msgpack
+	p, _ := c.Marshal([]any{"x", 1})
+	var v any
+	c.Unmarshal(p, &v)
+	fmt.Println(c.Name(), len(p), v)
+	// Output:
+	// msgpack 4 [x 1]
+}

@@ -20,8 +20,8 @@ import struct
 import time
 from typing import Callable, List, Optional
 
-from gobridge import _shmconn
-from gobridge._ring import Ring
+from gobridge._transport import shm as _shmconn
+from gobridge._internal.ring import Ring
 
 HDR = 4096
 RING0, RING1 = 64, 256  # control blocks: dialer -> listener, listener -> dialer

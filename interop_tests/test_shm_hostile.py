@@ -27,7 +27,7 @@ from typing import Iterator, List
 import pytest
 
 import gobridge
-from gobridge import _shmconn
+from gobridge._transport import shm as _shmconn
 from shm_hostile import HDR, HEAD, RCLOSED, RING0, RING1, TAIL, WCLOSED, HostileListener, Peer, hostile_dial
 from shm_support import unique_tag
 

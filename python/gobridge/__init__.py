@@ -13,9 +13,11 @@ pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
 
 from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
-from ._objects import Array, ClosedError, LayoutError, Lock, NotReadyError, RLock, SegmentTruncatedError, Semaphore, Value
-from ._queue import JoinableQueue, Queue
-from ._shm import attach_shareable_list, attach_shared_memory
+from ._internal.objects import ClosedError, LayoutError, NotReadyError, SegmentTruncatedError
+from ._internal.shmseg import attach_shareable_list, attach_shared_memory
+from .queues import JoinableQueue, Queue
+from .sharedctypes import Array, Value
+from .synchronize import Lock, RLock, Semaphore
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -28,10 +30,9 @@ from ._errors import (
     ProtocolError,
 )
 from ._parent import child_environ, parent
-from ._fifo import mkfifo, open_fifo
+from ._transport.fifo import mkfifo, open_fifo
+from .connection import Client, Connection, Listener, Pipe
 from .process import Process
-from ._unix import Client, Listener
-from .connection import Connection, Pipe
 
 __version__ = "0.1.0"
 

@@ -40,8 +40,8 @@ import time
 from typing import Any, List
 
 import gobridge
-from gobridge import _futex
-from gobridge._ring import WEAK, fence
+from gobridge._internal import futex as _futex
+from gobridge._internal.ring import WEAK, fence
 
 _clock = time.monotonic_ns
 

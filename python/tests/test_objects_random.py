@@ -7,9 +7,9 @@ import queue
 import time
 
 import gobridge
-from gobridge import _objects as O
-from gobridge import _queue as Q
-from gobridge import _shm
+from gobridge._internal import objects as O
+from gobridge import queues as Q
+from gobridge._internal import shmseg as _shm
 
 from gbtest_support import unique_name
 

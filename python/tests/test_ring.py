@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from gobridge import _ring
-from gobridge._ring import M64, Corrupt, PeerGone, Ring, Waiter, init_ctl
+from gobridge._internal import ring as _ring
+from gobridge._internal.ring import M64, Corrupt, PeerGone, Ring, Waiter, init_ctl
 
 CAP = 64
 DATA = 4096

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gbtest_support import unique_name
-from gobridge import _shm
+from gobridge._internal import shmseg as _shm
 from gobridge import mmap as gbmmap
 
 NAMES = json.loads((Path(__file__).resolve().parents[2] / "interop_tests" / "vectors" / "names.json").read_text())

@@ -6,7 +6,7 @@ Python twin of Go's internal/shmtest.
 ``HostileListener`` takes a real dialer's memory without checking it. The
 layout constants are repeated on purpose: the tests check the transport
 against the SPEC, not against itself. A peer that was accepted can be
-wrapped in a real :class:`gobridge._shmconn.ShmConnection` for honest
+wrapped in a real :class:`gobridge._transport.shm.ShmConnection` for honest
 traffic, while the test writes garbage straight into ``peer.mm``.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A seeded randomized attack on the readers of the shared objects: a few
 thousand segments, each a real object's bytes cut short and patched where a
-hostile process could write, opened and used through _queue and _objects.
+hostile process could write, opened and used through gobridge.queues and gobridge._internal.objects.
 Go's twin is bridge/mp's FuzzObjectSegment."""
 import os
 import queue

@@ -1,4 +1,4 @@
-"""gobridge._ring against a peer that writes anything (SPEC 11.4): the Python
+"""gobridge._internal.ring against a peer that writes anything (SPEC 11.4): the Python
 twin of Go's FuzzRing, as a seeded randomized test.
 
 A ring lives in an anonymous shared mapping; the random "peer" writes

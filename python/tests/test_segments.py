@@ -1,4 +1,4 @@
-"""gobridge._shm, the segment layer under mmap tags, shared objects and shm:
+"""gobridge._internal.shmseg, the segment layer under mmap tags, shared objects and shm:
 connections: the name rule (the table Go's shmseg tests read too), refusing
 what is not a segment, and creating a segment whole before its name exists."""
 import json

@@ -31,7 +31,7 @@ import os
 import socket
 import struct
 from types import TracebackType
-from typing import Any, Optional, Protocol, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, Union
 
 from .._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from .._errors import BufferTooShort, CorruptError, FrameTooLargeError, ProtocolError
@@ -132,6 +132,14 @@ class Transport(Protocol):
         """What repr shows of the transport."""
 
 
+# Optional hook: a transport whose bytes sit in memory already (the shm
+# ring) may have take_frame(limit) -> Optional[bytes], which waits for a
+# byte and returns the payload of a whole frame of at most limit bytes with
+# a 4-byte header, consumed, or None (nothing consumed: the connection then
+# reads through its buffer). It is only called when the buffer is empty.
+TakeFrame = Callable[[int], Optional[bytes]]
+
+
 _C = TypeVar("_C", bound="Connection")
 
 
@@ -158,7 +166,7 @@ class Connection:
     __slots__ = (
         "_t", "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_broken",
-        "_wbuf", "_wcap", "_default", "_write", "_readinto", "__weakref__",
+        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "__weakref__",
     )
 
     def __init__(
@@ -201,6 +209,7 @@ class Connection:
         self._default: Optional[Default] = None
         self._write = transport.write
         self._readinto = transport.readinto
+        self._take: Optional[TakeFrame] = getattr(transport, "take_frame", None)
         # _handle is the transport while the connection is open: the hot
         # paths test it, as CPython's test self._handle.
         self._t = self._handle = transport
@@ -420,6 +429,10 @@ class Connection:
             if 0 <= n <= avail - 4 and n <= self._max_frame_size:
                 self._rstart = start + 4 + n
                 return _decode(self._rview[start + 4:start + 4 + n])
+        elif not avail and self._take is not None:
+            b = self._taken(self._max_frame_size)
+            if b is not None:
+                return _decode(b)
         frame = self._read_payload(self._read_header(self._max_frame_size))
         return _decode(frame if isinstance(frame, memoryview) else frame.getbuffer())
 
@@ -446,6 +459,10 @@ class Connection:
             if 0 <= n <= avail - 4 and n <= limit:
                 self._rstart = start + 4 + n
                 return self._rview[start + 4:start + 4 + n].tobytes()
+        elif not avail and self._take is not None:
+            b = self._taken(limit)
+            if b is not None:
+                return b
         frame = self._read_payload(self._read_header(limit))
         return frame.tobytes() if isinstance(frame, memoryview) else frame.getvalue()
 
@@ -497,6 +514,13 @@ class Connection:
         if self._rend > self._rstart:
             return True
         return t.wait(timeout)
+
+    def _taken(self, limit: int) -> Optional[bytes]:
+        assert self._take is not None
+        try:
+            return self._take(limit)
+        except CorruptError as e:
+            raise self._break(e) from None
 
     def _fill(self, need: int, at_boundary: bool) -> None:
         """Read until at least ``need`` bytes (<= _BUF_SIZE) are buffered."""

@@ -9,6 +9,15 @@ the Go side follows too. :func:`parent` opens the connection a parent
 process handed down; :class:`Process` starts a program (Go or Python) with
 one end handed down. ``fifo:/path`` addresses and :func:`open_fifo` use named
 pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
+
+The modules are named as multiprocessing's: :mod:`gobridge.connection`
+(Connection, Listener, Client, Pipe), :mod:`gobridge.queues` (Queue,
+JoinableQueue), :mod:`gobridge.synchronize` (Lock, RLock, Semaphore),
+:mod:`gobridge.sharedctypes` (Value, Array), :mod:`gobridge.mmap`,
+:mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
+here. ``gobridge._transport`` (the connection core and its transports) and
+``gobridge._internal`` (futex, ring, segments, OFD locks, layouts) are
+private.
 """
 
 from ._address import parse_address

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import fcntl
 import mmap
-import operator
 import os
-import struct
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union, overload
+from typing import Any, Callable, List, Optional
 
 from . import futex as _futex
 from . import ofdlock

@@ -9,9 +9,11 @@ control channel: its end of stream tells each side that the other is gone.
 Frames are the same bytes as on a socket (SPEC 2), carried by the rings as a
 byte stream, so a frame larger than a ring is streamed through it.
 
-Use :class:`gobridge.Listener` and :func:`gobridge.Client` with an ``shm:``
-address; they return :class:`ShmConnection`, which has the surface of
-:class:`gobridge.Connection` (no ``fileno``). A connection that is dropped
+:class:`ShmTransport` is the rings' byte hooks under the one connection
+class (gobridge._transport.base); :class:`ShmListener` and :func:`dial` the
+handshake, which gobridge.connection's Listener and Client run for an
+``shm:`` address. They return :class:`ShmConnection`, a
+:class:`gobridge.Connection` over an ShmTransport (no ``fileno``). A connection that is dropped
 without :meth:`ShmConnection.close` is closed when it is collected and at
 exit; the memory goes back to the kernel with the last mapping, so nothing
 is left in ``/dev/shm`` but, after a SIGKILL, a stale listener socket (the
@@ -31,7 +33,7 @@ import stat
 import struct
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .._codec import DEFAULT_MAX_FRAME_SIZE
 from .._errors import CorruptError, PeerGoneError

@@ -9,7 +9,7 @@ import os
 import select
 from typing import Any, Optional, Union
 
-__all__ = ["FdTransport", "PIPE_BUF"]
+__all__ = ["FdTransport", "SharedFdTransport", "PIPE_BUF"]
 
 PIPE_BUF = 4096  # select.PIPE_BUF on Linux
 # Largest payload sent together with its header as one concatenated write
@@ -29,24 +29,17 @@ def _write_rest(fd: int, view: memoryview) -> None:
 class FdTransport:
     """Reads from ``rfd`` and writes to ``wfd``, which may be one descriptor
     (a socket, a pipe end) or two (a FIFO pair); it owns and closes both.
-
-    ``shared`` marks the write end of a FIFO other writers may share: a frame
-    up to PIPE_BUF is one atomic write, but a larger one goes in pieces
-    whenever the pipe fills, so small frames hold ``flock(LOCK_SH)`` and
-    large ones ``flock(LOCK_EX)``, and none lands between the pieces of
-    another (SPEC 6.6). Such a transport cannot batch frames.
+    A FIFO's write end that other writers share is a :class:`SharedFdTransport`.
     """
 
-    __slots__ = ("_rfd", "_wfd", "_shared", "_poller", "no_batching")
+    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching")
 
-    def __init__(self, rfd: Optional[int], wfd: Optional[int], *, shared: bool = False) -> None:
+    def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
         self._rfd = rfd
         self._wfd = wfd
-        self._shared = shared
         self._poller: Any = None
         #: Why set_write_buffer is refused, or None.
-        self.no_batching: Optional[str] = (
-            "set_write_buffer does not apply to a FIFO that other writers may share" if shared else None)
+        self.no_batching: Optional[str] = None
 
     def __del__(self) -> None:
         # A safety net against descriptor leaks, as in multiprocessing; the
@@ -80,17 +73,6 @@ class FdTransport:
         """Write header, then payload, whole."""
         fd = self._wfd
         assert fd is not None
-        if self._shared:
-            fcntl.flock(fd, fcntl.LOCK_SH if len(header) + len(payload) <= PIPE_BUF else fcntl.LOCK_EX)
-            try:
-                self._write(fd, header, payload)
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            return
-        self._write(fd, header, payload)
-
-    @staticmethod
-    def _write(fd: int, header: bytes, payload: Payload) -> None:
         if len(payload) <= _SMALL_SEND:
             data = header + payload
             written = os.write(fd, data)
@@ -126,3 +108,26 @@ class FdTransport:
                 return True
             ms -= _MAX_POLL_MS
         return bool(poller.poll(ms))
+
+
+class SharedFdTransport(FdTransport):
+    """The write end of a FIFO other writers may share: a frame up to
+    PIPE_BUF is one atomic write, but a larger one goes in pieces whenever
+    the pipe fills, so small frames hold ``flock(LOCK_SH)`` and large ones
+    ``flock(LOCK_EX)``, and none lands between the pieces of another (SPEC
+    6.6). Frames cannot be batched."""
+
+    __slots__ = ()
+
+    def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
+        super().__init__(rfd, wfd)
+        self.no_batching = "set_write_buffer does not apply to a FIFO that other writers may share"
+
+    def write(self, header: bytes, payload: Payload) -> None:
+        fd = self._wfd
+        assert fd is not None
+        fcntl.flock(fd, fcntl.LOCK_SH if len(header) + len(payload) <= PIPE_BUF else fcntl.LOCK_EX)
+        try:
+            super().write(header, payload)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -39,7 +39,7 @@ from .._codec import DEFAULT_MAX_FRAME_SIZE, encode
 from .._errors import PeerGoneError
 from .._internal import ofdlock
 from .base import HEADER, Connection, _check_max_frame_size, pack_header
-from .fd import PIPE_BUF, FdTransport
+from .fd import PIPE_BUF, FdTransport, SharedFdTransport
 from .unix import unlink_if_same
 
 __all__ = ["mkfifo", "open_fifo", "FifoListener", "listen", "client", "PIPE_BUF"]
@@ -214,13 +214,14 @@ def fifo_connection(rfd: Optional[int], wfd: Optional[int], *, shared: bool = Fa
                     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> Connection:
     """A Connection over FIFO descriptors (a read end, a write end, or both),
     made blocking; ``shared`` marks a write end other writers may share
-    (see :class:`gobridge._transport.fd.FdTransport`)."""
+    (see :class:`gobridge._transport.fd.SharedFdTransport`)."""
     if rfd is None and wfd is None:
         raise ValueError("a FIFO connection needs a descriptor")
     for fd in (rfd, wfd):
         if fd is not None:
             os.set_blocking(fd, True)
-    return Connection._over(FdTransport(rfd, wfd, shared=shared), rfd is not None, wfd is not None,
+    t = SharedFdTransport(rfd, wfd) if shared else FdTransport(rfd, wfd)
+    return Connection._over(t, rfd is not None, wfd is not None,
                             max_frame_size=max_frame_size)
 
 

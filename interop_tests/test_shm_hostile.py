@@ -386,7 +386,7 @@ def test_index_wrap(server: Server) -> None:
             msg = big if i == 30 else bytes([i]) * 94
             c.send(msg)
             assert c.poll(10) and c.recv() == msg, i
-        assert c._t._out._head < start and c._t._in._tail < start, "the indices did not wrap"
+        assert c._handle._out._head < start and c._handle._in._tail < start, "the indices did not wrap"
     finally:
         c.close()
 

@@ -164,7 +164,7 @@ class Connection:
     """
 
     __slots__ = (
-        "_t", "_handle", "_readable", "_writable", "_max_frame_size",
+        "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_broken",
         "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "__weakref__",
     )
@@ -177,7 +177,6 @@ class Connection:
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        self._t: Optional[Transport] = None
         self._handle: Optional[Transport] = None
         handle = handle.__index__()
         if handle < 0:
@@ -210,14 +209,14 @@ class Connection:
         self._write = transport.write
         self._readinto = transport.readinto
         self._take: Optional[TakeFrame] = getattr(transport, "take_frame", None)
-        # _handle is the transport while the connection is open: the hot
-        # paths test it, as CPython's test self._handle.
-        self._t = self._handle = transport
+        # The transport while the connection is open, None once closed (the
+        # hot paths test it, as CPython's test self._handle).
+        self._handle = transport
 
     # --- state -------------------------------------------------------------
 
     def __repr__(self) -> str:
-        t = self._t
+        t = self._handle
         if t is None:
             return f"<{type(self).__name__} closed>"
         mode = ("r" if self._readable else "") + ("w" if self._writable else "")
@@ -245,21 +244,21 @@ class Connection:
 
     def fileno(self) -> int:
         """File descriptor of the connection."""
-        if self._t is None:
+        if self._handle is None:
             raise OSError("handle is closed")
-        return self._t.fileno()
+        return self._handle.fileno()
 
     def close(self) -> None:
         """Close the connection, after writing what set_write_buffer holds
         back (which blocks while the peer is not reading). Closing twice is
         harmless."""
-        t = self._t
+        t = self._handle
         if t is not None:
             try:
                 if self._wbuf and self._broken is None:
                     self.flush()
             finally:
-                self._t = self._handle = None
+                self._handle = None
                 self._rview = memoryview(b"")
                 self._rbuf = None
                 self._rstart = self._rend = 0
@@ -329,9 +328,9 @@ class Connection:
         frame at once; changing the size flushes first."""
         size = size.__index__()
         self._check_writable()
-        assert self._t is not None
-        if size > 0 and self._t.no_batching is not None:
-            raise ValueError(self._t.no_batching)
+        assert self._handle is not None
+        if size > 0 and self._handle.no_batching is not None:
+            raise ValueError(self._handle.no_batching)
         self.flush()
         self._wcap = max(size, 0)
         self._wbuf = bytearray() if size > 0 else None

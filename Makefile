@@ -23,6 +23,7 @@ $(VENV)/.installed: $(PY_SRCS)
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet pytest mypy numpy wheel  # numpy: only tests use it (gobridge never imports it); wheel: test_packaging builds one offline
+	rm -rf python/build python/*.egg-info  # a stale build/lib would install modules that are gone
 	$(PY) -m pip install --quiet --force-reinstall --no-deps ./python
 	$(PY) -m pip install --quiet ./python
 	touch $@

@@ -33,7 +33,7 @@ func TestFutexAcrossLanguages(t *testing.T) {
 
 	script := `
 import mmap, sys, time
-from gobridge import _futex
+from gobridge._internal import futex as _futex
 with open(sys.argv[1], "r+b") as f:
     m = mmap.mmap(f.fileno(), 4096)
 go_seq, py_seq = _futex.Word(m, 0), _futex.Word(m, 4)

@@ -45,7 +45,7 @@ for v in "$@"; do
 	if [[ ! -x $venv/bin/python ]]; then
 		"$py" -m venv "$venv" &&
 			"$venv/bin/python" -m pip install --quiet --upgrade pip &&
-			"$venv/bin/python" -m pip install --quiet pytest mypy numpy ||
+			"$venv/bin/python" -m pip install --quiet pytest mypy numpy wheel ||
 			{ failed+=("$v (venv)"); continue; }
 	fi
 	# Re-installed each run, so the matrix never tests a stale copy.

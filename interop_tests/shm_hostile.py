@@ -6,7 +6,7 @@ Python twin of Go's internal/shmtest.
 ``HostileListener`` takes a real dialer's memory without checking it. The
 layout constants are repeated on purpose: the tests check the transport
 against the SPEC, not against itself. A peer that was accepted can be
-wrapped in a real :class:`gobridge._shmconn.ShmConnection` for honest
+wrapped in a real :class:`gobridge._transport.shm.ShmConnection` for honest
 traffic, while the test writes garbage straight into ``peer.mm``.
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import struct
 import time
 from typing import Callable, List, Optional
 
-from gobridge import _shmconn
-from gobridge._ring import Ring
+from gobridge._transport import shm as _shmconn
+from gobridge._internal.ring import Ring
 
 HDR = 4096
 RING0, RING1 = 64, 256  # control blocks: dialer -> listener, listener -> dialer

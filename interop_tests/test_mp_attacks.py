@@ -22,9 +22,9 @@ import pytest
 
 import gobridge
 from conftest import gobridge_bin
-from gobridge import _objects as O
-from gobridge import _queue as Q
-from gobridge import _shm
+from gobridge._internal import objects as O
+from gobridge import queues as Q
+from gobridge._internal import shmseg as _shm
 from shm_support import Proc, unique_tag
 
 HERE = os.path.dirname(os.path.abspath(__file__))

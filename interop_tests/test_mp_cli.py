@@ -88,7 +88,7 @@ def _interrupted_get(q: gobridge.Queue) -> None:
     """Leave a get committed but not applied: the redo log's count is set,
     head and get_seq are not, as a getter killed just after its commit point
     leaves them (SPEC 10.5)."""
-    from gobridge import _queue as Q
+    from gobridge import queues as Q
     h = q._h
     h.lock_get()
     try:
@@ -104,7 +104,7 @@ def _interrupted_get(q: gobridge.Queue) -> None:
 def _interrupted_put(q: gobridge.Queue, payload: bytes) -> None:
     """Leave a put committed but not applied (a putter killed just after its
     commit point): the record is in the ring, the header's redo log set."""
-    from gobridge import _queue as Q
+    from gobridge import queues as Q
     h = q._h
     h.lock()
     try:

@@ -27,7 +27,7 @@ from typing import Iterator, List
 import pytest
 
 import gobridge
-from gobridge import _shmconn
+from gobridge._transport import shm as _shmconn
 from shm_hostile import HDR, HEAD, RCLOSED, RING0, RING1, TAIL, WCLOSED, HostileListener, Peer, hostile_dial
 from shm_support import unique_tag
 
@@ -386,7 +386,7 @@ def test_index_wrap(server: Server) -> None:
             msg = big if i == 30 else bytes([i]) * 94
             c.send(msg)
             assert c.poll(10) and c.recv() == msg, i
-        assert c._out._head < start and c._in._tail < start, "the indices did not wrap"
+        assert c._handle._out._head < start and c._handle._in._tail < start, "the indices did not wrap"
     finally:
         c.close()
 

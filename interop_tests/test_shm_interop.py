@@ -13,7 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from gobridge import _shm, mmap
+from gobridge import mmap
+from gobridge._internal import shmseg as _shm
 from shm_support import PREFIX, Proc, cleanup_peer, go_peer, remove_tag, unique_tag
 
 

@@ -141,6 +141,30 @@ def shared_objects(name: str) -> int:
     return n
 
 
+def multiprocessing_modules(name: str) -> int:
+    """The same objects through the modules named as multiprocessing's."""
+    from gobridge import connection, queues, sharedctypes, synchronize
+
+    a: connection.Connection
+    a, b = connection.Pipe()
+    with a, b:
+        a.send(1)
+        n: int = b.recv()
+    with connection.Listener("unix:/tmp/typed-mp.sock") as listener:
+        try:
+            listener.accept(timeout=0.01)
+        except TimeoutError:
+            n += 1
+    q: queues.JoinableQueue = queues.JoinableQueue(name=name + "-jq")
+    q.close()
+    v: sharedctypes.Value = sharedctypes.Value("q", 1, name=name + "-mv")
+    lock: synchronize.RLock = v.get_lock()
+    with lock:
+        n += int(v.value)
+    v.close()
+    return n
+
+
 def named_pipes(path: str) -> Any:
     """Plain named pipes and fifo: connections (SPEC 6.6)."""
     created: bool = gobridge.mkfifo(path)

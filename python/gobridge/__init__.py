@@ -9,13 +9,24 @@ the Go side follows too. :func:`parent` opens the connection a parent
 process handed down; :class:`Process` starts a program (Go or Python) with
 one end handed down. ``fifo:/path`` addresses and :func:`open_fifo` use named
 pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
+
+The modules are named as multiprocessing's: :mod:`gobridge.connection`
+(Connection, Listener, Client, Pipe), :mod:`gobridge.queues` (Queue,
+JoinableQueue), :mod:`gobridge.synchronize` (Lock, RLock, Semaphore),
+:mod:`gobridge.sharedctypes` (Value, Array), :mod:`gobridge.mmap`,
+:mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
+here. ``gobridge._transport`` (the connection core and its transports) and
+``gobridge._internal`` (futex, ring, segments, OFD locks, layouts) are
+private.
 """
 
 from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
-from ._objects import Array, ClosedError, LayoutError, Lock, NotReadyError, RLock, SegmentTruncatedError, Semaphore, Value
-from ._queue import JoinableQueue, Queue
-from ._shm import attach_shareable_list, attach_shared_memory
+from ._internal.objects import ClosedError, LayoutError, NotReadyError, SegmentTruncatedError
+from ._internal.shmseg import attach_shareable_list, attach_shared_memory
+from .queues import JoinableQueue, Queue
+from .sharedctypes import Array, Value
+from .synchronize import Lock, RLock, Semaphore
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -28,10 +39,9 @@ from ._errors import (
     ProtocolError,
 )
 from ._parent import child_environ, parent
-from ._fifo import mkfifo, open_fifo
+from ._transport.fifo import mkfifo, open_fifo
+from .connection import Client, Connection, Listener, Pipe
 from .process import Process
-from ._unix import Client, Listener
-from .connection import Connection, Pipe
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ import socket
 import stat
 from typing import Dict, Mapping, Optional
 
-from .connection import Connection
+from ._transport.base import Connection
 
 __all__ = ["parent", "child_environ", "ENV_FD", "ENV_FD_MODE", "ENV_MAX_FRAME"]
 

@@ -1,216 +1,149 @@
-"""Connections: framed messages over one file descriptor (wire/SPEC.md 2, 6).
+"""Connections, listeners and clients, as ``multiprocessing.connection`` has them
+(wire/SPEC.md 2, 4-6, 11).
 
 :class:`Connection` has the surface of ``multiprocessing.connection.Connection``
 and writes and reads the same bytes (SPEC section 2), but ``send``/``recv``
 carry msgpack (SPEC section 3) instead of pickle, and every reader has a frame
-size limit.
+size limit. :func:`Pipe` makes a connected pair. :class:`Listener` and
+:func:`Client` take an address (SPEC 4): ``unix:/path`` or a path (AF_UNIX
+sockets), ``fifo:/path`` (named pipes), ``shm:NAME`` (shared-memory rings).
+Each scheme's implementation comes from one table, :data:`SCHEME_IMPLS`, and
+every address goes through one parser, :func:`gobridge.parse_address`.
 
-Sends may be batched (:meth:`Connection.set_write_buffer`, Go's
-``bridge.WithWriteBuffer``): frames then wait in the sender's buffer until it
-fills, :meth:`Connection.flush`, a receive or poll, or close.
-
-The reader keeps a buffer of its own: one ``readv`` fetches as many frames as
-the kernel holds (up to the buffer size), later receives slice them out
-without a system call, and ``poll`` counts them. A payload too large for the
-buffer is read straight into its final object, which grows at most
-``_GROW_STEP`` bytes ahead of what has arrived, so a header that lies about
-its size costs little. One code path serves sockets and pipes alike.
+The one connection class is gobridge._transport.base's; its transports (the
+byte hooks) are gobridge._transport.fd (sockets, pipes, FIFOs) and
+gobridge._transport.shm (rings).
 """
 
 from __future__ import annotations
 
-import io
-import math
 import os
-import select
-import socket
-import struct
 from types import TracebackType
-from typing import Any, Optional, Tuple, Type, Union
+from typing import Callable, Dict, NamedTuple, Optional, Protocol, Tuple, Type, Union
 
-from ._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
-from ._errors import BufferTooShort, FrameTooLargeError, ProtocolError
+from ._address import RESERVED_SCHEMES, SCHEMES, parse_address
+from ._codec import DEFAULT_MAX_FRAME_SIZE
+from ._transport import fifo, shm, unix
+from ._transport.base import Connection, Pipe, _check_max_frame_size
 
-__all__ = ["Connection", "Pipe"]
+__all__ = ["Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS"]
 
-WritableBuffer = Union[bytearray, memoryview]
-
-_HEADER = struct.Struct("!i")
-_HEADER64 = struct.Struct("!Q")
-_pack_header = _HEADER.pack
-_unpack_header = _HEADER.unpack_from
-_MAX_SHORT = 0x7FFFFFFF
-
-# Receive buffer: frames whose payload fits are read through it, many per
-# system call; larger ones are read directly into their final object.
-_BUF_SIZE = 256 * 1024
-# Largest payload sent together with its header as one concatenated write
-# (SPEC 2: "both implementations do for payloads up to 64 KiB").
-_SMALL_SEND = 64 * 1024
-# A large payload's object grows at most this far ahead of the bytes received.
-_GROW_STEP = 1024 * 1024
-# select.poll takes milliseconds as a C int.
-_MAX_POLL_MS = 2**31 - 1
-
-_TRUNCATED = "got end of file during message"
-
-# Where a connection's frame limit is set, for the messages that say how.
-_RAISE_LIMIT = "pass a larger max_frame_size= to Client/Listener/Pipe/open_fifo/Process"
+Address = Union[str, "os.PathLike[str]"]
 
 
-def frame_too_large_to_send(n: int, limit: int) -> FrameTooLargeError:
-    """The error for sending an n-byte payload past the frame limit (SPEC 2.1).
-    The message starts with "bad message length", as CPython's does."""
-    return FrameTooLargeError(
-        f"bad message length: {n} bytes is more than max_frame_size {limit} "
-        f"({_RAISE_LIMIT}, on both ends)"
-    )
+class _ListenerImpl(Protocol):
+    def accept(self, timeout: Optional[float] = None) -> Tuple[Connection, Optional[str]]: ...
+    def fileno(self) -> int: ...
+    def close(self) -> None: ...
 
 
-def frame_too_large_received(n: int, limit: int, max_frame_size: int) -> FrameTooLargeError:
-    """The error for a frame header claiming n bytes past limit (SPEC 2.1);
-    limit is below max_frame_size when recv_bytes' maxlength set it."""
-    if limit < max_frame_size:
-        return FrameTooLargeError(f"bad message length: header claims {n} bytes, more than maxlength {limit}")
-    return FrameTooLargeError(
-        f"bad message length: header claims {n} bytes, the limit is {limit} "
-        f"(max_frame_size: {_RAISE_LIMIT} to receive it)"
-    )
+class Scheme(NamedTuple):
+    """One scheme's implementation: ``listen(rest, backlog, max_frame_size)``
+    and ``client(rest, address, max_frame_size, timeout)``, rest being the
+    address after its scheme as :func:`parse_address` returns it."""
+
+    listen: Callable[[str, int, int], _ListenerImpl]
+    client: Callable[[str, str, int, Optional[float]], Connection]
 
 
-def payload_view(buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> memoryview:
-    """The bytes send_bytes(buf, offset, size) sends, checked as CPython checks them."""
-    m = memoryview(buf)
-    if m.itemsize > 1 or m.ndim != 1:
-        m = m.cast("B")
-    n = m.nbytes
-    if offset < 0:
-        raise ValueError("offset is negative")
-    if n < offset:
-        raise ValueError("buffer length < offset")
-    if size is None:
-        size = n - offset
-    elif size < 0:
-        raise ValueError("size is negative")
-    elif offset + size > n:
-        raise ValueError("buffer length < offset + size")
-    return m[offset:offset + size]
+#: scheme -> implementation; the schemes of RESERVED_SCHEMES have none yet.
+SCHEME_IMPLS: Dict[str, Scheme] = {
+    "unix": Scheme(unix.listen, unix.client),
+    "fifo": Scheme(fifo.listen, fifo.client),
+    "shm": Scheme(shm.listen, shm.client),
+}
+assert set(SCHEME_IMPLS) | set(RESERVED_SCHEMES) == set(SCHEMES)
 
 
-def _check_max_frame_size(max_frame_size: int) -> int:
-    value = max_frame_size.__index__()
-    if value <= 0:
-        raise ValueError(f"max_frame_size must be positive, not {value}")
-    return value
+def _resolve(address: Address, family: Optional[str], authkey: Optional[bytes]) -> Tuple[str, str, Scheme]:
+    """Parse address and check the options multiprocessing.connection takes
+    but gobridge does not: ``authkey`` is never supported; ``family`` may be
+    None or the scheme's own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``).
+    Returns the address as text, the rest after the scheme, the scheme's
+    implementation."""
+    text = os.fspath(address)
+    scheme, rest = parse_address(text)  # bytes: refused there (ValueError)
+    if authkey is not None:
+        raise ValueError("gobridge: authkey is not supported")
+    if family is not None and family != "AF_" + scheme.upper():
+        raise ValueError(f"gobridge: family {family!r} is not supported for {scheme}: addresses")
+    impl = SCHEME_IMPLS.get(scheme)
+    if impl is None:
+        raise NotImplementedError(f"gobridge: {scheme}: addresses are reserved for a later version")
+    return text, rest, impl
 
 
-class Connection:
-    """A framed, msgpack-speaking connection over a socket or pipe descriptor.
+class Listener:
+    """A listener, as ``multiprocessing.connection.Listener``.
 
-    ``Connection(fd)`` takes ownership of ``fd``: :meth:`close` (or leaving the
-    ``with`` block) closes it. ``readable``/``writable`` restrict the
-    direction as in ``multiprocessing``. ``max_frame_size`` bounds every frame
-    received and sent (SPEC 2.1).
+    ``address`` is ``"unix:/path"`` or a path (SPEC section 4): a unix socket
+    whose file is created with mode 0600; a stale file left by a dead
+    process is replaced, a live server's gives ``OSError(errno.EADDRINUSE)``,
+    and a non-socket (regular file, directory, symlink) is refused the same
+    way and left untouched. :meth:`close` removes the file if it is still ours.
 
-    Not thread-safe, like ``multiprocessing.connection.Connection``: use one
-    connection from one thread at a time (or one reader and one writer).
+    An ``shm:NAME`` address gives a shared-memory listener instead (SPEC
+    section 11, a unix socket at ``/dev/shm/NAME`` for the handshake), a
+    ``fifo:/path`` one a listener over named pipes (SPEC 6.6).
+
+    ``authkey`` is not supported (gobridge does no authentication handshake;
+    the 0600 socket file is the access control): passing one raises
+    ``ValueError``. ``family`` may only be ``None`` or the scheme's own
+    (``"AF_UNIX"``, ``"AF_FIFO"``, ``"AF_SHM"``).
     """
-
-    __slots__ = (
-        "_handle", "_readable", "_writable", "_max_frame_size",
-        "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_poller",
-        "_wbuf", "_wcap", "_default", "__weakref__",
-    )
 
     def __init__(
         self,
-        handle: int,
-        readable: bool = True,
-        writable: bool = True,
+        address: Address,
+        family: Optional[str] = None,
+        backlog: int = 1,
+        authkey: Optional[bytes] = None,
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        self._handle: Optional[int] = None
-        handle = handle.__index__()
-        if handle < 0:
-            raise ValueError("invalid handle")
-        if not readable and not writable:
-            raise ValueError("at least one of `readable` and `writable` must be True")
-        self._max_frame_size = _check_max_frame_size(max_frame_size)
-        self._readable = bool(readable)
-        self._writable = bool(writable)
-        self._rbuf: Optional[bytearray] = None
-        self._rview = memoryview(b"")
-        self._rstart = 0
-        self._rend = 0
-        self._rerror: Optional[ProtocolError] = None
-        self._poller: Any = None
-        self._wbuf: Optional[bytearray] = None
-        self._wcap = 0
-        self._default: Optional[Default] = None
-        self._handle = handle
-
-    # --- state -------------------------------------------------------------
-
-    def __del__(self) -> None:
-        # A safety net against descriptor leaks, as in multiprocessing; the
-        # owner is expected to call close().
-        if self._handle is not None:
-            try:
-                os.close(self._handle)
-            except OSError:
-                pass
-            self._handle = None
-
-    def __repr__(self) -> str:
-        if self._handle is None:
-            return f"<{type(self).__name__} closed>"
-        mode = ("r" if self._readable else "") + ("w" if self._writable else "")
-        return f"<{type(self).__name__} fd={self._handle} mode={mode}>"
+        self._impl: Optional[_ListenerImpl] = None
+        text, rest, scheme = _resolve(address, family, authkey)
+        self._address = text
+        self._last_accepted: Optional[str] = None
+        self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size))
 
     @property
-    def closed(self) -> bool:
-        """True if the connection is closed."""
-        return self._handle is None
+    def address(self) -> str:
+        """The address this listener was created with."""
+        return self._address
 
     @property
-    def readable(self) -> bool:
-        """True if the connection is readable."""
-        return self._readable
-
-    @property
-    def writable(self) -> bool:
-        """True if the connection is writable."""
-        return self._writable
-
-    @property
-    def max_frame_size(self) -> int:
-        """The largest payload this connection receives or sends, in bytes."""
-        return self._max_frame_size
+    def last_accepted(self) -> Optional[str]:
+        """The peer address of the last accepted connection (usually '' for
+        unix sockets; the listener's address for fifo: and shm:)."""
+        return self._last_accepted
 
     def fileno(self) -> int:
-        """File descriptor of the connection."""
-        if self._handle is None:
-            raise OSError("handle is closed")
-        return self._handle
+        """The descriptor that is readable when a client asks (the listening
+        socket, the rendezvous FIFO); an ``shm:`` listener has none (OSError)."""
+        if self._impl is None:
+            raise OSError("listener is closed")
+        return self._impl.fileno()
+
+    def accept(self, timeout: Optional[float] = None) -> Connection:
+        """Wait for a client (up to timeout seconds, ``TimeoutError``; None:
+        forever) and return the connection to it. ``fifo:`` and ``shm:``
+        listeners run the handshakes of several clients side by side: one
+        that stalls holds up no other."""
+        if self._impl is None:
+            raise OSError("listener is closed")
+        conn, peer = self._impl.accept(timeout)
+        self._last_accepted = self._address if peer is None else peer
+        return conn
 
     def close(self) -> None:
-        """Close the connection, after writing what set_write_buffer holds
-        back (which blocks while the peer is not reading). Closing twice is
-        harmless."""
-        handle = self._handle
-        if handle is not None:
-            try:
-                if self._wbuf:
-                    self.flush()
-            finally:
-                self._handle = None
-                self._rview = memoryview(b"")
-                self._rbuf = None
-                self._rstart = self._rend = 0
-                os.close(handle)
+        """Stop listening and remove the file at the address if it is still
+        ours (and, for fifo: and shm:, end the handshakes in progress). Idempotent."""
+        impl, self._impl = self._impl, None
+        if impl is not None:
+            impl.close()
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> Listener:
         return self
 
     def __exit__(
@@ -221,361 +154,27 @@ class Connection:
     ) -> None:
         self.close()
 
-    def _not_readable(self) -> OSError:
-        """The error for a receive on a closed or non-readable connection."""
-        if self._handle is None:
-            return OSError("handle is closed")
-        if self._rerror is not None:
-            # SPEC 2.1: after a framing error every receive fails the same way.
-            return type(self._rerror)(*self._rerror.args)
-        return OSError("connection is write-only")
-
-    def _fd(self) -> int:
-        if self._handle is None:
-            raise OSError("handle is closed")
-        return self._handle
-
-    def _check_writable(self) -> int:
-        handle = self._handle
-        if handle is None:
-            raise OSError("handle is closed")
-        if not self._writable:
-            raise OSError("connection is read-only")
-        return handle
-
-    def _framing_error(self, err: ProtocolError) -> ProtocolError:
-        """Leave the stream, as CPython's _bad_message_length does; return err."""
-        self._rstart = self._rend = 0
-        self._rerror = err
-        if self._writable:
-            self._readable = False
-        else:
-            self.close()
-        return err
-
-    # --- sending -----------------------------------------------------------
-
-    def set_write_buffer(self, size: int) -> None:
-        """Batch sends in a buffer of ``size`` bytes, as Go's
-        ``bridge.WithWriteBuffer(size)`` does: a send adds its frame to the
-        buffer, which is written in one piece when the next frame would not
-        fit, by :meth:`flush`, before a receive or poll on this connection,
-        and by :meth:`close`. A frame larger than ``size`` is written at once,
-        after the buffer. Until then the peer sees nothing, and a process
-        that dies loses the buffer. ``size <= 0`` (the default) writes every
-        frame at once; changing the size flushes first."""
-        size = size.__index__()
-        self._check_writable()
-        self.flush()
-        self._wcap = max(size, 0)
-        self._wbuf = bytearray() if size > 0 else None
-
-    def flush(self) -> None:
-        """Write the frames that set_write_buffer holds back (none: no-op).
-        If the write fails they are dropped: the connection's peer is gone
-        or the stream is cut."""
-        wbuf = self._wbuf
-        if wbuf:
-            self._wbuf = bytearray()  # a fresh one: a failed write may keep views of this
-            self._write_batch(memoryview(wbuf))
-
-    def _write_batch(self, view: memoryview) -> None:
-        fd = self._check_writable()
-        self._write_rest(fd, view)
-
-    def _batched(self, header: bytes, payload: Union[bytes, memoryview]) -> bool:
-        """Add a frame to the write buffer; False when it must be written at
-        once (after the buffer, which this then flushes)."""
-        need = len(header) + len(payload)
-        wbuf = self._wbuf
-        assert wbuf is not None
-        if len(wbuf) + need > self._wcap:
-            self.flush()
-            if need > self._wcap:
-                return False
-            wbuf = self._wbuf  # flush() started a new one
-            assert wbuf is not None
-        wbuf += header
-        wbuf += payload
-        return True
-
-    def set_default(self, default: Optional[Default]) -> None:
-        """Have :meth:`send` call ``default(obj)`` for an object it cannot
-        encode, and send what that returns instead, as ``json.dumps(default=)``
-        and :func:`gobridge.encode` do (``None``, the default: refuse such
-        objects with :class:`EncodeError`). For example
-        ``conn.set_default(lambda o: o.tolist())`` sends numpy arrays as lists."""
-        if default is not None and not callable(default):
-            raise TypeError(f"default must be callable or None, not {type(default).__name__}")
-        self._default = default
-
-    def send(self, obj: object) -> None:
-        """Send obj encoded as one msgpack object (SPEC section 3).
-
-        Raises :class:`EncodeError` (a ``TypeError``) for a value with no
-        msgpack form (see :func:`gobridge.encode` and :meth:`set_default`);
-        nothing is sent then."""
-        self._check_writable()
-        self._send_frame(encode(obj, default=self._default))
-
-    def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
-        """Send the bytes of a bytes-like object as one message, unencoded."""
-        self._check_writable()
-        self._send_frame(payload_view(buf, offset, size))
-
-    def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
-        n = len(payload)
-        if n > self._max_frame_size:
-            raise frame_too_large_to_send(n, self._max_frame_size)
-        header = _pack_header(n) if n <= _MAX_SHORT else _pack_header(-1) + _HEADER64.pack(n)
-        if self._wbuf is not None and self._batched(header, payload):
-            return
-        fd = self._check_writable()
-        if n <= _SMALL_SEND:
-            data = header + payload
-            written = os.write(fd, data)
-            if written < len(data):
-                self._write_rest(fd, memoryview(data)[written:])
-            return
-        written = os.writev(fd, [header, payload])
-        if written < len(header):
-            self._write_rest(fd, memoryview(header)[written:])
-            written = len(header)
-        self._write_rest(fd, memoryview(payload)[written - len(header):])
-
-    @staticmethod
-    def _write_rest(fd: int, view: memoryview) -> None:
-        while view:
-            view = view[os.write(fd, view):]
-
-    # --- receiving ---------------------------------------------------------
-
-    def recv(self) -> Any:
-        """Receive one message and decode it (SPEC section 3).
-
-        Raises EOFError at an orderly end of stream, :class:`DecodeError` for
-        a payload that is not valid msgpack (the connection stays usable),
-        :class:`ProtocolError` for a broken frame.
-        """
-        if self._handle is None or not self._readable:
-            raise self._not_readable()
-        if self._wbuf:
-            self.flush()
-        # Fast path: the whole frame is already buffered.
-        start = self._rstart
-        avail = self._rend - start
-        if avail >= 4:
-            n = _unpack_header(self._rview, start)[0]
-            if 0 <= n <= avail - 4 and n <= self._max_frame_size:
-                self._rstart = start + 4 + n
-                return _decode(self._rview[start + 4:start + 4 + n])
-        frame = self._read_payload(self._read_header(self._max_frame_size))
-        return _decode(frame if isinstance(frame, memoryview) else frame.getbuffer())
-
-    def recv_bytes(self, maxlength: Optional[int] = None) -> bytes:
-        """Receive one message's bytes, undecoded.
-
-        A message longer than ``maxlength`` (or ``max_frame_size``) raises
-        :class:`FrameTooLargeError` and leaves the connection unreadable, as
-        CPython's ``OSError("bad message length")`` does.
-        """
-        if self._handle is None or not self._readable:
-            raise self._not_readable()
-        if self._wbuf:
-            self.flush()
-        limit = self._max_frame_size
-        if maxlength is not None:
-            if maxlength < 0:
-                raise ValueError("negative maxlength")
-            limit = min(limit, maxlength)
-        start = self._rstart
-        avail = self._rend - start
-        if avail >= 4:
-            n = _unpack_header(self._rview, start)[0]
-            if 0 <= n <= avail - 4 and n <= limit:
-                self._rstart = start + 4 + n
-                return self._rview[start + 4:start + 4 + n].tobytes()
-        frame = self._read_payload(self._read_header(limit))
-        return frame.tobytes() if isinstance(frame, memoryview) else frame.getvalue()
-
-    def recv_bytes_into(self, buf: WritableBuffer, offset: int = 0) -> int:
-        """Receive one message's bytes into a writable buffer at byte ``offset``.
-
-        Returns the message size. If it does not fit, raises
-        ``multiprocessing.BufferTooShort`` whose ``args[0]`` is the whole
-        message (which is consumed).
-        """
-        if self._handle is None or not self._readable:
-            raise self._not_readable()
-        if self._wbuf:
-            self.flush()
-        with memoryview(buf) as m:
-            dest = m if m.itemsize == 1 and m.ndim == 1 else m.cast("B")
-            bytesize = dest.nbytes
-            if offset < 0:
-                raise ValueError("negative offset")
-            if offset > bytesize:
-                raise ValueError("offset too large")
-            n = self._read_header(self._max_frame_size)
-            if n > _BUF_SIZE and offset + n <= bytesize:
-                # Large and it fits: straight into the caller's memory.
-                self._read_large(n, dest[offset:offset + n])
-                return n
-            frame = self._read_payload(n)
-            if offset + n > bytesize:
-                raise BufferTooShort(
-                    frame.tobytes() if isinstance(frame, memoryview) else frame.getvalue()
-                )
-            dest[offset:offset + n] = frame if isinstance(frame, memoryview) else frame.getbuffer()
-            return n
-
-    def poll(self, timeout: Optional[float] = 0.0) -> bool:
-        """Whether a message (whole or partial) or end of stream can be read now.
-
-        Buffered bytes count without a system call. ``timeout=None`` waits
-        indefinitely; 0 (the default) does not wait.
-        """
-        if self._handle is None or not self._readable:
-            raise self._not_readable()
-        if self._wbuf:
-            self.flush()
-        if self._rend > self._rstart:
-            return True
-        poller = self._poller
-        if poller is None:
-            poller = self._poller = select.poll()
-            poller.register(self._handle, select.POLLIN)
-        if timeout is None:
-            return bool(poller.poll())
-        if timeout <= 0:
-            return bool(poller.poll(0))
-        ms = math.ceil(timeout * 1000)
-        while ms > _MAX_POLL_MS:
-            if poller.poll(_MAX_POLL_MS):
-                return True
-            ms -= _MAX_POLL_MS
-        return bool(poller.poll(ms))
-
-    def _fill(self, need: int, at_boundary: bool) -> None:
-        """Read until at least ``need`` bytes (<= _BUF_SIZE) are buffered."""
-        if self._rbuf is None:
-            self._rbuf = bytearray(_BUF_SIZE)
-            self._rview = memoryview(self._rbuf)
-        view = self._rview
-        fd = self._fd()
-        while self._rend - self._rstart < need:
-            if self._rstart == self._rend:
-                self._rstart = self._rend = 0
-            elif self._rstart + need > _BUF_SIZE:
-                kept = self._rend - self._rstart
-                view[:kept] = view[self._rstart:self._rend]
-                self._rstart, self._rend = 0, kept
-            got = os.readv(fd, [view[self._rend:]])
-            if got == 0:
-                if at_boundary and self._rend == self._rstart:
-                    raise EOFError
-                raise self._framing_error(ProtocolError(_TRUNCATED))
-            self._rend += got
-
-    def _read_header(self, limit: int) -> int:
-        """Consume one frame header; return the payload length."""
-        if self._rend - self._rstart < 4:
-            self._fill(4, True)
-        view = self._rview
-        n = int(_unpack_header(view, self._rstart)[0])
-        size = 4
-        if n < 0:
-            if n != -1:
-                raise self._framing_error(
-                    ProtocolError(f"bad message header: negative length {n}")
-                )
-            if self._rend - self._rstart < 12:
-                self._fill(12, False)
-            n = int(_HEADER64.unpack_from(view, self._rstart + 4)[0])
-            size = 12
-            if n <= _MAX_SHORT:
-                raise self._framing_error(
-                    ProtocolError(f"bad message header: non-canonical 8-byte length {n}")
-                )
-        if n > limit:
-            raise self._framing_error(frame_too_large_received(n, limit, self._max_frame_size))
-        self._rstart += size
-        return n
-
-    def _read_payload(self, n: int) -> Union[memoryview, io.BytesIO]:
-        """Consume an n-byte payload whose header was consumed.
-
-        Returns a view of the receive buffer (valid until the next receive)
-        or, for a payload larger than the buffer, a BytesIO holding it.
-        """
-        if n > _BUF_SIZE:
-            bio = io.BytesIO()
-            self._read_large(n, bio)
-            return bio
-        if self._rend - self._rstart < n:
-            self._fill(n, False)
-        start = self._rstart
-        self._rstart = start + n
-        return self._rview[start:start + n]
-
-    def _read_large(self, n: int, dest: Union[memoryview, io.BytesIO]) -> None:
-        """Read an n-byte payload (header consumed) into dest.
-
-        dest is either a memoryview of exactly n bytes or an empty BytesIO
-        that is grown at most _GROW_STEP bytes ahead of the data received.
-        """
-        fd = self._fd()
-        got = self._rend - self._rstart  # all buffered bytes belong to this payload
-        if isinstance(dest, memoryview):
-            dest[:got] = self._rview[self._rstart:self._rend]
-        elif got:
-            dest.write(self._rview[self._rstart:self._rend])
-        self._rstart = self._rend = 0
-        try:
-            while got < n:
-                if isinstance(dest, memoryview):
-                    k = os.readv(fd, [dest[got:n]])
-                else:
-                    end = min(n, got + _GROW_STEP)
-                    if dest.seek(0, io.SEEK_END) < end:
-                        dest.seek(end - 1)
-                        dest.write(b"\0")  # grows the buffer, zero-filled
-                    with dest.getbuffer() as whole:
-                        k = os.readv(fd, [whole[got:end]])
-                if k == 0:
-                    raise self._framing_error(ProtocolError(_TRUNCATED))
-                got += k
-        except ProtocolError:
-            raise
-        except BaseException:
-            # Interrupted mid-payload (a signal handler raised, a read failed):
-            # the rest of this frame is still in the stream, out of step.
-            if self._handle is not None:
-                self._framing_error(ProtocolError(
-                    "bad message stream: a receive was interrupted inside a message"
-                ))
-            raise
+    def __repr__(self) -> str:
+        state = "closed" if self._impl is None else "listening"
+        return f"<Listener {self._address!r} {state}>"
 
 
-def Pipe(
-    duplex: bool = True, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
-) -> Tuple[Connection, Connection]:
-    """Return a pair of connected Connections, as ``multiprocessing.Pipe``.
+def Client(
+    address: Address,
+    family: Optional[str] = None,
+    authkey: Optional[bytes] = None,
+    *,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    timeout: Optional[float] = None,
+) -> Connection:
+    """Connect to a listener, as ``multiprocessing.connection.Client``.
 
-    duplex: a unix socket pair, both ends send and receive. Otherwise an
-    ``os.pipe()``: the first end only receives, the second only sends.
-    The descriptors are not inheritable; see :func:`gobridge.child_environ`
-    to hand one to a child process.
+    ``timeout`` (seconds) bounds the connect only; the connection returned
+    is blocking. No listener gives ``FileNotFoundError`` or
+    ``ConnectionRefusedError`` naming the address; a timeout gives
+    ``TimeoutError``. ``authkey`` is not supported (``ValueError``).
+    An ``shm:NAME`` address connects over shared memory (SPEC section 11),
+    a ``fifo:/path`` one over a private pair of named pipes (SPEC 6.6).
     """
-    max_frame_size = _check_max_frame_size(max_frame_size)
-    if duplex:
-        s1, s2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        return (
-            Connection(s1.detach(), max_frame_size=max_frame_size),
-            Connection(s2.detach(), max_frame_size=max_frame_size),
-        )
-    r, w = os.pipe()
-    return (
-        Connection(r, writable=False, max_frame_size=max_frame_size),
-        Connection(w, readable=False, max_frame_size=max_frame_size),
-    )
+    text, rest, scheme = _resolve(address, family, authkey)
+    return scheme.client(rest, text, _check_max_frame_size(max_frame_size), timeout)

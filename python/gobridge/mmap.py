@@ -37,7 +37,7 @@ from mmap import PROT_READ as PROT_READ
 from mmap import PROT_WRITE as PROT_WRITE
 from typing import Any, Dict, Optional
 
-from . import _shm
+from ._internal import shmseg as _shm
 
 # Every other public name of the stdlib module (MADV_*, MAP_POPULATE, error,
 # ... as this Python has them) is re-exported too.

@@ -18,7 +18,7 @@ from typing import IO, Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE
 from ._parent import child_environ
-from .connection import Connection, Pipe
+from ._transport.base import Connection, Pipe
 
 __all__ = ["Process"]
 

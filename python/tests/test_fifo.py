@@ -17,7 +17,7 @@ import time
 import pytest
 
 import gobridge
-from gobridge import _fifo
+from gobridge._transport import fifo as _fifo
 
 from gbtest_support import in_thread
 
@@ -310,7 +310,7 @@ def test_stalled_dialers_hold_up_no_one(sockdir):
     keep = []
     try:
         with gobridge.Listener("fifo:" + p) as listener:
-            listener._handshake_timeout = 0.7
+            listener._impl._handshake_timeout = 0.7
             t0 = time.monotonic()
             stalled = [
                 stall_dialer(p, True, True, keep),    # opens .down, never .up
@@ -463,7 +463,7 @@ def test_stalled_dialer_that_removes_its_pair(sockdir):
     keep = []
     try:
         listener = gobridge.Listener("fifo:" + p)
-        listener._handshake_timeout = 0.3
+        listener._impl._handshake_timeout = 0.3
         base = stall_dialer(p, True, True, keep)
         with pytest.raises(TimeoutError):
             listener.accept(timeout=0.1)

@@ -17,9 +17,9 @@ import time
 import pytest
 
 import gobridge
-from gobridge import _objects as O
-from gobridge import _queue as Q
-from gobridge import _shm
+from gobridge._internal import objects as O
+from gobridge import queues as Q
+from gobridge._internal import shmseg as _shm
 
 from gbtest_support import in_thread, unique_name
 
@@ -67,7 +67,7 @@ def test_truncated_segment_raises_instead_of_sigbus(size: int) -> None:
     the end of the suite."""
     code = f"""
 import os, queue, time, threading, gobridge
-from gobridge import _objects as O
+from gobridge._internal import objects as O
 names = [{unique_name('trunc')!r} + s for s in ("-q", "-v", "-s", "-l", "-sleeper")]
 q = gobridge.Queue(name=names[0], capacity=64 << 10)
 v = gobridge.Value("q", 5, name=names[1])

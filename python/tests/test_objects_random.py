@@ -1,15 +1,15 @@
 """A seeded randomized attack on the readers of the shared objects: a few
 thousand segments, each a real object's bytes cut short and patched where a
-hostile process could write, opened and used through _queue and _objects.
+hostile process could write, opened and used through gobridge.queues and gobridge._internal.objects.
 Go's twin is bridge/mp's FuzzObjectSegment."""
 import os
 import queue
 import time
 
 import gobridge
-from gobridge import _objects as O
-from gobridge import _queue as Q
-from gobridge import _shm
+from gobridge._internal import objects as O
+from gobridge import queues as Q
+from gobridge._internal import shmseg as _shm
 
 from gbtest_support import unique_name
 

@@ -1,4 +1,4 @@
-"""gobridge._ring against a peer that writes anything (SPEC 11.4): the Python
+"""gobridge._internal.ring against a peer that writes anything (SPEC 11.4): the Python
 twin of Go's FuzzRing, as a seeded randomized test.
 
 A ring lives in an anonymous shared mapping; the random "peer" writes
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from gobridge import _ring
-from gobridge._ring import M64, Corrupt, PeerGone, Ring, Waiter, init_ctl
+from gobridge._internal import ring as _ring
+from gobridge._internal.ring import M64, Corrupt, PeerGone, Ring, Waiter, init_ctl
 
 CAP = 64
 DATA = 4096

@@ -1,4 +1,4 @@
-"""gobridge._shm, the segment layer under mmap tags, shared objects and shm:
+"""gobridge._internal.shmseg, the segment layer under mmap tags, shared objects and shm:
 connections: the name rule (the table Go's shmseg tests read too), refusing
 what is not a segment, and creating a segment whole before its name exists."""
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gbtest_support import unique_name
-from gobridge import _shm
+from gobridge._internal import shmseg as _shm
 from gobridge import mmap as gbmmap
 
 NAMES = json.loads((Path(__file__).resolve().parents[2] / "interop_tests" / "vectors" / "names.json").read_text())

@@ -11,7 +11,8 @@ import threading
 import pytest
 
 import gobridge
-from gobridge import _queue, _ring
+from gobridge import queues as _queue
+from gobridge._internal import ring as _ring
 
 from gbtest_support import in_thread, unique_name
 

@@ -31,7 +31,6 @@ Wake file layout (little-endian): u32 sequence at 0 (the futex word), u32
 """
 from __future__ import annotations
 
-import importlib
 import json
 import mmap
 import multiprocessing
@@ -41,26 +40,8 @@ import time
 from typing import Any, List
 
 import gobridge
-
-# The one import of gobridge's private plumbing (the futex word, the store
-# fence), the only thing a role needs beyond the public API. Those modules
-# are moving from gobridge._futex/_ring into a private subpackage: each place
-# is tried in turn, so this role runs against the gobridge of either layout.
-_PRIVATE = ("gobridge._internal.", "gobridge._transport.", "gobridge._")
-
-
-def _private(name: str) -> Any:
-    for prefix in _PRIVATE:
-        try:
-            return importlib.import_module(prefix + name)
-        except ModuleNotFoundError as e:
-            if e.name is None or not (prefix + name).startswith(e.name):
-                raise  # the module is there, something it imports is not
-    raise ImportError(f"gobridge has no private module {name!r} (tried {', '.join(_PRIVATE)})")
-
-
-_futex, _ring = _private("futex"), _private("ring")
-WEAK, fence = _ring.WEAK, _ring.fence
+from gobridge._internal import futex as _futex  # the one private import: the futex word
+from gobridge._internal.ring import WEAK, fence  # and the store fence
 
 _clock = time.monotonic_ns
 

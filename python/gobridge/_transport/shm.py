@@ -9,9 +9,11 @@ control channel: its end of stream tells each side that the other is gone.
 Frames are the same bytes as on a socket (SPEC 2), carried by the rings as a
 byte stream, so a frame larger than a ring is streamed through it.
 
-Use :class:`gobridge.Listener` and :func:`gobridge.Client` with an ``shm:``
-address; they return :class:`ShmConnection`, which has the surface of
-:class:`gobridge.Connection` (no ``fileno``). A connection that is dropped
+:class:`ShmTransport` is the rings' byte hooks under the one connection
+class (gobridge._transport.base); :class:`ShmListener` and :func:`dial` the
+handshake, which gobridge.connection's Listener and Client run for an
+``shm:`` address. They return :class:`ShmConnection`, a
+:class:`gobridge.Connection` over an ShmTransport (no ``fileno``). A connection that is dropped
 without :meth:`ShmConnection.close` is closed when it is collected and at
 exit; the memory goes back to the kernel with the last mapping, so nothing
 is left in ``/dev/shm`` but, after a SIGKILL, a stale listener socket (the
@@ -31,51 +33,45 @@ import stat
 import struct
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
-from . import _shm
-from ._codec import DEFAULT_MAX_FRAME_SIZE, ReadableBuffer, _decode, encode
-from ._errors import BufferTooShort, CorruptError, FrameTooLargeError, PeerGoneError, ProtocolError
-from ._ring import STEP, Corrupt, PeerGone, Ring, Waiter, init_ctl
-from ._unix import Listener, _listen_unix, check_options, connect_unix, unlink_if_same
-from .connection import Connection, _check_max_frame_size, payload_view
+from .._codec import DEFAULT_MAX_FRAME_SIZE
+from .._errors import CorruptError, PeerGoneError
+from .._internal import layout as L
+from .._internal import shmseg as _shm
+from .._internal.ring import Corrupt, PeerGone, Ring, Waiter, init_ctl
+from .base import Connection
+from .unix import connect_unix, listen_unix, unlink_if_same
 
-__all__ = ["ShmConnection", "ShmListener", "PeerGoneError", "CorruptError", "client", "dial"]
+__all__ = ["ShmTransport", "ShmConnection", "ShmListener", "listen", "dial"]
 
-HDR_SIZE = 4096
-VERSION = 2
-DEFAULT_RING = 1 << 20
-MIN_RING = 4096
-MAX_RING = 1 << 30
-CONN_MAGIC = b"GBSHMCN2"
-REQUEST = b"GBSHMRQ2"  # dialer -> listener, with the memfd
-ACCEPT = b"GBSHMOK2"  # listener -> dialer
+HDR_SIZE = L.CONN_HDR_SIZE
+VERSION = L.CONN_VERSION
+DEFAULT_RING = L.CONN_DEFAULT_RING
+MIN_RING = L.CONN_MIN_RING
+MAX_RING = L.CONN_MAX_RING
+CONN_MAGIC = L.CONN_MAGIC
+REQUEST = L.CONN_REQUEST  # dialer -> listener, with the memfd
+ACCEPT = L.CONN_ACCEPT  # listener -> dialer
 MAX_TAG = _shm.MAX_NAME_LEN - 21  # the v1 limit, kept
 #: A dialer's request must arrive within this many seconds of its connect;
 #: other dialers are served meanwhile (SPEC 11.3).
-HANDSHAKE_TIMEOUT = 5.0
+HANDSHAKE_TIMEOUT = L.CONN_HANDSHAKE_SECONDS
 #: Connections in handshake at once; more wait in the socket's backlog.
 BACKLOG = 64
 _MAX_FDS = 8  # room for descriptors in a request (all are closed; one is used)
 
 # connection header (byte offsets)
-_C_VERSION = 8  # u32 version, u32 header size, u64 C, u32 dialer pid
-_C_LISTENER_PID = 28
-_C_RING0 = 64
-_C_RING1 = 256
+_C_VERSION = L.C_VERSION  # u32 version, u32 header size, u64 C, u32 dialer pid
+_C_LISTENER_PID = L.C_LISTENER_PID
+_C_RING0 = L.C_RING0
+_C_RING1 = L.C_RING1
 _HDR = struct.Struct("<IIQ")
-
-_HEADER = struct.Struct("!i")
-_HEADER64 = struct.Struct("!Q")
-_MAX_SHORT = 0x7FFFFFFF
-_GROW_STEP = 1 << 20  # a payload larger than the ring grows this far ahead of its bytes
 
 _MFD_NOEXEC_SEAL = 0x0008  # Linux 6.3+; os has no name for it before Python 3.12
 _TMPFS_MAGIC = 0x01021994
 _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW  # what a listener requires
 _libc = ctypes.CDLL(None, use_errno=True)
-
-WritableBuffer = Union[bytearray, memoryview]
 
 
 def _check_name(name: str) -> None:
@@ -134,273 +130,98 @@ def _release(rin: Ring, rout: Ring, mm: _mmap.mmap, sock: socket.socket) -> None
         sock.close()
 
 
-class ShmConnection(Connection):
-    """One end of an ``shm:`` connection: a :class:`gobridge.Connection` whose
-    bytes travel through shared-memory rings instead of a descriptor.
-    Not thread-safe (one reader and one writer thread at most).
+class ShmTransport:
+    """The byte hooks of one end of an ``shm:`` connection: a pair of rings
+    (gobridge._internal.ring) and the control socket whose end of stream
+    tells that the peer is gone. gobridge._transport.base frames the bytes.
 
-    :meth:`close` is the owner's job; a connection dropped without it is
-    closed when it is collected (and at interpreter exit), so that its peer
-    sees end of stream and its memory and socket are released."""
+    Closed when collected (and at interpreter exit) if its connection was
+    dropped without close, so that the peer sees end of stream and the
+    memory and socket are released."""
 
-    def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool,
-                 name: str, max_frame_size: int) -> None:  # noqa: D107
-        # Connection.__init__ is not called: the descriptor is the control
-        # socket, which carries no bytes in this version.
-        self._handle = None
+    no_batching: Optional[str] = None
+
+    def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool, name: str) -> None:
         self._in, self._out = (r1, r0) if dialer else (r0, r1)
         self._sock = sock
-        self._max_frame_size = max_frame_size
-        self._rerror: Optional[ProtocolError] = None
-        self._broken: Optional[CorruptError] = None
         check = _watch(sock)
         self._rwaiter = Waiter(check)
         self._wwaiter = Waiter(check)
-        self._wbuf = None
-        self._wcap = 0
         self.name = name
+        self._failed: Optional[str] = None
         self._finalizer = weakref.finalize(self, _release, self._in, self._out, mm, sock)
 
-    # --- state ---------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        return not self._finalizer.alive
-
-    @property
-    def readable(self) -> bool:
-        return self._rerror is None and self._broken is None
-
-    @property
-    def writable(self) -> bool:
-        return self._broken is None
-
-    @property
-    def max_frame_size(self) -> int:
-        return self._max_frame_size
+    def describe(self) -> str:
+        return f"shm:{self.name}"
 
     def fileno(self) -> int:
         raise OSError(errno.EBADF, "gobridge: an shm: connection has no file descriptor")
 
     def close(self) -> None:
-        """Close this end: the peer reads what was sent (set_write_buffer's
-        batch is written first), then EOFError. Idempotent."""
-        if not self._finalizer.alive:
-            return
-        try:
-            if self._wbuf and self._broken is None:
-                self.flush()
-        finally:
-            self._finalizer()
-
-    def __enter__(self) -> ShmConnection:
-        return self
-
-    def __repr__(self) -> str:
-        return f"<ShmConnection shm:{self.name} {'closed' if self.closed else 'open'}>"
-
-    def _live(self) -> None:
-        if not self._finalizer.alive:
-            raise OSError("handle is closed")
-        if self._broken is not None:
-            raise CorruptError(*self._broken.args)
+        self._finalizer()
 
     def _fail(self, cause: Corrupt, direction: str) -> CorruptError:
-        """End the connection after a protocol error (SPEC 11.4): every later
-        call raises the same error, and the peer is told through both rings'
-        closed flags and the control socket."""
-        if self._broken is None:
-            self._broken = CorruptError(
-                errno.EPROTO, f"gobridge: shm:{self.name} {direction} ring: the peer broke the ring protocol: {cause}")
+        """End the connection after a protocol error (SPEC 11.4): the peer is
+        told through both rings' closed flags and the control socket."""
+        if self._failed is None:
+            self._failed = f"gobridge: shm:{self.name} {direction} ring: the peer broke the ring protocol: {cause}"
             try:
                 self._out.close_write()
                 self._in.close_read()
                 self._sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-        return CorruptError(*self._broken.args)
+        return CorruptError(errno.EPROTO, self._failed)
 
-    # --- sending -------------------------------------------------------------
-
-    def send(self, obj: object) -> None:
-        """Send obj encoded as one msgpack object (SPEC section 3)."""
-        self._send(memoryview(encode(obj)))
-
-    def send_bytes(self, buf: ReadableBuffer, offset: int = 0, size: Optional[int] = None) -> None:
-        """Send the bytes of a bytes-like object as one message."""
-        self._send(payload_view(buf, offset, size))
-
-    def _check_writable(self) -> int:
-        self._live()
-        return -1
-
-    def _write_batch(self, view: memoryview) -> None:
-        self._live()
-        self._write(b"", view)
-
-    def _send(self, payload: memoryview) -> None:
-        self._live()
-        n = len(payload)
-        if n > self._max_frame_size:
-            raise FrameTooLargeError(
-                f"bad message length: {n} bytes is more than max_frame_size {self._max_frame_size}"
-            )
-        header = _HEADER.pack(n) if n <= _MAX_SHORT else _HEADER.pack(-1) + _HEADER64.pack(n)
-        if self._wbuf is not None and self._batched(header, payload):
-            return
-        self._write(header, payload)
-
-    def _write(self, header: bytes, payload: memoryview) -> None:
+    def write(self, header: bytes, payload: Union[bytes, bytearray, memoryview]) -> None:
         """Write header and payload to the ring: a frame, or with an empty
         header a batch of them."""
-        if self._out.reader_closed():
+        out = self._out
+        if out.reader_closed():
             raise BrokenPipeError(errno.EPIPE, "gobridge: shm: peer closed its end")
-        self._wwaiter.deadline = None
         try:
-            self._out.write_frame(header, payload, self._wwaiter)
+            out.write_frame(header, payload if isinstance(payload, memoryview) else memoryview(payload), self._wwaiter)
         except PeerGone:
             raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
         except Corrupt as e:
             raise self._fail(e, "send") from None
 
-    # --- receiving -----------------------------------------------------------
-
-    def _not_readable(self) -> OSError:
-        if not self._finalizer.alive:
-            return OSError("handle is closed")
-        if self._broken is not None:
-            return CorruptError(*self._broken.args)
-        assert self._rerror is not None
-        return type(self._rerror)(*self._rerror.args)
-
-    def _framing_error(self, err: ProtocolError) -> ProtocolError:
-        self._rerror = err
-        return err
-
-    def _read_header(self, limit: int) -> int:
-        ring, w = self._in, self._rwaiter
-        ring.wait_avail(4, w, True)
-        n = int(_HEADER.unpack(ring.read_bytes(4))[0])
-        if n < 0:
-            if n != -1:
-                raise self._framing_error(ProtocolError(f"bad message header: negative length {n}"))
-            ring.wait_avail(8, w, False)
-            n = int(_HEADER64.unpack(ring.read_bytes(8))[0])
-            if n <= _MAX_SHORT:
-                raise self._framing_error(
-                    ProtocolError(f"bad message header: non-canonical 8-byte length {n}"))
-        if n > limit:
-            raise self._framing_error(
-                FrameTooLargeError(f"bad message length: header claims {n} bytes, the limit is {limit}"))
-        return n
-
-    def _recv_into(self, dst: memoryview) -> None:
-        """Fill dst from the ring, streaming when it is larger than the ring."""
-        ring, w = self._in, self._rwaiter
-        n = len(dst)
-        got = 0
-        step = max(1, min(STEP, ring.cap // 4))  # copy out while the writer copies in
-        while got < n:
-            avail = ring.wait_avail(min(n - got, step), w, False)
-            k = min(avail, n - got)
-            ring.read_into(dst[got:got + k])
-            got += k
-
-    def _recv_large(self, n: int) -> bytearray:
-        """A payload larger than the ring, in a buffer that grows with the
-        bytes that arrive (SPEC 2.1), not with what the header claims."""
-        out = bytearray(min(n, _GROW_STEP))
-        got = 0
-        while got < n:
-            if got == len(out):
-                out.extend(bytes(min(n - got, max(_GROW_STEP, got))))
-            end = len(out)
-            with memoryview(out) as mv:
-                self._recv_into(mv[got:end])
-            got = end
-        return out
-
-    def _recv_frame(self, limit: int, dest: Optional[memoryview] = None) -> "tuple[int, Union[bytes, bytearray, None]]":
-        """Receive one frame: into dest when it fits (payload None), else as bytes."""
-        if not self._finalizer.alive or self._rerror is not None or self._broken is not None:
-            raise self._not_readable()
-        if self._wbuf:
-            self.flush()
-        self._rwaiter.deadline = None
+    def readinto(self, view: memoryview) -> int:
+        """Copy what the ring holds (up to len(view)), waiting for a byte; 0
+        once the peer closed its end and everything was read."""
         ring = self._in
         try:
-            if dest is None:  # a small frame already whole: one index store
-                ring.wait_avail(4, self._rwaiter, True)
-                b = ring.take_frame(limit)
-                if b is not None:
-                    return len(b), b
-            n = self._read_header(limit)
-            if dest is not None and n <= len(dest):
-                self._recv_into(dest[:n])
-                return n, None
-            if n <= ring.cap:
-                ring.wait_avail(n, self._rwaiter, False)
-                return n, ring.read_bytes(n)
-            return n, self._recv_large(n)
+            n = ring.wait_avail(1, self._rwaiter, True)
+        except EOFError:
+            return 0
         except PeerGone:
             raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
         except Corrupt as e:
             raise self._fail(e, "receive") from None
-        except ProtocolError:
-            raise
-        except OSError as e:
-            if e.args == ("got end of file during message",):
-                raise self._framing_error(ProtocolError("got end of file during message")) from None
-            raise
-
-    def recv(self) -> Any:
-        """Receive one message and decode it (SPEC section 3).
-
-        EOFError after the peer closed; :class:`PeerGoneError` after it died;
-        :class:`CorruptError` after it broke the ring protocol.
-        """
-        payload = self._recv_frame(self._max_frame_size)[1]
-        assert payload is not None
-        return _decode(payload)
-
-    def recv_bytes(self, maxlength: Optional[int] = None) -> bytes:
-        """Receive one message's bytes, undecoded."""
-        limit = self._max_frame_size
-        if maxlength is not None:
-            if maxlength < 0:
-                raise ValueError("negative maxlength")
-            limit = min(limit, maxlength)
-        payload = self._recv_frame(limit)[1]
-        assert payload is not None
-        return payload if isinstance(payload, bytes) else bytes(payload)
-
-    def recv_bytes_into(self, buf: WritableBuffer, offset: int = 0) -> int:
-        """Receive one message's bytes straight from the ring into buf at byte
-        offset (no intermediate object). Returns the message size; raises
-        BufferTooShort (holding the whole message, which is consumed) if it
-        does not fit.
-        """
-        with memoryview(buf) as mv:
-            dest = mv if mv.itemsize == 1 and mv.ndim == 1 else mv.cast("B")
-            if offset < 0:
-                raise ValueError("negative offset")
-            if offset > dest.nbytes:
-                raise ValueError("offset too large")
-            n, payload = self._recv_frame(self._max_frame_size, dest[offset:])
-            if payload is not None:
-                raise BufferTooShort(bytes(payload))
+        if n < len(view):
+            view = view[:n]
+            ring.read_into(view)
             return n
+        ring.read_into(view)
+        return len(view)
 
-    def poll(self, timeout: Optional[float] = 0.0) -> bool:
-        """Whether a message (whole or partial), end of stream, a dead peer or
-        a broken connection can be read now; waits up to timeout seconds
-        (None: forever)."""
-        if not self._finalizer.alive or self._rerror is not None:
-            raise self._not_readable()
-        if self._broken is not None:
-            return True
-        if self._wbuf:
-            self.flush()
+    def take_frame(self, limit: int) -> Optional[bytes]:
+        """The base's fast path (see gobridge._transport.base.TakeFrame): a
+        whole small frame straight out of the ring, one copy, one index store."""
+        ring = self._in
+        try:
+            ring.wait_avail(4, self._rwaiter, True)
+            return ring.take_frame(limit)
+        except (EOFError, OSError):
+            return None  # end of stream, or inside a frame: the buffered path says which
+        except PeerGone:
+            raise PeerGoneError(errno.ECONNRESET, "gobridge: shm: peer process is gone") from None
+        except Corrupt as e:
+            raise self._fail(e, "receive") from None
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Whether bytes, end of stream, a dead peer or a broken ring can be
+        read now; waits up to timeout seconds (None: forever)."""
         ring = self._in
         if ring.readable():
             return True
@@ -417,6 +238,26 @@ class ShmConnection(Connection):
         finally:
             w.deadline = None
         return True
+
+
+class ShmConnection(Connection):
+    """One end of an ``shm:`` connection: a :class:`gobridge.Connection` over
+    an :class:`ShmTransport` (no ``fileno``). Not thread-safe (one reader
+    and one writer thread at most).
+
+    :meth:`close` is the owner's job; a connection dropped without it is
+    closed when it is collected (and at interpreter exit), so that its peer
+    sees end of stream and its memory and socket are released."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool,
+                 name: str, max_frame_size: int) -> None:  # noqa: D107
+        self.name = name
+        self._setup(ShmTransport(mm, sock, r0, r1, dialer, name), True, True, max_frame_size)
+
+    def __repr__(self) -> str:
+        return f"<ShmConnection shm:{self.name} {'closed' if self.closed else 'open'}>"
 
 
 # --- the connection's memory (SPEC 11.2, 11.3) ---------------------------------
@@ -453,7 +294,7 @@ def create_memory(name: str, cap: int = DEFAULT_RING, start: int = 0) -> Tuple[i
     init_ctl(mm, _C_RING0, start)
     init_ctl(mm, _C_RING1, start)
     _HDR.pack_into(mm, _C_VERSION, VERSION, HDR_SIZE, cap)
-    struct.pack_into("<I", mm, 24, os.getpid())
+    struct.pack_into("<I", mm, L.C_DIALER_PID, os.getpid())
     mm[0:8] = CONN_MAGIC
     return fd, mm
 
@@ -539,8 +380,8 @@ def _recv_request(sock: socket.socket) -> Tuple[bytes, List[int], int, Optional[
 # --- listener and dialer (SPEC 11.3) ------------------------------------------
 
 
-class ShmListener(Listener):
-    """``gobridge.Listener("shm:NAME")``: accepts shared-memory connections.
+class ShmListener:
+    """What ``gobridge.Listener("shm:NAME")`` runs: accepts shared-memory connections.
 
     Listens on a unix socket at ``/dev/shm/NAME``, made as SPEC 5.1 makes
     unix sockets: a live listener's name gives ``OSError(errno.EADDRINUSE)``,
@@ -551,22 +392,11 @@ class ShmListener(Listener):
     removes the socket.
     """
 
-    def __init__(  # noqa: D107
-        self,
-        address: "Union[str, os.PathLike[str]]",
-        family: Optional[str] = None,
-        backlog: int = 1,
-        authkey: Optional[bytes] = None,
-        *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    ) -> None:
-        check_options(family, authkey, "shm")
+    def __init__(self, name: str, backlog: int, max_frame_size: int) -> None:  # noqa: D107
+        _check_name(name)
         self._sock: Optional[socket.socket] = None
-        self._address = os.fspath(address)
-        self._last_accepted: Optional[str] = None
-        self._max_frame_size = _check_max_frame_size(max_frame_size)
-        self._name = self._address[len("shm:"):]
-        _check_name(self._name)
+        self._max_frame_size = max_frame_size
+        self._name = name
         self._path = _shm.path(self._name)
         self._pending: Dict[socket.socket, float] = {}  # handshakes under way, and their deadlines
         self._sel = selectors.DefaultSelector()
@@ -574,7 +404,7 @@ class ShmListener(Listener):
         self.refused = 0  # requests refused (for tests)
         self.last_refusal: Optional[str] = None
         try:
-            self._sock, self._ident = _listen_unix(self._path, max(backlog, BACKLOG))
+            self._sock, self._ident = listen_unix(self._path, max(backlog, BACKLOG))
             self._sock.setblocking(False)
             self._sel.register(self._sock, selectors.EVENT_READ)
         except BaseException:
@@ -586,7 +416,7 @@ class ShmListener(Listener):
     def fileno(self) -> int:
         raise OSError(errno.EBADF, "gobridge: an shm: listener has no file descriptor")
 
-    def accept(self, timeout: Optional[float] = None) -> Connection:
+    def accept(self, timeout: Optional[float] = None) -> Tuple[Connection, Optional[str]]:
         """Wait for a client (up to timeout seconds) and return the connection."""
         if self._sock is None:
             raise OSError("listener is closed")
@@ -603,8 +433,7 @@ class ShmListener(Listener):
                 else:
                     conn = self._handshake(key.fileobj)  # type: ignore[arg-type]
                     if conn is not None:
-                        self._last_accepted = self._address
-                        return conn
+                        return conn, None
             now = time.monotonic()
             for s, dl in list(self._pending.items()):
                 if dl <= now:
@@ -711,9 +540,6 @@ class ShmListener(Listener):
         finally:
             sock.close()
 
-    def __repr__(self) -> str:
-        return f"<Listener {self._address!r} {'closed' if self._sock is None else 'listening'}>"
-
 
 def dial(name: str, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
          timeout: Optional[float] = None, start: int = 0) -> ShmConnection:
@@ -775,14 +601,9 @@ def _recv_exactly(sock: socket.socket, n: int, deadline: Optional[float], addr: 
     return got
 
 
-def client(
-    address: str,
-    family: Optional[str] = None,
-    authkey: Optional[bytes] = None,
-    *,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    timeout: Optional[float] = None,
-) -> Connection:
+listen = ShmListener
+
+
+def client(name: str, address: str, max_frame_size: int, timeout: Optional[float]) -> Connection:
     """``gobridge.Client("shm:NAME")``: connect to a shared-memory listener."""
-    check_options(family, authkey, "shm")
-    return dial(address[len("shm:"):], _check_max_frame_size(max_frame_size), timeout)
+    return dial(name, max_frame_size, timeout)

@@ -22,24 +22,24 @@ import threading
 import time
 from typing import Callable, Optional
 
-from . import _futex
+from . import futex as _futex
+from .layout import CTL_HEAD, CTL_RCLOSED, CTL_RWAIT, CTL_SIZE, CTL_TAIL, CTL_WCLOSED, CTL_WWAIT, RING_STEP
 
 __all__ = ["Ring", "CTL_SIZE", "PeerGone", "Corrupt", "fence", "init_ctl", "M64"]
 
-CTL_SIZE = 192
 # 8-byte word indices (offset // 8) and 4-byte word indices (offset // 4).
-_HEAD = 0
-_TAIL = 8
-_WCLOSED = 2
-_RCLOSED = 18
-_RWAIT = 32
-_WWAIT = 33
+_HEAD = CTL_HEAD // 8
+_TAIL = CTL_TAIL // 8
+_WCLOSED = CTL_WCLOSED // 4
+_RCLOSED = CTL_RCLOSED // 4
+_RWAIT = CTL_RWAIT // 4
+_WWAIT = CTL_WWAIT // 4
 
 _SPIN = 400  # polls before sleeping (a few tens of microseconds)
 # The most a write or read moves before publishing its index (SPEC 11.4): a
 # larger transfer is published step by step, so that the reader copies out one
 # step while the writer copies in the next. Go's internal/ring.Step.
-STEP = 64 << 10
+STEP = RING_STEP
 # A read releases its space every four steps: each release costs Python a
 # fence and a few object creations, and a Go writer spins for tens of
 # microseconds before it sleeps, far longer than copying four steps takes.

@@ -20,13 +20,13 @@ from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import ShareableList, SharedMemory
 from typing import Any, Callable, Optional
 
+from .layout import SEG_KIND_MMAP, SEG_KIND_RAW, XATTR_KEEP, XATTR_KIND
+
 DIR = "/dev/shm"
 MAX_NAME_LEN = 255
 DEFAULT_MODE = 0o600
-KIND_RAW = "raw"
-KIND_MMAP = "mmap"
-XATTR_KIND = "user.gobridge.kind"
-XATTR_KEEP = "user.gobridge.keep"
+KIND_RAW = SEG_KIND_RAW
+KIND_MMAP = SEG_KIND_MMAP
 _MAX_KIND = 64
 _MAX_RETRY = 100
 

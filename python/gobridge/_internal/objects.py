@@ -1,6 +1,8 @@
-"""Named shared objects: the common segment handle, Value, Array, Semaphore,
-Lock and RLock (wire/SPEC.md section 10). Queue and JoinableQueue are in
-_queue.py. Go's bridge/mp opens the same names.
+"""Named shared objects: the segment handle every one is built on (wire/SPEC.md
+section 10), its header, locks and errors. The objects themselves are
+gobridge.synchronize (Lock, RLock, Semaphore), gobridge.sharedctypes (Value,
+Array) and gobridge.queues (Queue, JoinableQueue). Go's bridge/mp opens the
+same names.
 
 Processes exclude each other with open-file-description locks
 (fcntl F_OFD_SETLKW) on bytes of the segment file, which the kernel releases
@@ -22,60 +24,47 @@ from __future__ import annotations
 
 import fcntl
 import mmap
-import operator
 import os
-import struct
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Union, overload
+from typing import Any, Callable, List, Optional
 
-from . import _futex, _shm
+from . import futex as _futex
+from . import ofdlock
+from . import shmseg as _shm
+from .layout import (KIND_ARRAY, KIND_JOINABLE, KIND_LOCK, KIND_NAMES, KIND_QUEUE, KIND_RLOCK, KIND_SEMAPHORE,
+                     KIND_VALUE, LOCK_GET, LOCK_INTERNAL, LOCK_USER, OBJ_HEADER, OBJ_MAGIC, OBJ_REDO_MAX, OBJ_VERSION,
+                     O_HOLDER, O_REDO_N, Q_GET_REDO_N, Q_MIN_CAP, Q_RING)
+from .layout import VALUE_OFF as VALUE_OFF
 
-__all__ = ["Value", "Array", "Semaphore", "Lock", "RLock", "TYPECODES", "LayoutError", "NotReadyError",
-           "SegmentTruncatedError", "ClosedError"]
+__all__ = ["TYPECODES", "LayoutError", "NotReadyError", "SegmentTruncatedError", "ClosedError"]
 
-MAGIC = 0x504D4247  # "GBMP"
-VERSION = 2  # 2: queues have a get lock and a get redo log (SPEC 10.5)
-HEADER = 64
-REDO_MAX = 3
-OFF_REDO_N = 8  # the header's redo log: count at 8, entries (u32 offset, u32 width, u64 value) from 16
-OFF_HOLDER = 12
-LOCK_INTERNAL = 0
-LOCK_USER = 1
-LOCK_GET = 2  # a queue's get side
-OFF_GET_REDO_N = 136  # a queue's get-side redo log: count at 136, entries at 144
-VALUE_OFF = 64
+MAGIC = OBJ_MAGIC
+VERSION = OBJ_VERSION
+HEADER = OBJ_HEADER
+REDO_MAX = OBJ_REDO_MAX
+OFF_REDO_N = O_REDO_N  # the header's redo log: count at 8, entries (u32 offset, u32 width, u64 value) from 16
+OFF_HOLDER = O_HOLDER
+OFF_GET_REDO_N = Q_GET_REDO_N  # a queue's get-side redo log: count at 136, entries at 144
 WAIT_SLICE = 0.05  # every futex sleep is bounded by this (SPEC 10.6)
 READY_WAIT = 2.0  # an opener waits this long for a marked segment's magic (SPEC 10.1)
 MAX_SEGMENT = 1 << 40
-Q_RING, MIN_CAP = 256, 64
+MIN_CAP = Q_MIN_CAP
 # the fields a commit may change, by log: (offset, width) (SPEC 10.5)
 _PUT_FIELDS = {(88, 8), (96, 8)}  # tail, put_seq
 _UNFIN_FIELD = (128, 4)  # a joinable queue's unfinished
 _GET_FIELDS = {(80, 8), (104, 8)}  # head, get_seq
 
-KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
 _QUEUES = (KIND_QUEUE, KIND_JOINABLE)
-KIND_NAMES = {
-    KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
-    KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
-}
 _KIND_CODES = {v: k for k, v in KIND_NAMES.items()}
 
 #: typecode -> item size in bytes (native, little-endian; l/L are C long, 8 bytes on Linux)
 TYPECODES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8, "f": 4, "d": 8}
 _SAME = {("l", "q"), ("q", "l"), ("L", "Q"), ("Q", "L")}
 
-_FLOCK = struct.Struct("hhqqi4x")  # struct flock on LP64 Linux
-
-
-def _flock(typ: int, off: int) -> bytes:
-    return _FLOCK.pack(typ, os.SEEK_SET, off, 1, 0)
-
-
-_WRLCK = [_flock(fcntl.F_WRLCK, i) for i in range(3)]
-_UNLCK = [_flock(fcntl.F_UNLCK, i) for i in range(3)]
+_WRLCK = [ofdlock.pack(fcntl.F_WRLCK, i) for i in range(3)]
+_UNLCK = [ofdlock.pack(fcntl.F_UNLCK, i) for i in range(3)]
 
 
 _fcntl = fcntl.fcntl
@@ -617,422 +606,3 @@ class _UserLock:
             h.wake(OFF_HOLDER)
         finally:
             self.mu.release()
-
-
-class Lock:
-    """multiprocessing.Lock, named: Lock(name='l') in every process that
-    shares it. A lock whose holder dies is released (the next acquire gets
-    it), not left locked as multiprocessing's is. The holder is this handle:
-    release() from a process that did not acquire raises ValueError."""
-
-    _kind = KIND_LOCK
-
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False) -> None:
-        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep)
-        self._ul = _UserLock(self._h)
-
-    @property
-    def name(self) -> str:
-        return self._h.name
-
-    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        return self._ul.acquire(block, timeout)
-
-    def release(self) -> None:
-        self._ul.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def close(self) -> None:
-        """Release this handle; the last one removes the lock."""
-        self._h.close()
-
-    def __reduce__(self) -> "tuple[Any, ...]":
-        return (_reopen, (type(self), self.name))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}(name={self.name!r})>"
-
-
-class RLock(Lock):
-    """multiprocessing.RLock, named: the owning thread may acquire again and
-    must release as many times."""
-
-    _kind = KIND_RLOCK
-
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False,
-                 _ul: Optional[_UserLock] = None) -> None:
-        if _ul is None:
-            super().__init__(name=name, keep=keep)
-        else:
-            self._h, self._ul = _ul.h, _ul
-        self._owner: Optional[int] = None
-        self._count = 0
-        self._pid = os.getpid()
-
-    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        me = threading.get_ident()
-        if self._pid != os.getpid():
-            self._pid, self._owner, self._count = os.getpid(), None, 0
-        if self._owner == me:
-            self._count += 1
-            return True
-        if not self._ul.acquire(block, timeout):
-            return False
-        self._owner, self._count = me, 1
-        return True
-
-    def release(self) -> None:
-        if self._owner != threading.get_ident() or self._pid != os.getpid():
-            raise AssertionError("attempt to release recursive lock not owned by thread")
-        self._count -= 1
-        if self._count == 0:
-            self._owner = None
-            self._ul.release()
-
-
-def _reopen(cls: Any, name: str) -> Any:
-    return cls(name=name)
-
-
-class Semaphore:
-    """multiprocessing.Semaphore, named. A count is not owned: a process that
-    dies holding one does not give it back (as with multiprocessing)."""
-
-    _VALUE = 64
-    _WAITERS = 68
-    _MAX = 0x7FFFFFFF
-
-    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False) -> None:
-        if value < 0:
-            raise ValueError("semaphore initial value must be >= 0")
-        if value > self._MAX:
-            raise OverflowError("semaphore initial value too large")
-
-        def init(h: _Handle) -> None:
-            h.set32(self._VALUE, value)
-
-        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep)
-
-    @property
-    def name(self) -> str:
-        return self._h.name
-
-    def _bad(self, v: int) -> LayoutError:
-        """The count (at 64, read once under the internal lock) is above
-        SEM_VALUE_MAX: no process could have made it."""
-        return LayoutError(f"{self.name!r}: semaphore count {v}")
-
-    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        """multiprocessing's acquire; the timeout bounds the whole call,
-        waits for the internal lock included."""
-        h = self._h
-        deadline = None if timeout is None or not block else _monotonic() + max(timeout, 0.0)
-        asleep = False  # counted in waiters by the last round
-        while True:
-            if not h.lock(deadline):
-                if asleep:
-                    self._uncount()
-                return False
-            try:
-                if asleep:
-                    asleep = False
-                    n = h.u32(self._WAITERS)
-                    if n:
-                        h.set32(self._WAITERS, n - 1)
-                v = h.w32[16]  # the count at 64, read once
-                if v > self._MAX:
-                    raise self._bad(v)
-                if v > 0:
-                    h.w32[16] = v - 1
-                    return True
-                if not block:
-                    return False
-                h.set32(self._WAITERS, h.u32(self._WAITERS) + 1)
-                asleep = True
-            finally:
-                h.unlock()
-            if not h.sleep(self._VALUE, 0, deadline):
-                self._uncount()
-                return False
-
-    def _uncount(self) -> None:
-        """Take back this waiter's count if the lock is free at once (a hint:
-        one left high only costs a spare wake-up)."""
-        h = self._h
-        if h.try_lock():
-            try:
-                n = h.u32(self._WAITERS)
-                if n:
-                    h.set32(self._WAITERS, n - 1)
-            finally:
-                h.unlock()
-
-    def release(self) -> None:
-        h = self._h
-        h.lock()
-        try:
-            v = h.w32[16]
-            if v > self._MAX:
-                raise self._bad(v)
-            if v == self._MAX:
-                raise ValueError("semaphore or lock released too many times")
-            h.w32[16] = v + 1
-            waiters = h.u32(self._WAITERS)
-        finally:
-            h.unlock()
-        if waiters:
-            h.wake(self._VALUE, 1)
-
-    def get_value(self) -> int:
-        self._h.check()
-        return self._h.u32(self._VALUE)
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def close(self) -> None:
-        """Release this handle; the last one removes the semaphore."""
-        self._h.close()
-
-    def __reduce__(self) -> "tuple[Any, ...]":
-        return (_reopen_sem, (self.name,))
-
-    def __repr__(self) -> str:
-        try:
-            value = str(self.get_value())
-        except (ClosedError, SegmentTruncatedError):
-            value = "unknown"
-        return f"<Semaphore(value={value}, name={self.name!r})>"
-
-
-def _reopen_sem(name: str) -> "Semaphore":
-    return Semaphore(0, name=name)  # attaching keeps the count
-
-
-def _check_typecode(typecode: str) -> int:
-    if not isinstance(typecode, str) or typecode not in TYPECODES:
-        raise TypeError(f"typecode must be one of {' '.join(TYPECODES)}, not {typecode!r}")
-    return TYPECODES[typecode]
-
-
-Number = Union[int, float]
-
-
-def _enter_locked(self: Any) -> None:
-    """Take the object's lock (an RLock) for one access. A fresh acquisition
-    checked the segment's size already (_UserLock); a nested one (the caller
-    holds get_lock()) checks it here."""
-    lk = self._lock
-    lk.acquire()
-    if lk._count > 1:
-        try:
-            self._h.check()
-        except BaseException:
-            lk.release()
-            raise
-
-
-class Value:
-    """multiprocessing.Value(typecode, value), named. .value reads and writes
-    under the object's lock as multiprocessing's synchronized Value does;
-    get_lock() returns that lock (an RLock) for read-modify-write steps:
-    ``with v.get_lock(): v.value += 1``. Attaching keeps the current value.
-    As with ctypes, an integer out of the typecode's range wraps
-    (Value('b', 200).value == -56) and float typecodes take ints."""
-
-    def __init__(self, typecode: str, value: Number = 0, *, name: Optional[str] = None,
-                 keep: bool = False, lock: bool = True) -> None:
-        size = _check_typecode(typecode)
-
-        def init(h: _Handle) -> None:
-            v = h.view(VALUE_OFF, VALUE_OFF + size, typecode)
-            v[0] = _wrap(typecode, value)
-
-        self._h = _Handle(name, KIND_VALUE, VALUE_OFF + 8, typecode, init=init, keep=keep)
-        self._typecode = self._h.typecode  # the segment's: l and q (L and Q) are interchangeable
-        self._item = self._h.view(VALUE_OFF, VALUE_OFF + size, self._typecode)
-        self._lock = RLock(_ul=_UserLock(self._h))
-
-    @property
-    def name(self) -> str:
-        return self._h.name
-
-    @property
-    def value(self) -> Number:
-        self._enter()
-        try:
-            return self._item[0]  # type: ignore[no-any-return]
-        finally:
-            self._lock.release()
-
-    @value.setter
-    def value(self, v: Number) -> None:
-        v = _wrap(self._typecode, v)
-        self._enter()
-        try:
-            self._item[0] = v
-        finally:
-            self._lock.release()
-
-    _enter = _enter_locked
-
-    def get_lock(self) -> RLock:
-        return self._lock
-
-    def get_obj(self) -> "Value":
-        return self
-
-    def close(self) -> None:
-        """Release this handle; the last one removes the value."""
-        self._h.close()
-
-    def __reduce__(self) -> "tuple[Any, ...]":
-        return (_reopen_value, (self._typecode, self.name))
-
-    def __repr__(self) -> str:
-        try:
-            value = repr(self.value)
-        except (ClosedError, SegmentTruncatedError):
-            value = "unknown"
-        return f"<Value({self._typecode!r}, {value}, name={self.name!r})>"
-
-
-class Array:
-    """multiprocessing.Array(typecode, size_or_initializer), named: indexing,
-    slicing, len(), iteration, get_lock(). Each access takes the lock, as
-    multiprocessing's synchronized Array does. Attaching keeps the items; the
-    length must match."""
-
-    def __init__(self, typecode: str, size_or_initializer: Union[int, Sequence[Number]], *,
-                 name: Optional[str] = None, keep: bool = False, lock: bool = True) -> None:
-        size = _check_typecode(typecode)
-        init_items: Optional[Sequence[Number]] = None
-        if isinstance(size_or_initializer, int):
-            n = size_or_initializer
-        else:
-            init_items = list(size_or_initializer)
-            n = len(init_items)
-        if n < 0:
-            raise ValueError(f"negative array length {n}")
-        self._n = n
-
-        def init(h: _Handle) -> None:
-            h.set64(VALUE_OFF, n)
-            if init_items:
-                v = h.view(VALUE_OFF + 8, VALUE_OFF + 8 + n * size, typecode)
-                v[:] = _pack_seq(typecode, init_items)
-
-        def check(h: _Handle) -> None:
-            got = h.u64(VALUE_OFF)
-            if got != n:
-                raise LayoutError(f"{h.name!r} has {got} items, not {n}")
-            if VALUE_OFF + 8 + n * size > h.size:
-                raise LayoutError(f"{h.name!r}: {n} items do not fit {h.size} bytes")
-
-        self._h = _Handle(name, KIND_ARRAY, VALUE_OFF + 8 + n * size, typecode, init=init, check=check, keep=keep)
-        self._typecode = self._h.typecode
-        self._items = self._h.view(VALUE_OFF + 8, VALUE_OFF + 8 + n * size, self._typecode)
-        self._lock = RLock(_ul=_UserLock(self._h))
-
-    @property
-    def name(self) -> str:
-        return self._h.name
-
-    def __len__(self) -> int:
-        return self._n
-
-    @overload
-    def __getitem__(self, i: int) -> Number: ...
-    @overload
-    def __getitem__(self, i: slice) -> List[Number]: ...
-
-    def __getitem__(self, i: Union[int, slice]) -> Union[Number, List[Number]]:
-        self._enter()
-        try:
-            if isinstance(i, slice):
-                return self._items[i].tolist()  # type: ignore[no-any-return]
-            return self._items[i]  # type: ignore[no-any-return]
-        finally:
-            self._lock.release()
-
-    @overload
-    def __setitem__(self, i: int, v: Number) -> None: ...
-    @overload
-    def __setitem__(self, i: slice, v: Sequence[Number]) -> None: ...
-
-    def __setitem__(self, i: Union[int, slice], v: Union[Number, Sequence[Number]]) -> None:
-        self._enter()
-        try:
-            if isinstance(i, slice):
-                if isinstance(v, (int, float)):
-                    raise TypeError("can only assign a sequence to a slice")
-                self._items[i] = _pack_seq(self._typecode, v)
-            else:
-                self._items[i] = _wrap(self._typecode, v)  # type: ignore[arg-type]
-        finally:
-            self._lock.release()
-
-    def __iter__(self) -> Iterator[Number]:
-        return iter(self[:])
-
-    _enter = _enter_locked
-
-    def get_lock(self) -> RLock:
-        return self._lock
-
-    def get_obj(self) -> "Array":
-        return self
-
-    def close(self) -> None:
-        """Release this handle; the last one removes the array."""
-        self._h.close()
-
-    def __reduce__(self) -> "tuple[Any, ...]":
-        return (_reopen_array, (self._typecode, self._n, self.name))
-
-    def __repr__(self) -> str:
-        try:
-            items = repr(self[:])
-        except (ClosedError, SegmentTruncatedError):
-            items = "unknown"
-        return f"<Array({self._typecode!r}, {items}, name={self.name!r})>"
-
-
-def _reopen_value(typecode: str, name: str) -> Value:
-    return Value(typecode, 0, name=name)  # attaching keeps the value
-
-
-def _reopen_array(typecode: str, n: int, name: str) -> Array:
-    return Array(typecode, n, name=name)
-
-
-def _pack_seq(typecode: str, items: Sequence[Number]) -> Any:
-    # native sizes ("l" is C long, 8 bytes), as the segment's items; "="
-    # would pack l/L in 4 bytes and the assignment would fail
-    v: Any = memoryview(struct.pack(f"@{len(items)}{typecode}", *[_wrap(typecode, x) for x in items]))
-    return v.cast(typecode)
-
-
-_FLOATS = ("f", "d")
-
-
-def _wrap(typecode: str, v: Number) -> Number:
-    """What ctypes stores for v: integers wrap modulo 2**bits (ctypes does no
-    overflow check: Value('b', 200).value == -56, as with multiprocessing);
-    float typecodes take ints (and bools) too. A float for an integer
-    typecode raises TypeError, as ctypes does."""
-    if typecode in _FLOATS:
-        return float(v)
-    bits = TYPECODES[typecode] * 8
-    x = operator.index(v) & ((1 << bits) - 1)  # type: ignore[arg-type]
-    if typecode.islower() and x >> (bits - 1):
-        x -= 1 << bits
-    return x

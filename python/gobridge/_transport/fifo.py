@@ -1,4 +1,7 @@
-"""The fifo: transport (wire/SPEC.md section 6.6).
+"""The fifo: scheme and plain named pipes (wire/SPEC.md section 6.6).
+
+Connections over FIFOs are fd connections (gobridge._transport.fd); this
+module opens the FIFOs and runs the rendezvous.
 
 Two uses of named pipes, as in Go's bridge package:
 
@@ -27,20 +30,20 @@ import os
 import secrets
 import select
 import stat
-import struct
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
+from typing import Callable, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
 
-from ._codec import DEFAULT_MAX_FRAME_SIZE, encode
-from ._errors import PeerGoneError
-from ._unix import Listener, check_options, unlink_if_same
-from .connection import _HEADER, Connection, _check_max_frame_size
+from .._codec import DEFAULT_MAX_FRAME_SIZE, encode
+from .._errors import PeerGoneError
+from .._internal import ofdlock
+from .base import HEADER, Connection, _check_max_frame_size, pack_header
+from .fd import PIPE_BUF, FdTransport, SharedFdTransport
+from .unix import unlink_if_same
 
-__all__ = ["mkfifo", "open_fifo", "FifoListener", "FifoConnection", "client"]
+__all__ = ["mkfifo", "open_fifo", "FifoListener", "listen", "client", "PIPE_BUF"]
 
-PIPE_BUF = 4096  # select.PIPE_BUF on Linux
 _UP = ".up"  # dialer -> listener
 _DOWN = ".down"  # listener -> dialer
 
@@ -175,18 +178,12 @@ def _wait_for_writer(path: str, link: str, deadline: Optional[float], alive: Opt
 # --- the listener mark (SPEC 6.6): an OFD write lock on one byte -------------
 
 _MARK = 0  # the byte of the rendezvous FIFO its live listener locks
-_FLOCK = struct.Struct("hhqqi4x")  # struct flock on x86-64 and arm64
-
-
-def _ofd(fd: int, cmd: int, typ: int) -> int:
-    res = fcntl.fcntl(fd, cmd, _FLOCK.pack(typ, os.SEEK_SET, _MARK, 1, 0))
-    return int(_FLOCK.unpack(res)[0])
 
 
 def _take_mark(wfd: int) -> bool:
     """Take the listener mark through a write descriptor; False if held."""
     try:
-        _ofd(wfd, fcntl.F_OFD_SETLK, fcntl.F_WRLCK)
+        fcntl.fcntl(wfd, fcntl.F_OFD_SETLK, ofdlock.pack(fcntl.F_WRLCK, _MARK))
     except (BlockingIOError, PermissionError):
         return False
     return True
@@ -194,7 +191,7 @@ def _take_mark(wfd: int) -> bool:
 
 def _check_not_rendezvous(fd: int, path: str) -> None:
     """Refuse, for a plain-pipe reader or writer, a live listener's rendezvous."""
-    if _ofd(fd, fcntl.F_OFD_GETLK, fcntl.F_WRLCK) != fcntl.F_UNLCK:
+    if ofdlock.probe(fd, fcntl.F_WRLCK, _MARK) != fcntl.F_UNLCK:
         raise OSError(errno.EADDRINUSE, "address in use: the FIFO is a fifo: listener's rendezvous, not a plain pipe", path)
 
 
@@ -213,84 +210,19 @@ def _has_reader(wfd: int) -> bool:
     return not any(ev & select.POLLERR for _, ev in p.poll(0))
 
 
-class FifoConnection(Connection):
-    """A Connection over FIFO descriptors: a read end, a write end, or both.
-
-    ``shared`` marks the write end of a FIFO other writers may share: frames
-    larger than PIPE_BUF are then written under ``flock(LOCK_EX)``, smaller
-    ones under ``flock(LOCK_SH)``.
-    """
-
-    __slots__ = ("_wfd", "_shared")
-
-    def __init__(
-        self,
-        rfd: Optional[int],
-        wfd: Optional[int],
-        *,
-        shared: bool = False,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    ) -> None:
-        self._wfd: Optional[int] = None
-        self._shared = shared
-        for fd in (rfd, wfd):
-            if fd is not None:
-                os.set_blocking(fd, True)
-        if rfd is None:
-            if wfd is None:
-                raise ValueError("a FIFO connection needs a descriptor")
-            super().__init__(wfd, readable=False, max_frame_size=max_frame_size)
-            return
-        super().__init__(rfd, writable=wfd is not None, max_frame_size=max_frame_size)
-        self._wfd = wfd
-
-    def _check_writable(self) -> int:
-        fd = super()._check_writable()
-        return fd if self._wfd is None else self._wfd
-
-    def _send_frame(self, payload: Union[bytes, memoryview]) -> None:
-        if not self._shared:
-            super()._send_frame(payload)
-            return
-        # A frame up to PIPE_BUF is one atomic write, but a larger one goes
-        # in pieces whenever the pipe fills: small frames hold the flock
-        # shared so that none lands between the pieces of a large one, which
-        # holds it exclusive (SPEC 6.6).
-        fd = self._check_writable()
-        fcntl.flock(fd, fcntl.LOCK_SH if len(payload) + 4 <= PIPE_BUF else fcntl.LOCK_EX)
-        try:
-            super()._send_frame(payload)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def set_write_buffer(self, size: int) -> None:
-        """As Connection's; refused on a FIFO that other writers may share,
-        whose frames must each be written whole (Go's OpenFIFOWriter refuses
-        WithWriteBuffer too)."""
-        if self._shared and size.__index__() > 0:
-            raise ValueError("set_write_buffer does not apply to a FIFO that other writers may share")
-        super().set_write_buffer(size)
-
-    def close(self) -> None:
-        try:
-            if self._wbuf and self._handle is not None:
-                self.flush()  # while the write end is still open
-        finally:
-            wfd, self._wfd = self._wfd, None
-            try:
-                super().close()
-            finally:
-                if wfd is not None:
-                    os.close(wfd)
-
-    def __del__(self) -> None:
-        if self._wfd is not None:
-            try:
-                os.close(self._wfd)
-            except OSError:
-                pass
-            self._wfd = None
-        super().__del__()
+def fifo_connection(rfd: Optional[int], wfd: Optional[int], *, shared: bool = False,
+                    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> Connection:
+    """A Connection over FIFO descriptors (a read end, a write end, or both),
+    made blocking; ``shared`` marks a write end other writers may share
+    (see :class:`gobridge._transport.fd.SharedFdTransport`)."""
+    if rfd is None and wfd is None:
+        raise ValueError("a FIFO connection needs a descriptor")
+    for fd in (rfd, wfd):
+        if fd is not None:
+            os.set_blocking(fd, True)
+    t = SharedFdTransport(rfd, wfd) if shared else FdTransport(rfd, wfd)
+    return Connection._over(t, rfd is not None, wfd is not None,
+                            max_frame_size=max_frame_size)
 
 
 def open_fifo(
@@ -299,7 +231,7 @@ def open_fifo(
     *,
     timeout: Optional[float] = None,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-) -> FifoConnection:
+) -> Connection:
     """Open the FIFO at path as a one-way connection.
 
     ``mode="r"``: a receive-only connection, returned once a writer has
@@ -324,15 +256,8 @@ def open_fifo(
         os.close(fd)
         raise
     if mode == "r":
-        return FifoConnection(fd, None, max_frame_size=max_frame_size)
-    return FifoConnection(None, fd, shared=True, max_frame_size=max_frame_size)
-
-
-def _path_of(address: Any) -> str:
-    text = os.fspath(address)
-    if not isinstance(text, str) or not text.startswith("fifo:") or len(text) == len("fifo:"):
-        raise ValueError(f"gobridge: invalid fifo address {address!r}")
-    return text[len("fifo:"):]
+        return fifo_connection(fd, None, max_frame_size=max_frame_size)
+    return fifo_connection(None, fd, shared=True, max_frame_size=max_frame_size)
 
 
 # --- rendezvous requests (SPEC 6.6) ------------------------------------------
@@ -370,7 +295,7 @@ def _match_request(buf: bytearray, i: int, base: bytes) -> Tuple[int, int, int]:
         if head4[0] or head4[1] or head4[2] > 0x0F:
             return _NO_MATCH, 0, 0
         return _PARTIAL, 0, 0
-    n = int(_HEADER.unpack_from(buf, i)[0])
+    n = int(HEADER.unpack_from(buf, i)[0])
     sh = _str_header(n)
     if sh is None or 4 + n > PIPE_BUF:
         return _NO_MATCH, 0, 0
@@ -551,7 +476,7 @@ def _remove_pair(base: str) -> None:
             pass
 
 
-def _open_pair(base: str, deadline: float, stop: threading.Event, max_frame_size: int) -> Optional["FifoConnection"]:
+def _open_pair(base: str, deadline: float, stop: threading.Event, max_frame_size: int) -> Optional[Connection]:
     """The listener's side of one handshake (SPEC 6.6); None when it failed.
 
     Opens the write end of ``.down`` (the dialer holds its read end before it
@@ -577,11 +502,11 @@ def _open_pair(base: str, deadline: float, stop: threading.Event, max_frame_size
         os.close(wfd)
         _remove_pair(base)
         return None
-    return FifoConnection(rfd, wfd, max_frame_size=max_frame_size)
+    return fifo_connection(rfd, wfd, max_frame_size=max_frame_size)
 
 
-class FifoListener(Listener):
-    """``gobridge.Listener("fifo:/path")``: accepts connections over FIFO pairs.
+class FifoListener:
+    """What ``gobridge.Listener("fifo:/path")`` runs: accepts connections over FIFO pairs.
 
     Owns the rendezvous FIFO (mode 0600, made if missing); an OFD write lock
     on its first byte marks the live listener, so a second one gets
@@ -592,20 +517,9 @@ class FifoListener(Listener):
     :meth:`close` ends the handshakes in progress and removes the FIFO.
     """
 
-    def __init__(  # noqa: D107
-        self,
-        address: "Union[str, os.PathLike[str]]",
-        family: Optional[str] = None,
-        backlog: int = 1,
-        authkey: Optional[bytes] = None,
-        *,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    ) -> None:
-        check_options(family, authkey, "fifo")
-        self._address = os.fspath(address)
-        self._path = _path_of(address)
-        self._max_frame_size = _check_max_frame_size(max_frame_size)
-        self._last_accepted: Optional[str] = None
+    def __init__(self, path: str, backlog: int, max_frame_size: int) -> None:  # noqa: D107
+        self._path = path
+        self._max_frame_size = max_frame_size
         self._rfd: Optional[int] = None
         mkfifo(self._path)
         rfd = _open(self._path, os.O_RDONLY)
@@ -618,8 +532,8 @@ class FifoListener(Listener):
         try:
             if not _take_mark(wfd):
                 raise OSError(errno.EADDRINUSE, "address in use: a listener holds the FIFO", self._path)
-            self._pending: _PendingHandshakes[bytes, FifoConnection] = _PendingHandshakes(
-                _MAX_PENDING, FifoConnection.close)
+            self._pending: _PendingHandshakes[bytes, Connection] = _PendingHandshakes(
+                _MAX_PENDING, Connection.close)
         except BaseException:
             os.close(rfd)
             os.close(wfd)
@@ -638,7 +552,7 @@ class FifoListener(Listener):
             raise OSError("listener is closed")
         return self._rfd
 
-    def accept(self, timeout: Optional[float] = None) -> Connection:
+    def accept(self, timeout: Optional[float] = None) -> Tuple[Connection, Optional[str]]:
         """Wait for a client (up to timeout seconds, ``TimeoutError``) and return the connection to it.
 
         The first handshake to complete wins, whichever request started it:
@@ -651,8 +565,7 @@ class FifoListener(Listener):
                 raise OSError("listener is closed")
             conn = self._pending.take()
             if conn is not None:
-                self._last_accepted = self._address
-                return conn
+                return conn, None
             while self._names and self._start(self._names[0]):
                 self._names.popleft()
             poller = select.poll()
@@ -699,18 +612,12 @@ class FifoListener(Listener):
                 os.close(rfd)
                 os.close(self._keep)
 
-    def __repr__(self) -> str:
-        return f"<Listener {self._address!r} {'closed' if self._rfd is None else 'listening'}>"
 
 
-def client(
-    address: str,
-    family: Optional[str] = None,
-    authkey: Optional[bytes] = None,
-    *,
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    timeout: Optional[float] = None,
-) -> Connection:
+listen = FifoListener
+
+
+def client(path: str, address: str, max_frame_size: int, timeout: Optional[float]) -> Connection:
     """``gobridge.Client("fifo:/path")``: connect to a FIFO listener.
 
     A missing FIFO raises ``FileNotFoundError``; a FIFO nobody listens on is
@@ -720,9 +627,6 @@ def client(
     :class:`PeerGoneError`; one that gives up on the handshake (its deadline
     passed, or it closed) ``ConnectionRefusedError``.
     """
-    check_options(family, authkey, "fifo")
-    max_frame_size = _check_max_frame_size(max_frame_size)
-    path = _path_of(address)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         _check_fifo(path, os.lstat(path))
@@ -758,13 +662,13 @@ def client(
                 os.unlink(base + suffix)
             except OSError:
                 pass
-    return FifoConnection(fds[0], fds[1], max_frame_size=max_frame_size)
+    return fifo_connection(fds[0], fds[1], max_frame_size=max_frame_size)
 
 
 def _send_request(path: str, name: str, deadline: Optional[float]) -> None:
     """Write one frame holding name to the rendezvous FIFO, in one atomic write."""
     payload = encode(name)
-    frame = len(payload).to_bytes(4, "big") + payload
+    frame = pack_header(len(payload)) + payload
     if len(frame) > PIPE_BUF:
         raise ValueError("gobridge: fifo path too long")
     fd = _open_writer(path, deadline)

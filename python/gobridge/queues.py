@@ -9,17 +9,20 @@ import time
 from typing import Any, Optional
 
 from ._codec import DEFAULT_MAX_FRAME_SIZE, _decode, decode, encode
-from ._objects import (KIND_JOINABLE, KIND_QUEUE, OFF_GET_REDO_N, OFF_REDO_N, ClosedError, LayoutError, _Handle,
-                       _monotonic)
-from ._ring import WEAK, fence
+from ._internal.layout import KIND_JOINABLE, KIND_QUEUE
+from ._internal.layout import O_REDO_N as OFF_REDO_N
+from ._internal.layout import Q_GET_REDO_N as OFF_GET_REDO_N
+from ._internal.objects import ClosedError, LayoutError, _Handle, _monotonic
+from ._internal.layout import (Q_CAPACITY, Q_DEFAULT_CAPACITY, Q_GETSEQ, Q_GETTERS, Q_HEAD, Q_MAXSIZE, Q_MIN_CAP,
+                               Q_NGET, Q_NPUT, Q_PUTSEQ, Q_PUTTERS, Q_REC_HEADER, Q_TAIL, Q_UNFIN)
+from ._internal.layout import Q_RING as Q_RING
+from ._internal.ring import WEAK, fence
 
 __all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
 
 #: Ring bytes of a new queue unless capacity= says otherwise.
-DEFAULT_CAPACITY = 1 << 20
+DEFAULT_CAPACITY = Q_DEFAULT_CAPACITY
 
-Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104
-Q_NPUT, Q_NGET, Q_GETTERS, Q_PUTTERS, Q_UNFIN = 112, 116, 120, 124, 128
 # word indexes of the header fields in the handle's w64/w32 views
 _HEAD, _TAIL, _PUTSEQ, _GETSEQ, _MAXSIZE = Q_HEAD >> 3, Q_TAIL >> 3, Q_PUTSEQ >> 3, Q_GETSEQ >> 3, Q_MAXSIZE >> 3
 _NPUT, _NGET, _GETTERS, _PUTTERS, _UNFIN = Q_NPUT >> 2, Q_NGET >> 2, Q_GETTERS >> 2, Q_PUTTERS >> 2, Q_UNFIN >> 2
@@ -28,9 +31,8 @@ _REDO_N, _GET_REDO_N = OFF_REDO_N >> 2, OFF_GET_REDO_N >> 2
 # put_seq, and unfinished in a joinable queue) and get (head, get_seq)
 _PUT_ENTRIES2 = _GET_ENTRIES = struct.Struct("<IIQIIQ")
 _PUT_ENTRIES3 = struct.Struct("<IIQIIQIIQ")
-Q_RING = 256
-REC_HEADER = 8
-MIN_CAP = 64
+REC_HEADER = Q_REC_HEADER
+MIN_CAP = Q_MIN_CAP
 SPIN = 50e-6  # seconds a blocking get polls an empty queue before sleeping
 _LEN = struct.Struct("<I4x")
 

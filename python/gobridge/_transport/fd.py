@@ -1,0 +1,133 @@
+"""The byte hooks of connections over file descriptors: sockets, pipes and
+FIFOs (wire/SPEC.md 5, 6). gobridge._transport.base frames the bytes."""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import select
+from typing import Any, Optional, Union
+
+__all__ = ["FdTransport", "SharedFdTransport", "PIPE_BUF"]
+
+PIPE_BUF = 4096  # select.PIPE_BUF on Linux
+# Largest payload sent together with its header as one concatenated write
+# (SPEC 2: "both implementations do for payloads up to 64 KiB").
+_SMALL_SEND = 64 * 1024
+# select.poll takes milliseconds as a C int.
+_MAX_POLL_MS = 2**31 - 1
+
+Payload = Union[bytes, bytearray, memoryview]
+
+
+def _write_rest(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class FdTransport:
+    """Reads from ``rfd`` and writes to ``wfd``, which may be one descriptor
+    (a socket, a pipe end) or two (a FIFO pair); it owns and closes both.
+    A FIFO's write end that other writers share is a :class:`SharedFdTransport`.
+    """
+
+    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching")
+
+    def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
+        self._rfd = rfd
+        self._wfd = wfd
+        self._poller: Any = None
+        #: Why set_write_buffer is refused, or None.
+        self.no_batching: Optional[str] = None
+
+    def __del__(self) -> None:
+        # A safety net against descriptor leaks, as in multiprocessing; the
+        # owner is expected to call close().
+        try:
+            self.close()
+        except OSError:
+            pass
+
+    def describe(self) -> str:
+        fd = self._rfd if self._rfd is not None else self._wfd
+        return f"fd={fd}"
+
+    def fileno(self) -> int:
+        fd = self._rfd if self._rfd is not None else self._wfd
+        if fd is None:
+            raise OSError("handle is closed")
+        return fd
+
+    def close(self) -> None:
+        rfd, wfd = self._rfd, self._wfd
+        self._rfd = self._wfd = None
+        try:
+            if rfd is not None:
+                os.close(rfd)
+        finally:
+            if wfd is not None and wfd != rfd:
+                os.close(wfd)
+
+    def write(self, header: bytes, payload: Payload) -> None:
+        """Write header, then payload, whole."""
+        fd = self._wfd
+        assert fd is not None
+        if len(payload) <= _SMALL_SEND:
+            data = header + payload
+            written = os.write(fd, data)
+            if written < len(data):
+                _write_rest(fd, memoryview(data)[written:])
+            return
+        written = os.writev(fd, [header, payload])
+        if written < len(header):
+            _write_rest(fd, memoryview(header)[written:])
+            written = len(header)
+        _write_rest(fd, memoryview(payload)[written - len(header):])
+
+    def readinto(self, view: memoryview) -> int:
+        """Read what is there into view, waiting for at least a byte; 0 at end of stream."""
+        fd = self._rfd
+        assert fd is not None
+        return os.readv(fd, [view])
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Whether the read end is readable (bytes or end of stream) within
+        timeout seconds (None: forever, 0: now)."""
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self.fileno(), select.POLLIN)
+        if timeout is None:
+            return bool(poller.poll())
+        if timeout <= 0:
+            return bool(poller.poll(0))
+        ms = math.ceil(timeout * 1000)
+        while ms > _MAX_POLL_MS:
+            if poller.poll(_MAX_POLL_MS):
+                return True
+            ms -= _MAX_POLL_MS
+        return bool(poller.poll(ms))
+
+
+class SharedFdTransport(FdTransport):
+    """The write end of a FIFO other writers may share: a frame up to
+    PIPE_BUF is one atomic write, but a larger one goes in pieces whenever
+    the pipe fills, so small frames hold ``flock(LOCK_SH)`` and large ones
+    ``flock(LOCK_EX)``, and none lands between the pieces of another (SPEC
+    6.6). Frames cannot be batched."""
+
+    __slots__ = ()
+
+    def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
+        super().__init__(rfd, wfd)
+        self.no_batching = "set_write_buffer does not apply to a FIFO that other writers may share"
+
+    def write(self, header: bytes, payload: Payload) -> None:
+        fd = self._wfd
+        assert fd is not None
+        fcntl.flock(fd, fcntl.LOCK_SH if len(header) + len(payload) <= PIPE_BUF else fcntl.LOCK_EX)
+        try:
+            super().write(header, payload)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,0 +1,215 @@
+"""Named Lock, RLock and Semaphore in shared memory, as ``multiprocessing.synchronize``
+has them (wire/SPEC.md sections 10.7, 10.8); Go's bridge/mp opens the same names.
+
+Each is a segment under ``/dev/shm`` (gobridge._internal.objects): a Lock is
+an OFD lock on byte 1 of it, released by the kernel when its holder dies; a
+Semaphore is a count word with futex sleepers.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Optional
+
+from ._internal.layout import KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT, SEM_WAITERS, VALUE_OFF
+from ._internal.objects import ClosedError, LayoutError, SegmentTruncatedError, _Handle, _monotonic, _UserLock
+
+__all__ = ["Lock", "RLock", "Semaphore"]
+
+
+class Lock:
+    """multiprocessing.Lock, named: Lock(name='l') in every process that
+    shares it. A lock whose holder dies is released (the next acquire gets
+    it), not left locked as multiprocessing's is. The holder is this handle:
+    release() from a process that did not acquire raises ValueError."""
+
+    _kind = KIND_LOCK
+
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False) -> None:
+        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep)
+        self._ul = _UserLock(self._h)
+
+    @property
+    def name(self) -> str:
+        return self._h.name
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return self._ul.acquire(block, timeout)
+
+    def release(self) -> None:
+        self._ul.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the lock."""
+        self._h.close()
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (_reopen, (type(self), self.name))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}(name={self.name!r})>"
+
+
+class RLock(Lock):
+    """multiprocessing.RLock, named: the owning thread may acquire again and
+    must release as many times."""
+
+    _kind = KIND_RLOCK
+
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False,
+                 _ul: Optional[_UserLock] = None) -> None:
+        if _ul is None:
+            super().__init__(name=name, keep=keep)
+        else:
+            self._h, self._ul = _ul.h, _ul
+        self._owner: Optional[int] = None
+        self._count = 0
+        self._pid = os.getpid()
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        me = threading.get_ident()
+        if self._pid != os.getpid():
+            self._pid, self._owner, self._count = os.getpid(), None, 0
+        if self._owner == me:
+            self._count += 1
+            return True
+        if not self._ul.acquire(block, timeout):
+            return False
+        self._owner, self._count = me, 1
+        return True
+
+    def release(self) -> None:
+        if self._owner != threading.get_ident() or self._pid != os.getpid():
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        self._count -= 1
+        if self._count == 0:
+            self._owner = None
+            self._ul.release()
+
+
+def _reopen(cls: Any, name: str) -> Any:
+    return cls(name=name)
+
+
+class Semaphore:
+    """multiprocessing.Semaphore, named. A count is not owned: a process that
+    dies holding one does not give it back (as with multiprocessing)."""
+
+    _VALUE = SEM_COUNT
+    _WAITERS = SEM_WAITERS
+    _MAX = 0x7FFFFFFF
+
+    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        if value > self._MAX:
+            raise OverflowError("semaphore initial value too large")
+
+        def init(h: _Handle) -> None:
+            h.set32(self._VALUE, value)
+
+        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep)
+
+    @property
+    def name(self) -> str:
+        return self._h.name
+
+    def _bad(self, v: int) -> LayoutError:
+        """The count (at 64, read once under the internal lock) is above
+        SEM_VALUE_MAX: no process could have made it."""
+        return LayoutError(f"{self.name!r}: semaphore count {v}")
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """multiprocessing's acquire; the timeout bounds the whole call,
+        waits for the internal lock included."""
+        h = self._h
+        deadline = None if timeout is None or not block else _monotonic() + max(timeout, 0.0)
+        asleep = False  # counted in waiters by the last round
+        while True:
+            if not h.lock(deadline):
+                if asleep:
+                    self._uncount()
+                return False
+            try:
+                if asleep:
+                    asleep = False
+                    n = h.u32(self._WAITERS)
+                    if n:
+                        h.set32(self._WAITERS, n - 1)
+                v = h.w32[16]  # the count at 64, read once
+                if v > self._MAX:
+                    raise self._bad(v)
+                if v > 0:
+                    h.w32[16] = v - 1
+                    return True
+                if not block:
+                    return False
+                h.set32(self._WAITERS, h.u32(self._WAITERS) + 1)
+                asleep = True
+            finally:
+                h.unlock()
+            if not h.sleep(self._VALUE, 0, deadline):
+                self._uncount()
+                return False
+
+    def _uncount(self) -> None:
+        """Take back this waiter's count if the lock is free at once (a hint:
+        one left high only costs a spare wake-up)."""
+        h = self._h
+        if h.try_lock():
+            try:
+                n = h.u32(self._WAITERS)
+                if n:
+                    h.set32(self._WAITERS, n - 1)
+            finally:
+                h.unlock()
+
+    def release(self) -> None:
+        h = self._h
+        h.lock()
+        try:
+            v = h.w32[16]
+            if v > self._MAX:
+                raise self._bad(v)
+            if v == self._MAX:
+                raise ValueError("semaphore or lock released too many times")
+            h.w32[16] = v + 1
+            waiters = h.u32(self._WAITERS)
+        finally:
+            h.unlock()
+        if waiters:
+            h.wake(self._VALUE, 1)
+
+    def get_value(self) -> int:
+        self._h.check()
+        return self._h.u32(self._VALUE)
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the semaphore."""
+        self._h.close()
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (_reopen_sem, (self.name,))
+
+    def __repr__(self) -> str:
+        try:
+            value = str(self.get_value())
+        except (ClosedError, SegmentTruncatedError):
+            value = "unknown"
+        return f"<Semaphore(value={value}, name={self.name!r})>"
+
+
+def _reopen_sem(name: str) -> "Semaphore":
+    return Semaphore(0, name=name)  # attaching keeps the count

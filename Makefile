@@ -19,7 +19,7 @@ all: build
 
 # The Python package is installed the way a user installs it (pip install ./python),
 # re-installed whenever its sources change.
-$(VENV)/.installed: $(PY_SRCS)
+$(VENV)/.installed: $(PY_SRCS) Makefile
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet pytest mypy numpy wheel  # numpy: only tests use it (gobridge never imports it); wheel: test_packaging builds one offline

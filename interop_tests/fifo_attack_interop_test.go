@@ -228,7 +228,7 @@ const pyAttackedListener = `
 import sys
 import gobridge
 with gobridge.Listener(sys.argv[1]) as l:
-    l._handshake_timeout = 0.5
+    l._impl._handshake_timeout = 0.5
     print("listening", flush=True)
     with l.accept(timeout=20) as c:
         c.send(c.recv())

@@ -43,11 +43,13 @@ for v in "$@"; do
 	venv=$root/.venvs/$v
 	echo "matrix: python$v ($py) in .venvs/$v"
 	if [[ ! -x $venv/bin/python ]]; then
-		"$py" -m venv "$venv" &&
-			"$venv/bin/python" -m pip install --quiet --upgrade pip &&
-			"$venv/bin/python" -m pip install --quiet pytest mypy numpy wheel ||
+		"$py" -m venv "$venv" && "$venv/bin/python" -m pip install --quiet --upgrade pip ||
 			{ failed+=("$v (venv)"); continue; }
 	fi
+	# The test tools, every run (a no-op once satisfied), so a venv made by
+	# an older Makefile gets what the suite needs now.
+	"$venv/bin/python" -m pip install --quiet pytest mypy numpy wheel || { failed+=("$v (test tools)"); continue; }
+	rm -rf python/build python/*.egg-info # a stale build/lib would install modules that are gone
 	# Re-installed each run, so the matrix never tests a stale copy.
 	"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python &&
 		"$venv/bin/python" -m pip install --quiet ./python ||

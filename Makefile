@@ -22,7 +22,7 @@ all: build
 $(VENV)/.installed: $(PY_SRCS) Makefile
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet pytest mypy numpy wheel  # numpy: only tests use it (gobridge never imports it); wheel: test_packaging builds one offline
+	$(PY) -m pip install --quiet pytest mypy numpy wheel setuptools  # numpy: only tests use it (gobridge never imports it); wheel, setuptools: test_packaging builds one offline (3.12+ venvs have no setuptools)
 	rm -rf python/build python/*.egg-info  # a stale build/lib would install modules that are gone
 	$(PY) -m pip install --quiet --force-reinstall --no-deps ./python
 	$(PY) -m pip install --quiet ./python

@@ -48,7 +48,7 @@ for v in "$@"; do
 	fi
 	# The test tools, every run (a no-op once satisfied), so a venv made by
 	# an older Makefile gets what the suite needs now.
-	"$venv/bin/python" -m pip install --quiet pytest mypy numpy wheel || { failed+=("$v (test tools)"); continue; }
+	"$venv/bin/python" -m pip install --quiet pytest mypy numpy wheel setuptools || { failed+=("$v (test tools)"); continue; }
 	rm -rf python/build python/*.egg-info # a stale build/lib would install modules that are gone
 	# Re-installed each run, so the matrix never tests a stale copy.
 	"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python &&

@@ -343,8 +343,12 @@ class _Handle:
         of the header's redo log. With a deadline (time.monotonic()) the
         wait is bounded: False when it passes; without one it blocks in the
         kernel (SPEC 10.5)."""
-        # The hot path, written out here and in lock_get.
-        mu = self.mu
+        return self._take(self.mu, _WRLCK0, _UNLCK0, OFF_REDO_N, deadline)
+
+    def _take(self, mu: threading.Lock, wrlck: bytes, unlck: bytes, redo: int, deadline: Optional[float]) -> bool:
+        """lock() and lock_get(): mu, then the OFD lock wrlck (released with
+        unlck on failure), the size check, then the replay of the redo log
+        at offset redo."""
         if not mu.acquire(False) and not self._wait_mutex(mu, deadline):
             return False
         try:
@@ -352,21 +356,21 @@ class _Handle:
                 raise ClosedError(f"shared object {self.name!r} is closed")
             fd = self.fd
             if deadline is None:
-                _fcntl(fd, _SETLKW, _WRLCK0)
+                _fcntl(fd, _SETLKW, wrlck)
             else:
                 try:
-                    _fcntl(fd, _SETLK, _WRLCK0)
+                    _fcntl(fd, _SETLK, wrlck)
                 except (BlockingIOError, PermissionError):
-                    if not _poll_lock(fd, _WRLCK0, deadline):
+                    if not _poll_lock(fd, wrlck, deadline):
                         mu.release()
                         return False
             if self.broken or _lseek(fd, 0, _SEEK_END) < self.size:
-                self._truncated(fd, _UNLCK0)
+                self._truncated(fd, unlck)
         except BaseException:
             mu.release()
             raise
-        if self.w32[OFF_REDO_N >> 2]:
-            self._replay(OFF_REDO_N)
+        if self.w32[redo >> 2]:
+            self._replay(redo)
         return True
 
     def unlock(self) -> None:
@@ -387,30 +391,7 @@ class _Handle:
         """Take a queue's get lock (byte 2) and replay an interrupted commit
         of the get side's redo log, as lock() does. Lock order: the get lock
         before the internal lock, never the reverse."""
-        mu = self.gmu
-        if not mu.acquire(False) and not self._wait_mutex(mu, deadline):
-            return False
-        try:
-            if self.closed:
-                raise ClosedError(f"shared object {self.name!r} is closed")
-            fd = self.fd
-            if deadline is None:
-                _fcntl(fd, _SETLKW, _WRLCKG)
-            else:
-                try:
-                    _fcntl(fd, _SETLK, _WRLCKG)
-                except (BlockingIOError, PermissionError):
-                    if not _poll_lock(fd, _WRLCKG, deadline):
-                        mu.release()
-                        return False
-            if self.broken or _lseek(fd, 0, _SEEK_END) < self.size:
-                self._truncated(fd, _UNLCKG)
-        except BaseException:
-            mu.release()
-            raise
-        if self.w32[OFF_GET_REDO_N >> 2]:
-            self._replay(OFF_GET_REDO_N)
-        return True
+        return self._take(self.gmu, _WRLCKG, _UNLCKG, OFF_GET_REDO_N, deadline)
 
     def unlock_get(self) -> None:
         try:

@@ -237,10 +237,22 @@ def test_truncation_refused(server: Server, peers: List[Peer]) -> None:
     with open(f"/proc/self/fd/{p.memfd}", "r+b") as f:
         with pytest.raises(PermissionError):
             f.truncate(4096)
-    held = [n for n in os.listdir(f"/proc/{server.proc.pid}/fd")
-            if "memfd:" in os.readlink(f"/proc/{server.proc.pid}/fd/{n}")]
+    def memfds() -> List[str]:
+        out = []
+        for n in os.listdir(f"/proc/{server.proc.pid}/fd"):
+            try:
+                if "memfd:" in os.readlink(f"/proc/{server.proc.pid}/fd/{n}"):
+                    out.append(n)
+            except FileNotFoundError:
+                pass  # closed meanwhile (Go closes the passed memfd once it has mapped it)
+        return out
+
+    held = memfds()
     for n in held:  # the Python server keeps its mapping's descriptor
-        fd = os.open(f"/proc/{server.proc.pid}/fd/{n}", os.O_RDWR)
+        try:
+            fd = os.open(f"/proc/{server.proc.pid}/fd/{n}", os.O_RDWR)
+        except FileNotFoundError:
+            continue  # closed between the listing and the open
         try:
             with pytest.raises(PermissionError):
                 os.ftruncate(fd, 4096)

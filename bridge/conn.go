@@ -47,6 +47,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // like crypto/tls, the Conn then refuses further sends with the same error.
 type Conn struct {
 	s        stream
+	addr     string // as the caller gave it, for errors; "" for an unnamed end
 	readable bool
 	writable bool
 
@@ -180,9 +181,9 @@ func (c *Conn) writeFrame(ctx context.Context, p []byte) error {
 	if err == nil {
 		return nil
 	}
-	err = mapIOError("send", err, true)
+	err = ioError("send", c.addr, err, true)
 	if n > 0 && n < total {
-		c.werr = fmt.Errorf("bridge: send interrupted after %d of %d bytes of a frame; the connection can no longer send: %w", n, total, err)
+		c.werr = c.cutShort(err, fmt.Sprintf("interrupted after %d of %d bytes of a frame", n, total))
 		return c.werr
 	}
 	return err
@@ -246,9 +247,9 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 		c.pending.Store(false)
 		return nil
 	}
-	err = mapIOError("send", err, true)
+	err = ioError("send", c.addr, err, true)
 	if n > 0 {
-		c.werr = fmt.Errorf("bridge: send interrupted after %d of %d batched bytes; the connection can no longer send: %w", n, len(c.batch), err)
+		c.werr = c.cutShort(err, fmt.Sprintf("interrupted after %d of %d batched bytes", n, len(c.batch)))
 	}
 	if n > 0 || !(errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil) {
 		// Only a deadline or ctx leaves the batch for a later Flush: after
@@ -261,6 +262,17 @@ func (c *Conn) flushLocked(ctx context.Context) error {
 		return c.werr
 	}
 	return err
+}
+
+// cutShort is the sticky error of a send that wrote part of a frame: err (an
+// OpError from ioError) with what was written and what it means.
+func (c *Conn) cutShort(err error, what string) error {
+	cause := err
+	var oe *OpError
+	if errors.As(err, &oe) {
+		cause = oe.Err
+	}
+	return &OpError{Op: "send", Addr: c.addr, Err: withText(what+"; the connection can no longer send: "+causeText(cause), cause)}
 }
 
 // writeRaw writes the header in c.wbuf and payload p to the stream.
@@ -362,7 +374,7 @@ func (c *Conn) readFrameLocked(ctx context.Context, dst []byte) ([]byte, error) 
 	if errors.Is(err, io.EOF) {
 		return nil, io.EOF
 	}
-	return nil, mapIOError("recv", err, false)
+	return nil, ioError("recv", c.addr, err, false)
 }
 
 // makeUnreadable follows CPython's _bad_message_length: a duplex Conn stays
@@ -427,7 +439,7 @@ func (c *Conn) pollNow() (bool, error) {
 	}
 	rc, err := c.s.SyscallConn()
 	if err != nil {
-		return false, mapIOError("poll", err, false)
+		return false, ioError("poll", c.addr, err, false)
 	}
 	ready := false
 	cerr := rc.Control(func(fd uintptr) {
@@ -442,7 +454,7 @@ func (c *Conn) pollNow() (bool, error) {
 		}
 	})
 	if cerr != nil {
-		return false, mapIOError("poll", cerr, false)
+		return false, ioError("poll", c.addr, cerr, false)
 	}
 	return ready, nil
 }
@@ -481,7 +493,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	c.readDeadline, c.writeDeadline = t, t
-	return mapIOError("set deadline", c.s.SetDeadline(t), false)
+	return ioError("set deadline", c.addr, c.s.SetDeadline(t), false)
 }
 
 // SetReadDeadline sets the deadline for receives and Poll.
@@ -489,7 +501,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	c.readDeadline = t
-	return mapIOError("set deadline", c.s.SetReadDeadline(t), false)
+	return ioError("set deadline", c.addr, c.s.SetReadDeadline(t), false)
 }
 
 // SetWriteDeadline sets the deadline for sends.
@@ -497,12 +509,12 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
 	c.writeDeadline = t
-	return mapIOError("set deadline", c.s.SetWriteDeadline(t), false)
+	return ioError("set deadline", c.addr, c.s.SetWriteDeadline(t), false)
 }
 
 func (c *Conn) checkRead() error {
 	if c.closed.Load() {
-		return closedError("recv")
+		return closedError("recv", c.addr)
 	}
 	if !c.readable {
 		return ErrNotReadable
@@ -515,7 +527,7 @@ func (c *Conn) checkRead() error {
 
 func (c *Conn) checkWrite() error {
 	if c.closed.Load() {
-		return closedError("send")
+		return closedError("send", c.addr)
 	}
 	if !c.writable {
 		return ErrNotWritable
@@ -551,14 +563,14 @@ func (c *Conn) Close() error {
 func (c *Conn) File() (*os.File, error) {
 	rc, err := c.s.SyscallConn()
 	if err != nil {
-		return nil, mapIOError("file", err, false)
+		return nil, ioError("file", c.addr, err, false)
 	}
 	var nfd int
 	var derr error
 	if err := rc.Control(func(fd uintptr) {
 		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 	}); err != nil {
-		return nil, mapIOError("file", err, false)
+		return nil, ioError("file", c.addr, err, false)
 	}
 	if derr != nil {
 		return nil, fmt.Errorf("bridge: dup: %w", derr)

@@ -15,7 +15,9 @@ func Dial(ctx context.Context, addr string, opts ...ConnOption) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(nc, true, true, newConnConfig(opts)), nil
+	c := newConn(nc, true, true, newConnConfig(opts))
+	c.addr = addr
+	return c, nil
 }
 
 // DialRaw connects to addr, as Dial, and returns a plain byte stream without

@@ -3,8 +3,10 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/gobridge/gobridge/internal/unixsock"
@@ -72,23 +74,103 @@ type corruptError struct{}
 func (corruptError) Error() string        { return "bridge: shm: the peer broke the ring protocol" }
 func (corruptError) Is(target error) bool { return target == syscall.EPROTO }
 
-// closedError is op's ErrClosed; while a Signals ends the process it does
-// not return (see waitIfEnding).
-func closedError(op string) error {
-	return waitIfEnding(fmt.Errorf("bridge: %s: %w", op, ErrClosed))
+// An OpError is what a Conn operation returns when its transport fails: it
+// names the operation, the address the Conn was made with (as the caller
+// gave it; empty for an unnamed Pipe or inherited end) and the cause, once:
+//
+//	bridge: send unix:/run/app.sock: broken pipe
+//	bridge: recv fifo:/tmp/q: i/o timeout
+//
+// errors.Is and errors.As see through it to the cause: ErrClosed,
+// ErrBrokenPipe, os.ErrDeadlineExceeded, the errno.
+type OpError struct {
+	Op   string // "send", "recv", "poll", "file", "set deadline"
+	Addr string // SPEC section 4 syntax, or "" when the Conn has no address
+	Err  error
 }
 
-// mapIOError turns the transport's errors into this package's: a use of a
-// closed descriptor into ErrClosed, EPIPE/ECONNRESET on a write into
-// ErrBrokenPipe (still matching the errno).
-func mapIOError(op string, err error, writing bool) error {
+func (e *OpError) Error() string {
+	s := "bridge: " + e.Op
+	if e.Addr != "" {
+		s += " " + e.Addr
+	}
+	return s + ": " + causeText(e.Err)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// causeText is err's message without what OpError already says: the
+// "bridge: " of this package's sentinels and the net.OpError and
+// os.SyscallError layers of the standard library, whose text names internal
+// socket addresses ("write unix @->@: write: broken pipe").
+func causeText(err error) string {
+	switch {
+	case errors.Is(err, ErrBrokenPipe):
+		return "broken pipe"
+	case errors.Is(err, ErrClosed):
+		return "use of closed connection"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "i/o timeout"
+	}
+	for {
+		var op *net.OpError
+		var sc *os.SyscallError
+		switch {
+		case errors.As(err, &op) && op.Err != nil && op.Error() == err.Error():
+			err = op.Err
+			continue
+		case errors.As(err, &sc) && sc.Error() == err.Error():
+			err = sc.Err
+			continue
+		}
+		break
+	}
+	s := err.Error()
+	for _, p := range []string{"bridge: ", "wire: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
+}
+
+// withText is err with another message: errors.Is and errors.As still see err.
+func withText(text string, err error) error { return textError{text, err} }
+
+type textError struct {
+	text string
+	err  error
+}
+
+func (e textError) Error() string { return e.text }
+func (e textError) Unwrap() error { return e.err }
+
+// opError is err as an OpError of op on the Conn at addr, unless it is
+// already one or is end of stream (io.EOF stays bare, as net.Conn's).
+func opError(op, addr string, err error) error {
+	var oe *OpError
+	if err == nil || errors.Is(err, io.EOF) || errors.As(err, &oe) {
+		return err
+	}
+	return &OpError{Op: op, Addr: addr, Err: err}
+}
+
+// closedError is op's ErrClosed; while a Signals ends the process it does
+// not return (see waitIfEnding).
+func closedError(op, addr string) error {
+	return waitIfEnding(&OpError{Op: op, Addr: addr, Err: ErrClosed})
+}
+
+// ioError turns the transport's errors into this package's, as an OpError:
+// a use of a closed descriptor into ErrClosed, EPIPE/ECONNRESET on a write
+// into ErrBrokenPipe (still matching the errno). A deadline or context
+// error keeps matching os.ErrDeadlineExceeded or ctx.Err().
+func ioError(op, addr string, err error, writing bool) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed):
-		return closedError(op)
-	case writing && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)):
-		return fmt.Errorf("bridge: %s: %w: %w", op, ErrBrokenPipe, err)
+		return closedError(op, addr)
+	case writing && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) && !errors.Is(err, ErrBrokenPipe):
+		err = fmt.Errorf("%w: %w", ErrBrokenPipe, err)
 	}
-	return err
+	return opError(op, addr, err)
 }

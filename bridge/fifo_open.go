@@ -289,7 +289,9 @@ func OpenFIFOReader(ctx context.Context, path string, opts ...ConnOption) (*Conn
 		return nil, err
 	}
 	s := &fifoStream{r: f, name: path}
-	return newConn(s, true, false, newConnConfig(opts)), nil
+	c := newConn(s, true, false, newConnConfig(opts))
+	c.addr = SchemeFIFO + ":" + path
+	return c, nil
 }
 
 // OpenFIFOWriter opens the named pipe at path as a send-only Conn, waiting
@@ -311,5 +313,7 @@ func OpenFIFOWriter(ctx context.Context, path string, opts ...ConnOption) (*Conn
 		return nil, err
 	}
 	s := &fifoStream{w: f, name: path, lock: true}
-	return newConn(s, false, true, cfg), nil
+	c := newConn(s, false, true, cfg)
+	c.addr = SchemeFIFO + ":" + path
+	return c, nil
 }

@@ -52,7 +52,9 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, waitIfEnding(err)
 	}
-	return newConn(nc, true, true, l.cfg), nil
+	c := newConn(nc, true, true, l.cfg)
+	c.addr = l.addr
+	return c, nil
 }
 
 // AcceptRaw waits for a connection and returns it as a plain byte stream,

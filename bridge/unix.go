@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/gobridge/gobridge/internal/unixsock"
@@ -30,7 +31,10 @@ func (unixTransport) dial(ctx context.Context, addr, path string) (transportConn
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: dial %s: %w", addr, err)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			err = withText("no listener: "+causeText(err), err)
+		}
+		return nil, &OpError{Op: "dial", Addr: addr, Err: err}
 	}
 	return nc.(*net.UnixConn), nil
 }

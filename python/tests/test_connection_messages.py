@@ -37,3 +37,27 @@ def test_recv_bytes_maxlength_names_maxlength(conn_raw):
 def test_decode_max_size_says_how_to_raise_it():
     with pytest.raises(gobridge.DecodeError, match="pass a larger max_size= to decode"):
         gobridge.decode(b"\xa1x", max_size=1)
+
+
+@pytest.mark.parametrize("scheme", ["", "unix:", "fifo:"])
+def test_listen_in_a_missing_directory_names_the_address_asked_for(tmp_path, scheme):
+    # The unix listener binds in a private directory next to the path and the
+    # error used to name that directory (.gobridge-xxxx), not the caller's path.
+    path = str(tmp_path / "missing" / "x.sock")
+    with pytest.raises(FileNotFoundError) as e:
+        gobridge.Listener(scheme + path)
+    assert e.value.filename == path
+    assert ".gobridge-" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_listen_in_a_read_only_directory_names_the_address_asked_for(tmp_path):
+    import os
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    if os.access(str(ro), os.W_OK):  # root writes anywhere: nothing to refuse
+        pytest.skip("running as a user the permission bits do not bind")
+    path = str(ro / "x.sock")
+    with pytest.raises(PermissionError) as e:
+        gobridge.Listener(path)
+    assert e.value.filename == path

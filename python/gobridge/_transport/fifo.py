@@ -68,6 +68,8 @@ def mkfifo(path: str) -> bool:
     except FileExistsError:
         _check_fifo(path, os.lstat(path))
         return False
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
 
 
 def _open(path: str, flags: int) -> int:

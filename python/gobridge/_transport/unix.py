@@ -81,6 +81,12 @@ def _probe(path: str) -> Optional[OSError]:
     return OSError(errno.EADDRINUSE, "address in use: a server is listening", path)
 
 
+def _naming(e: OSError, path: str) -> OSError:
+    """e, naming the path the caller asked for instead of gobridge's private
+    bind directory (the errno, and so the OSError subclass, is kept)."""
+    return OSError(e.errno, e.strerror, path)
+
+
 def listen_unix(path: str, backlog: int) -> Tuple[socket.socket, Tuple[int, int]]:
     """Create a listening socket at path per SPEC 5.1; return it and its file's (dev, ino)."""
     try:
@@ -94,7 +100,10 @@ def listen_unix(path: str, backlog: int) -> Tuple[socket.socket, Tuple[int, int]
         if busy is not None:
             raise busy
         # stale: the rename below replaces it atomically
-    tmpdir = tempfile.mkdtemp(prefix=".gobridge-", dir=os.path.dirname(path) or ".")  # mode 0700
+    try:
+        tmpdir = tempfile.mkdtemp(prefix=".gobridge-", dir=os.path.dirname(path) or ".")  # mode 0700
+    except OSError as e:
+        raise _naming(e, path) from None
     tmp = os.path.join(tmpdir, "s")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dirfd: Optional[int] = None
@@ -110,12 +119,14 @@ def listen_unix(path: str, backlog: int) -> Tuple[socket.socket, Tuple[int, int]
         sock.listen(backlog)
         made = os.lstat(tmp)
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as e:
         sock.close()
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and (e.filename is None or e.filename in (tmp, tmpdir)):
+            raise _naming(e, path) from None
         raise
     finally:
         if dirfd is not None:

@@ -25,8 +25,8 @@ class Lock:
 
     _kind = KIND_LOCK
 
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False) -> None:
-        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep)
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True) -> None:
+        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep, create=create)
         self._ul = _UserLock(self._h)
 
     @property
@@ -62,10 +62,10 @@ class RLock(Lock):
 
     _kind = KIND_RLOCK
 
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False,
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True,
                  _ul: Optional[_UserLock] = None) -> None:
         if _ul is None:
-            super().__init__(name=name, keep=keep)
+            super().__init__(name=name, keep=keep, create=create)
         else:
             self._h, self._ul = _ul.h, _ul
         self._owner: Optional[int] = None
@@ -105,7 +105,8 @@ class Semaphore:
     _WAITERS = SEM_WAITERS
     _MAX = 0x7FFFFFFF
 
-    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False) -> None:
+    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False,
+                 create: bool = True) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         if value > self._MAX:
@@ -114,7 +115,7 @@ class Semaphore:
         def init(h: _Handle) -> None:
             h.set32(self._VALUE, value)
 
-        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep)
+        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep, create=create)
 
     @property
     def name(self) -> str:

@@ -62,7 +62,8 @@ class Queue:
     maxsize, and a message that can never fit raises ValueError. Attaching
     keeps the existing queue's maxsize and capacity. close() releases this
     handle; the last handle removes the queue and any messages in it, unless
-    keep=True.
+    keep=True. ``create=False`` only attaches: FileNotFoundError naming the
+    name when no such queue exists (Go's WithAttachOnly).
     """
 
     _kind = KIND_QUEUE
@@ -96,6 +97,7 @@ class Queue:
 
     @property
     def name(self) -> str:
+        """The queue's name (under /dev/shm), for other processes to open."""
         return self._h.name
 
     def __repr__(self) -> str:

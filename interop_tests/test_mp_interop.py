@@ -354,3 +354,59 @@ def test_queue_message_types_cross_language(tag: str) -> None:
             q.put(b"x" * (2 << 20))
     finally:
         q.close()
+
+
+def test_char_typecode_across_languages(tag: str) -> None:
+    """Typecode 'c': bytes of length 1 in Python, a byte in Go
+    (WithTypecode('c')), both ways: Python makes, Go reads and writes, Python
+    reads; then Go makes them and Python attaches."""
+    v = gobridge.Value("c", b"P", name=tag)
+    a = gobridge.Array("c", b"py", name=tag + "-a")
+    a_len = gobridge.RawArray("c", 4, name=tag + "-b")  # a 4-item one, for the Go role's length
+    try:
+        a_len.value = b"ab"
+        (out,) = run_all([go("char", tag, tag + "-b")])
+        assert out.split() == ["'P'", '"ab\\x00\\x00"']
+        assert v.value == b"G" and a_len.raw == b"go\x00\x00" and a_len.value == b"go"
+        with pytest.raises(ValueError):  # a 'c' object is not a 'B' one, either way
+            gobridge.Value("B", name=tag)
+        assert a.value == b"py"
+    finally:
+        v.close()
+        a.close()
+        a_len.close()
+    p = subprocess.Popen(go("char-make", tag, tag + "-b"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdin is not None
+        assert p.stdout.readline() == "ready\n"
+        v = gobridge.Value("c", name=tag, create=False)
+        a_len = gobridge.Array("c", 4, name=tag + "-b", create=False)
+        try:
+            assert v.value == b"g" and a_len.value == b"go!" and a_len.raw == b"go!\x00"
+            v.value = b"p"
+            a_len[0:2] = b"py"
+        finally:
+            v.close()
+            a_len.close()
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode == 0
+        assert out.split() == ["'p'", '"py!\\x00"']
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_simple_queue_across_languages(tag: str) -> None:
+    """A Python SimpleQueue is a queue to Go's mp.OpenQueue, both ways."""
+    sq = gobridge.SimpleQueue(name=tag)
+    try:
+        run_all([go("put", tag, '{"from": "go"}')])
+        assert sq.get() == {"from": "go"}
+        assert sq.empty()
+        sq.put([1, "py"])
+        (out,) = run_all([go("get", tag)])
+        assert out == "[1 py]\n"
+        assert sq.empty()
+    finally:
+        sq.close()

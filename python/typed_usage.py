@@ -128,7 +128,7 @@ def shared_objects(name: str) -> int:
     for obj in (counter, arr, sem):
         obj.close()
     try:
-        q.qsize()
+        q.put(1)
     except gobridge.ClosedError as e:  # a ValueError and an OSError
         closed: OSError = e
         n += 0 if closed.errno else 0
@@ -157,12 +157,41 @@ def multiprocessing_modules(name: str) -> int:
             n += 1
     q: queues.JoinableQueue = queues.JoinableQueue(name=name + "-jq")
     q.close()
-    v: sharedctypes.Value = sharedctypes.Value("q", 1, name=name + "-mv")
+    v: sharedctypes.Synchronized = sharedctypes.Value("q", 1, name=name + "-mv")
     lock: synchronize.RLock = v.get_lock()
     with lock:
         n += int(v.value)
     v.close()
     return n
+
+
+def raw_objects_and_simple_queues(name: str) -> bytes:
+    """RawValue, RawArray, typecode 'c', lock=, create=False and SimpleQueue
+    (issue 14 items 4 and 5), as multiprocessing has them."""
+    import ctypes
+
+    from gobridge import queues, sharedctypes
+
+    raw: sharedctypes.RawValue = gobridge.RawValue("c", b"x", name=name + "-rv")
+    items: sharedctypes.RawArray = gobridge.RawArray(ctypes.c_int, [1, 2], name=name + "-ra")
+    unlocked: sharedctypes.RawValue = gobridge.Value("i", 1, lock=False, name=name + "-uv")
+    guard = gobridge.Lock(name=name + "-l")
+    text: sharedctypes.SynchronizedArray = gobridge.Array("c", b"hello", lock=guard, name=name + "-t")
+    assert isinstance(text, sharedctypes.SynchronizedString)
+    again = gobridge.RawValue("c", name=name + "-rv", create=False)
+    try:
+        gobridge.Queue(name=name + "-typo", create=False)
+    except FileNotFoundError as e:
+        missing: str = e.filename
+        assert missing == name + "-typo"
+    sq: queues.SimpleQueue = gobridge.SimpleQueue(name=name + "-sq")
+    sq.put(raw.value)
+    got: bytes = sq.get() + text.value + again.value
+    empty: bool = sq.empty()
+    unlocked.value += items[0] + int(empty)
+    for obj in (raw, items, unlocked, text, again, sq, guard):
+        obj.close()
+    return got
 
 
 def named_pipes(path: str) -> Any:

@@ -2,7 +2,11 @@
 // JoinableQueue, Value, Array, Semaphore, Lock and RLock — as named objects in
 // shared memory that Go and Python processes open by name, with no broker
 // process in between. Python's side is gobridge.Queue, gobridge.Value, ...
-// (python/gobridge/_objects.py); the layouts are wire/SPEC.md section 10.
+// (python/gobridge/queues.py, sharedctypes.py, synchronize.py); the layouts
+// are wire/SPEC.md section 10. A Python SimpleQueue is a queue here
+// (OpenQueue); Python's RawValue and RawArray are Values and Arrays (the
+// lock is Python's choice, the segment the same). Python's typecode 'c' (a
+// char) is a Value[byte] or Array[byte] opened WithTypecode('c').
 //
 // Open an object with OpenQueue, OpenJoinableQueue, OpenValue, OpenArray,
 // OpenSemaphore, OpenLock or OpenRLock: each creates the object when the name

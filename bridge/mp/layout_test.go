@@ -51,6 +51,17 @@ func TestLayoutsMatchContract(t *testing.T) {
 		"array_items": {Off: arrayItems, Size: 0},
 	})
 	ints("value", map[string]int64{"value_size": int64(minSize(kindValue))})
+	sizes := l.Ints("value", "item_sizes")
+	for tc, size := range sizes {
+		if len(tc) != 1 || int64(ItemSize(tc[0])) != size {
+			t.Errorf("value.item_sizes[%q]: layouts.json %d, ItemSize %d", tc, size, ItemSize(tc[0]))
+		}
+	}
+	for c := 0; c < 256; c++ {
+		if _, listed := sizes[string(rune(c))]; ItemSize(byte(c)) != 0 && !listed {
+			t.Errorf("typecode %q has an item size in Go and none in layouts.json", rune(c))
+		}
+	}
 
 	l.CheckFields("semaphore", map[string]vectors.Field{
 		"count":   {Off: semValue, Size: 4},

@@ -441,3 +441,38 @@ func TestGetRedoReplay(t *testing.T) {
 		t.Fatalf("qsize %d after the replayed get and one more", n)
 	}
 }
+
+// Typecode 'c' (Python's ctypes.c_char) is a byte in Go, opened only as 'c'.
+func TestCharTypecode(t *testing.T) {
+	name := tag(t)
+	v, err := OpenValue[byte](name, 'x', WithTypecode('c'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.Typecode() != 'c' || ok(v.Load()) != 'x' {
+		t.Fatalf("typecode %q value %q", v.Typecode(), ok(v.Load()))
+	}
+	w, err := OpenValue[byte](name, 0, WithTypecode('c'), WithAttachOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok(w.Load()) != 'x' {
+		t.Fatal("attach did not keep the value")
+	}
+	w.Close()
+	if _, err := OpenValue[byte](name, 0); !errors.Is(err, ErrKind) {
+		t.Fatalf("'B' opened a 'c' value: %v", err)
+	}
+	if _, err := OpenValue[int8](tag(t), 0, WithTypecode('c')); !errors.Is(err, ErrTypecode) {
+		t.Fatalf("int8 as 'c': %v", err)
+	}
+	a, err := OpenArray(tag(t), []byte("hello"), WithTypecode('c'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if got := string(ok(a.Snapshot())); got != "hello" {
+		t.Fatal(got)
+	}
+}

@@ -40,7 +40,10 @@ func WithCapacity(bytes int) OpenOption { return func(c *openConfig) { c.capacit
 
 // WithTypecode makes a new Value or Array use typecode tc instead of the
 // default for its Go type: 'l' instead of 'q', 'L' instead of 'Q' (the same
-// 8 bytes on Linux). Attaching accepts either.
+// 8 bytes on Linux; attaching accepts either), or 'c' for a Value[byte] or
+// Array[byte] (Python's ctypes.c_char: each item is bytes of length 1 there,
+// a byte here). A 'c' object is opened only with WithTypecode('c'), and
+// WithTypecode('c') opens no 'B' one.
 func WithTypecode(tc byte) OpenOption { return func(c *openConfig) { c.typecode = tc } }
 
 // WithMode sets the permissions of a new segment (default 0600).

@@ -12,7 +12,8 @@ import (
 // Number is the set of Go types a Value or Array holds, one per typecode
 // (SPEC section 10.3): int8 'b', uint8 'B', int16 'h', uint16 'H', int32 'i',
 // uint32 'I', int64 'q' (or 'l'), uint64 'Q' (or 'L'), float32 'f',
-// float64 'd'.
+// float64 'd'; and uint8 (byte) for 'c', a char of Python's (bytes of length
+// 1), with WithTypecode('c').
 type Number interface {
 	~int8 | ~uint8 | ~int16 | ~uint16 | ~int32 | ~uint32 | ~int64 | ~uint64 | ~float32 | ~float64
 }
@@ -63,7 +64,7 @@ func Typecode[T Number]() byte {
 // Linux's C long), or 0 for an unknown typecode.
 func ItemSize(tc byte) int {
 	switch tc {
-	case 'b', 'B':
+	case 'b', 'B', 'c':
 		return 1
 	case 'h', 'H':
 		return 2
@@ -82,7 +83,8 @@ func sameTypecode(a, b byte) bool {
 func typecodeFor[T Number](c openConfig) (byte, error) {
 	tc := Typecode[T]()
 	if c.typecode != 0 {
-		if !sameTypecode(tc, c.typecode) {
+		// 'c' (Python's ctypes.c_char, one byte) is held as a byte
+		if !sameTypecode(tc, c.typecode) && !(c.typecode == 'c' && tc == 'B') {
 			return 0, fmt.Errorf("%w %q for %T", ErrTypecode, c.typecode, *new(T))
 		}
 		tc = c.typecode

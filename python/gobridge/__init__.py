@@ -12,8 +12,9 @@ pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
 
 The modules are named as multiprocessing's: :mod:`gobridge.connection`
 (Connection, Listener, Client, Pipe), :mod:`gobridge.queues` (Queue,
-JoinableQueue), :mod:`gobridge.synchronize` (Lock, RLock, Semaphore),
-:mod:`gobridge.sharedctypes` (Value, Array), :mod:`gobridge.mmap`,
+JoinableQueue, SimpleQueue), :mod:`gobridge.synchronize` (Lock, RLock,
+Semaphore), :mod:`gobridge.sharedctypes` (Value, Array, RawValue, RawArray),
+:mod:`gobridge.mmap`,
 :mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
 here. ``gobridge._transport`` (the connection core and its transports) and
 ``gobridge._internal`` (futex, ring, segments, OFD locks, layouts) are
@@ -24,8 +25,8 @@ from ._address import parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE, MAX_DEPTH, decode, encode
 from ._internal.objects import ClosedError, LayoutError, NotReadyError, SegmentTruncatedError
 from ._internal.shmseg import attach_shareable_list, attach_shared_memory
-from .queues import JoinableQueue, Queue
-from .sharedctypes import Array, Value
+from .queues import JoinableQueue, Queue, SimpleQueue
+from .sharedctypes import Array, RawArray, RawValue, Value
 from .synchronize import Lock, RLock, Semaphore
 from ._errors import (
     BridgeError,
@@ -71,8 +72,11 @@ __all__ = [
     "parse_address",
     "Queue",
     "JoinableQueue",
+    "SimpleQueue",
     "Value",
     "Array",
+    "RawValue",
+    "RawArray",
     "Semaphore",
     "Lock",
     "RLock",

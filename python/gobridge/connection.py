@@ -18,6 +18,9 @@ gobridge._transport.shm (rings).
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import tempfile
 from types import TracebackType
 from typing import Callable, Dict, NamedTuple, Optional, Protocol, Tuple, Type, Union
 
@@ -81,6 +84,10 @@ class Listener:
     process is replaced, a live server's gives ``OSError(errno.EADDRINUSE)``,
     and a non-socket (regular file, directory, symlink) is refused the same
     way and left untouched. :meth:`close` removes the file if it is still ours.
+    With no address (None or ''), the listener picks a fresh private one of
+    ``family`` (default ``AF_UNIX``: a socket in a new 0700 directory, both
+    removed by :meth:`close`), as multiprocessing does, reported in
+    :attr:`address`.
 
     An ``shm:NAME`` address gives a shared-memory listener instead (SPEC
     section 11, a unix socket at ``/dev/shm/NAME`` for the handshake), a
@@ -94,7 +101,7 @@ class Listener:
 
     def __init__(
         self,
-        address: Address,
+        address: Optional[Address] = None,
         family: Optional[str] = None,
         backlog: int = 1,
         authkey: Optional[bytes] = None,
@@ -102,14 +109,45 @@ class Listener:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         self._impl: Optional[_ListenerImpl] = None
-        text, rest, scheme = _resolve(address, family, authkey)
-        self._address = text
+        self._tmpdir: Optional[str] = None
         self._last_accepted: Optional[str] = None
-        self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size))
+        if not address:  # None or '', as multiprocessing's arbitrary_address
+            address = self._arbitrary_address(family)
+        try:
+            text, rest, scheme = _resolve(address, family, authkey)
+            self._address = text
+            self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size))
+        except BaseException:
+            self._remove_tmpdir()
+            raise
+
+    def _arbitrary_address(self, family: Optional[str]) -> str:
+        """A fresh private address of family (default ``AF_UNIX``), as
+        multiprocessing's ``arbitrary_address``: for ``AF_UNIX`` and
+        ``AF_FIFO`` a path in a new directory of mode 0700 that close()
+        removes (the unix one a bare path, as multiprocessing reports it);
+        for ``AF_SHM`` a random ``shm:`` name. ``AF_INET`` is refused until a
+        tcp: transport exists, with multiprocessing's error for a family it
+        does not have."""
+        if family in (None, "AF_UNIX", "AF_FIFO"):
+            self._tmpdir = tempfile.mkdtemp(prefix="gobridge-")
+            path = os.path.join(self._tmpdir, "listener-" + secrets.token_hex(4))
+            return path if family != "AF_FIFO" else "fifo:" + path
+        if family == "AF_SHM":
+            return f"shm:gbl-{os.getpid()}-{secrets.token_hex(6)}"
+        if family == "AF_INET":
+            raise ValueError(f"Family {family} is not recognized.")
+        raise ValueError("unrecognized family")
+
+    def _remove_tmpdir(self) -> None:
+        d, self._tmpdir = self._tmpdir, None
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
 
     @property
     def address(self) -> str:
-        """The address this listener was created with."""
+        """The address this listener was created with, or the one it picked
+        when given none."""
         return self._address
 
     @property
@@ -140,8 +178,11 @@ class Listener:
         """Stop listening and remove the file at the address if it is still
         ours (and, for fifo: and shm:, end the handshakes in progress). Idempotent."""
         impl, self._impl = self._impl, None
-        if impl is not None:
-            impl.close()
+        try:
+            if impl is not None:
+                impl.close()
+        finally:
+            self._remove_tmpdir()
 
     def __enter__(self) -> Listener:
         return self

@@ -18,7 +18,7 @@ from ._internal.layout import (Q_CAPACITY, Q_DEFAULT_CAPACITY, Q_GETSEQ, Q_GETTE
 from ._internal.layout import Q_RING as Q_RING
 from ._internal.ring import WEAK, fence
 
-__all__ = ["Queue", "JoinableQueue", "DEFAULT_CAPACITY"]
+__all__ = ["Queue", "JoinableQueue", "SimpleQueue", "DEFAULT_CAPACITY"]
 
 #: Ring bytes of a new queue unless capacity= says otherwise.
 DEFAULT_CAPACITY = Q_DEFAULT_CAPACITY
@@ -62,13 +62,14 @@ class Queue:
     maxsize, and a message that can never fit raises ValueError. Attaching
     keeps the existing queue's maxsize and capacity. close() releases this
     handle; the last handle removes the queue and any messages in it, unless
-    keep=True.
+    keep=True. ``create=False`` only attaches: FileNotFoundError naming the
+    name when no such queue exists (Go's WithAttachOnly).
     """
 
     _kind = KIND_QUEUE
 
     def __init__(self, maxsize: int = 0, *, name: Optional[str] = None, capacity: int = DEFAULT_CAPACITY,
-                 keep: bool = False) -> None:
+                 keep: bool = False, create: bool = True) -> None:
         cap = _round_cap(capacity)
         # Fields that never change after creation, read once: ours when we
         # create the queue, the checked ones when we attach.
@@ -85,14 +86,18 @@ class Queue:
                 raise LayoutError(f"{h.name!r}: capacity {c} or maxsize {m} out of range for {h.size} bytes")
             fixed[:] = [c, m]
 
-        self._h = h = _Handle(name, self._kind, Q_RING + cap, init=init, check=check, keep=keep)
+        self._h = h = _Handle(name, self._kind, Q_RING + cap, init=init, check=check, keep=keep,
+                                   create=create)
         self._cap, self._maxsize = fixed
         self._ring = h.view(Q_RING, Q_RING + self._cap)
         self._joinable = h.kind == KIND_JOINABLE
         self._closed = False
+        self._used = False  # put through this handle (multiprocessing: the feeder thread started)
+        self._closed_n: Optional[int] = None  # qsize when this handle closed
 
     @property
     def name(self) -> str:
+        """The queue's name (under /dev/shm), for other processes to open."""
         return self._h.name
 
     def __repr__(self) -> str:
@@ -119,9 +124,11 @@ class Queue:
         lock included (without one the lock is waited for in the kernel)."""
         if self._closed:
             raise self._closed_error()
+        self._used = True
         self._put(encode(obj), block, timeout)
 
     def put_nowait(self, obj: object) -> None:
+        """put(obj, False): queue.Full at once when there is no room."""
         self.put(obj, False)
 
     def _put(self, p: bytes, block: bool, timeout: Optional[float]) -> None:
@@ -232,6 +239,7 @@ class Queue:
         return _decode(p) if len(p) <= DEFAULT_MAX_FRAME_SIZE else decode(p)
 
     def get_nowait(self) -> Any:
+        """get(False): queue.Empty at once when there is no message."""
         return self.get(False)
 
     def _get(self, block: bool, timeout: Optional[float]) -> bytes:
@@ -326,26 +334,36 @@ class Queue:
     # -- state -----------------------------------------------------------
 
     def _snapshot(self) -> int:
-        """put_seq - get_seq, read without the lock (SPEC 10.4)."""
+        """put_seq - get_seq, read without the lock (SPEC 10.4); after
+        close(), the count this handle read when it closed (SPEC 10.2)."""
         if self._closed:
-            raise self._closed_error()
+            if self._closed_n is None:  # the segment was already broken then
+                raise self._closed_error()
+            return self._closed_n
         h = self._h
         h.check()
         w64 = h.w64
         return max(int(w64[_PUTSEQ] - w64[_GETSEQ]), 0)
 
     def qsize(self) -> int:
-        """The number of messages (a snapshot). After close(): ClosedError,
-        an OSError (and ValueError) saying "is closed"."""
+        """The number of messages (a snapshot). After close(), the number
+        when this handle closed, as multiprocessing's qsize() still answers
+        after close()."""
         return self._snapshot()
 
     def empty(self) -> bool:
-        """Whether the queue holds no message (a snapshot); ClosedError after
-        close(), as multiprocessing's empty() raises OSError."""
+        """Whether the queue holds no message (a snapshot). After close():
+        ClosedError (an OSError saying "is closed", as multiprocessing's
+        empty() raises) once this handle has put anything; a handle that
+        never put answers as of its close, as multiprocessing's does (3.13's
+        test_closed_queue_empty_exceptions)."""
+        if self._closed and self._used:
+            raise self._closed_error()
         return self._snapshot() == 0
 
     def full(self) -> bool:
-        """Whether the queue holds maxsize messages (a snapshot)."""
+        """Whether the queue holds maxsize messages (a snapshot; after
+        close(), as of the close)."""
         n = self._snapshot()
         return self._maxsize > 0 and n >= self._maxsize
 
@@ -354,6 +372,10 @@ class Queue:
         handle removes the queue unless kept). Idempotent."""
         if self._closed:
             return
+        try:
+            self._closed_n = self._snapshot()
+        except (ClosedError, LayoutError):
+            self._closed_n = None  # truncated under us: nothing to report after close
         self._closed = True
         self._h.close()
 
@@ -377,6 +399,8 @@ class JoinableQueue(Queue):
     _kind = KIND_JOINABLE
 
     def task_done(self) -> None:
+        """Mark one message got from the queue as processed (ValueError when
+        called more times than messages were put), waking join() at 0."""
         if self._closed:
             raise self._closed_error()
         h = self._h
@@ -392,6 +416,7 @@ class JoinableQueue(Queue):
             h.wake(Q_UNFIN)
 
     def join(self) -> None:
+        """Block until every message put has been marked by task_done()."""
         h = self._h
         while True:
             if self._closed or h.closed:
@@ -401,3 +426,60 @@ class JoinableQueue(Queue):
             if n == 0:
                 return
             h.sleep(Q_UNFIN, n, None)
+
+
+class SimpleQueue:
+    """multiprocessing.SimpleQueue, named: put, get, empty and close, with no
+    size bound, no timeouts and no qsize(). It is a queue segment like
+    Queue's (wire/SPEC.md 10.4, kind ``queue``): Go's mp.OpenQueue and a
+    gobridge.Queue open the same name. put() blocks while the ring (capacity
+    bytes, default 1 MiB) has no room for the message; get() blocks until
+    one comes. ``create=False`` only attaches (FileNotFoundError naming the
+    name when it does not exist). ``ctx`` is accepted for multiprocessing's
+    signature and unused. After close() every method raises ClosedError (an
+    OSError saying "is closed", as multiprocessing's do)."""
+
+    def __init__(self, *, ctx: Any = None, name: Optional[str] = None, capacity: int = DEFAULT_CAPACITY,
+                 keep: bool = False, create: bool = True) -> None:
+        self._q = Queue(0, name=name, capacity=capacity, keep=keep, create=create)
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The queue's name (under /dev/shm), for other processes to open."""
+        return self._q.name
+
+    def _check(self) -> None:
+        if self._closed:
+            raise ClosedError(f"SimpleQueue {self!r} is closed")
+
+    def put(self, obj: object) -> None:
+        """Put obj (one msgpack value), waiting while the ring has no room."""
+        self._check()
+        self._q.put(obj)
+
+    def get(self) -> Any:
+        """Remove and return the oldest message, waiting until there is one."""
+        self._check()
+        return self._q.get()
+
+    def empty(self) -> bool:
+        """Whether the queue holds no message (a snapshot)."""
+        self._check()
+        return self._q.empty()
+
+    def close(self) -> None:
+        """Release this handle (the last one removes the queue and what it
+        holds, unless kept). Idempotent."""
+        self._closed = True
+        self._q.close()
+
+    def __repr__(self) -> str:
+        return f"<SimpleQueue(name={self.name!r})>"
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (_reopen_simple, (self.name,))
+
+
+def _reopen_simple(name: str) -> SimpleQueue:
+    return SimpleQueue(name=name)

@@ -21,22 +21,28 @@ class Lock:
     """multiprocessing.Lock, named: Lock(name='l') in every process that
     shares it. A lock whose holder dies is released (the next acquire gets
     it), not left locked as multiprocessing's is. The holder is this handle:
-    release() from a process that did not acquire raises ValueError."""
+    release() from a process that did not acquire raises ValueError.
+    ``create=False`` (here and on RLock, Semaphore) only attaches:
+    FileNotFoundError naming the name when it does not exist."""
 
     _kind = KIND_LOCK
 
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False) -> None:
-        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep)
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True) -> None:
+        self._h = _Handle(name, self._kind, VALUE_OFF + 8, keep=keep, create=create)
         self._ul = _UserLock(self._h)
 
     @property
     def name(self) -> str:
+        """The lock's name (under /dev/shm), for other processes to open."""
         return self._h.name
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """multiprocessing's acquire: True once held; False when block is
+        False and the lock is taken, or timeout passes."""
         return self._ul.acquire(block, timeout)
 
     def release(self) -> None:
+        """Release the lock this handle holds (ValueError otherwise)."""
         self._ul.release()
 
     def __enter__(self) -> bool:
@@ -62,10 +68,10 @@ class RLock(Lock):
 
     _kind = KIND_RLOCK
 
-    def __init__(self, *, name: Optional[str] = None, keep: bool = False,
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True,
                  _ul: Optional[_UserLock] = None) -> None:
         if _ul is None:
-            super().__init__(name=name, keep=keep)
+            super().__init__(name=name, keep=keep, create=create)
         else:
             self._h, self._ul = _ul.h, _ul
         self._owner: Optional[int] = None
@@ -73,6 +79,7 @@ class RLock(Lock):
         self._pid = os.getpid()
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """As Lock.acquire; the owning thread acquires again at once."""
         me = threading.get_ident()
         if self._pid != os.getpid():
             self._pid, self._owner, self._count = os.getpid(), None, 0
@@ -85,6 +92,8 @@ class RLock(Lock):
         return True
 
     def release(self) -> None:
+        """Undo one acquire of the owning thread (AssertionError from any
+        other, as multiprocessing's RLock); the last one releases the lock."""
         if self._owner != threading.get_ident() or self._pid != os.getpid():
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._count -= 1
@@ -105,7 +114,8 @@ class Semaphore:
     _WAITERS = SEM_WAITERS
     _MAX = 0x7FFFFFFF
 
-    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False) -> None:
+    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False,
+                 create: bool = True) -> None:
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
         if value > self._MAX:
@@ -114,10 +124,11 @@ class Semaphore:
         def init(h: _Handle) -> None:
             h.set32(self._VALUE, value)
 
-        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep)
+        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep, create=create)
 
     @property
     def name(self) -> str:
+        """The semaphore's name (under /dev/shm), for other processes to open."""
         return self._h.name
 
     def _bad(self, v: int) -> LayoutError:
@@ -171,6 +182,8 @@ class Semaphore:
                 h.unlock()
 
     def release(self) -> None:
+        """Add one to the count and wake one acquirer (ValueError above
+        2**31-1)."""
         h = self._h
         h.lock()
         try:
@@ -187,6 +200,7 @@ class Semaphore:
             h.wake(self._VALUE, 1)
 
     def get_value(self) -> int:
+        """The count (a snapshot)."""
         self._h.check()
         return self._h.u32(self._VALUE)
 

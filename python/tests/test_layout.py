@@ -70,6 +70,7 @@ def test_value_array_semaphore():
     assert fields("value") == {"value": (objects.VALUE_OFF, 8), "array_len": (L.ARRAY_LEN, 8),
                                "array_items": (L.ARRAY_ITEMS, 0)}
     assert v["value_size"] == objects.VALUE_OFF + 8
+    assert v["item_sizes"] == objects.TYPECODES  # typecodes and their sizes, 'c' included (SPEC 10.3)
     assert fields("semaphore") == {"count": (synchronize.Semaphore._VALUE, 4),
                                    "waiters": (synchronize.Semaphore._WAITERS, 4)}
     assert s["size"] == L.SEM_WAITERS + 4

@@ -375,8 +375,9 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
 
 def test_every_method_after_close_says_closed(name: str) -> None:
     # multiprocessing: put/get raise ValueError("... is closed"), empty()
-    # raises OSError("handle is closed") (CPython's
-    # test_closed_queue_empty_exceptions); ClosedError is both.
+    # raises OSError("handle is closed") once the queue was put to (CPython's
+    # test_closed_queue_empty_exceptions); ClosedError is both. qsize() and
+    # full() still answer (test_queue_after_close_answers_as_the_stdlib).
     objs = {
         "queue": gobridge.Queue(name=name + "-q"),
         "joinable": gobridge.JoinableQueue(name=name + "-j"),
@@ -391,8 +392,8 @@ def test_every_method_after_close_says_closed(name: str) -> None:
         o.close()
         o.close()  # idempotent
     calls = {
-        "queue": ["put", "get", "put_nowait", "get_nowait", "qsize", "empty", "full"],
-        "joinable": ["put", "get", "qsize", "empty", "full", "task_done", "join"],
+        "queue": ["put", "get", "put_nowait", "get_nowait", "empty"],
+        "joinable": ["put", "get", "task_done", "join"],
         "semaphore": ["acquire", "release", "get_value"],
         "lock": ["acquire"],
         "rlock": ["acquire"],
@@ -410,3 +411,55 @@ def test_every_method_after_close_says_closed(name: str) -> None:
     assert issubclass(O.ClosedError, ValueError) and issubclass(O.ClosedError, OSError)
     for o in objs.values():
         assert "name=" in repr(o)  # repr never raises
+
+
+def _closed_answers(q):
+    """qsize(), empty(), full(): each one's value, or "closed" for an
+    OSError saying "is closed"."""
+    out = []
+    for m in ("qsize", "empty", "full"):
+        try:
+            out.append(getattr(q, m)())
+        except OSError as e:
+            assert "is closed" in str(e)
+            out.append("closed")
+    return out
+
+
+def test_queue_after_close_answers_as_the_stdlib(name: str) -> None:
+    """Python 3.13's test_closed_queue_empty_exceptions and what every
+    version's multiprocessing.Queue does after close(): an unused queue still
+    answers empty(); one that was put to raises OSError "is closed" from
+    empty(); qsize() and full() answer either way (here: as of the close)."""
+    import multiprocessing
+    for used in (False, True):
+        for mine, theirs in ((gobridge.Queue(2, name=f"{name}-q{used}"), multiprocessing.Queue(2)),
+                             (gobridge.JoinableQueue(1, name=f"{name}-j{used}"), multiprocessing.JoinableQueue(1))):
+            other = gobridge.Queue(name=mine.name)  # another handle keeps the queue alive
+            try:
+                if used:
+                    mine.put("foo")
+                    theirs.put("foo")
+                    time.sleep(0.1)  # the stdlib's feeder thread
+                mine.close()
+                mine.join_thread()
+                theirs.close()
+                theirs.join_thread()
+                got = _closed_answers(mine)
+                assert got == _closed_answers(theirs)
+                assert got == ([1, "closed", mine._maxsize == 1] if used else [0, True, False])
+                for f in (lambda: mine.put("x"), lambda: mine.get(timeout=0.1)):
+                    with pytest.raises(ValueError, match="is closed"):
+                        f()
+            finally:
+                other.close()
+
+
+def test_simple_queue_after_close_raises_is_closed(name: str) -> None:
+    q = gobridge.SimpleQueue(name=name)
+    assert q.empty()
+    q.close()
+    q.close()
+    for f in (q.empty, q.get, lambda: q.put(1)):
+        with pytest.raises(OSError, match="is closed"):
+            f()

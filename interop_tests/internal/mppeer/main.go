@@ -10,6 +10,11 @@
 //	mppeer writer Q                     seed 004: put A, B, C
 //	mppeer reader Q                     seed 004: get and print forever
 //	mppeer put Q JSON                   put one value (gobridge JSON)
+//	mppeer get Q                        get one value, print it (%v)
+//	mppeer char V A                     attach to 'c' Value V and 'c' Array A (byte, WithTypecode('c')), print
+//	                                    both, then store 'G' in V and "go" in A
+//	mppeer char-make V A                create 'c' Value V = 'g' and 'c' Array A = "go!" (4 items), print
+//	                                    "ready", wait for EOF on stdin, print both again
 //	mppeer counter V N                  N times: lock V (int64 'q'), add 1, unlock
 //	mppeer array-fill A N               fill int64 array A (N items) with i*i
 //	mppeer array-sum A N                print the sum of int64 array A
@@ -28,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math/rand"
 	"os"
 	"os/signal"
@@ -210,6 +216,58 @@ func run(ctx context.Context, a []string) error {
 			return err
 		}
 		return q.Put(ctx, v)
+	case "get":
+		q, err := mp.OpenQueue(a[1], mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		v, err := q.Get(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%v\n", v)
+		return nil
+	case "char":
+		v, err := mp.OpenValue[byte](a[1], 0, mp.WithTypecode('c'), mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		arr, err := mp.OpenArrayLen[byte](a[2], 4, mp.WithTypecode('c'), mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer arr.Close()
+		items, err := arr.Snapshot()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%q %q\n", must(v.Load()), items)
+		if err := v.Store('G'); err != nil {
+			return err
+		}
+		for i, c := range []byte("go") {
+			if err := arr.Store(i, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "char-make":
+		v, err := mp.OpenValue[byte](a[1], 'g', mp.WithTypecode('c'), mp.WithCreateOnly())
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+		arr, err := mp.OpenArray(a[2], []byte("go!\x00"), mp.WithTypecode('c'), mp.WithCreateOnly())
+		if err != nil {
+			return err
+		}
+		defer arr.Close()
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		fmt.Printf("%q %q\n", must(v.Load()), must(arr.Snapshot()))
+		return nil
 	case "counter":
 		v, err := mp.OpenValue[int64](a[1], 0)
 		if err != nil {

@@ -22,6 +22,7 @@ raises SegmentTruncatedError instead of killing the interpreter with SIGBUS
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import mmap
 import os
@@ -59,8 +60,9 @@ _GET_FIELDS = {(80, 8), (104, 8)}  # head, get_seq
 _QUEUES = (KIND_QUEUE, KIND_JOINABLE)
 _KIND_CODES = {v: k for k, v in KIND_NAMES.items()}
 
-#: typecode -> item size in bytes (native, little-endian; l/L are C long, 8 bytes on Linux)
-TYPECODES = {"b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8, "f": 4, "d": 8}
+#: typecode -> item size in bytes (native, little-endian; l/L are C long, 8 bytes on Linux; c is
+#: one byte, ctypes.c_char)
+TYPECODES = {"c": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8, "f": 4, "d": 8}
 _SAME = {("l", "q"), ("q", "l"), ("L", "Q"), ("Q", "L")}
 
 _WRLCK = [ofdlock.pack(fcntl.F_WRLCK, i) for i in range(3)]
@@ -190,9 +192,12 @@ class _Handle:
                     # keep is set only once the segment is known to be ours
                     seg = _shm.open_segment(self.name, 0, kind=KIND_NAMES[kind], create=False,
                                             allow_other_owner=allow_other_owner)
-                except FileNotFoundError:
+                except FileNotFoundError as e:
                     if not create:
-                        raise
+                        # create=False (Go's WithAttachOnly): a typo must not
+                        # make an empty object; say which name is missing
+                        raise FileNotFoundError(errno.ENOENT, "No such shared object (create=False)",
+                                                self.name) from e
                 else:
                     try:
                         self._attach(seg, typecode, check)

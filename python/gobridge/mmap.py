@@ -151,6 +151,12 @@ class mmap(_stdmmap.mmap):
                               f"{others} other handle{'s' if others > 1 else ''} map{'' if others > 1 else 's'} it")
         super().resize(newsize)
 
+    def __sizeof__(self) -> int:
+        # As on Windows, where the object also holds its tag (NUL-terminated).
+        n = super().__sizeof__()
+        seg = self._gobridge_segment
+        return n if seg is None else n + len(seg.name.encode()) + 1
+
     def __repr__(self) -> str:
         # The stdlib's text, under the name users call it by (mmap.mmap).
         r = super().__repr__()

@@ -1,7 +1,7 @@
 // Package ring is a single-producer single-consumer byte ring in memory shared
 // between processes, with futex wake-ups that cost nothing while nobody
 // sleeps. The layout and protocol are wire/SPEC.md section 11.2-11.4;
-// python/gobridge/_ring.py implements the same on the same bytes.
+// python/gobridge/_internal/ring.py implements the same on the same bytes.
 //
 // Create a Ring with New over a control block (CtlSize bytes) and a data area
 // (a power of two bytes) of a MAP_SHARED mapping. One process (one goroutine

@@ -9,7 +9,7 @@
 // `gobridge shm ls` and `gobridge shm gc`, and ListSockets the unix sockets
 // of shm: listeners there (GC removes the caller's stale ones).
 //
-// The protocol (wire/SPEC.md section 9) is shared with python/gobridge/_shm.py:
+// The protocol (wire/SPEC.md section 9) is shared with python/gobridge/_internal/shmseg.py:
 //
 //   - every handle holds flock(LOCK_SH) on its own open file description;
 //   - a closer that wins flock(LOCK_EX|LOCK_NB) is the last handle and

@@ -1,7 +1,7 @@
 package shmseg
 
 // Kinds of the multiprocessing-style shared objects (bridge/mp and
-// python/gobridge/_objects.py, wire/SPEC.md section 10), so that `gobridge shm
+// python/gobridge/_internal/objects.py, wire/SPEC.md section 10), so that `gobridge shm
 // ls` names what each segment holds.
 const (
 	KindQueue         = "queue"

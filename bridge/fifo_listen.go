@@ -2,7 +2,7 @@ package bridge
 
 // The listening side of the fifo: transport (SPEC 6.6): the rendezvous
 // FIFO, the requests read from it (fifo_request.go) and their concurrent
-// handshakes (fifo_handshakes.go).
+// handshakes (handshakes.go).
 
 import (
 	"context"

@@ -8,7 +8,7 @@ package bridge
 //     are open. Each connection is duplex and private, like a socket's. The
 //     listener scans /p for requests, skipping anything else
 //     (fifo_request.go), and runs their handshakes concurrently, each under
-//     a deadline (fifo_handshakes.go), so that no dialer holds up another.
+//     a deadline (handshakes.go), so that no dialer holds up another.
 //   - Plain named pipes. OpenFIFOReader and OpenFIFOWriter open an existing
 //     FIFO (Mkfifo, `gobridge mkfifo`) as one end of a one-way connection, as
 //     Pipe(false): any number of writers, one reader, end of stream when the

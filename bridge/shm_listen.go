@@ -42,7 +42,7 @@ func refuse(format string, a ...any) error {
 type shmTransport struct{}
 
 // A shmListener accepts shm: connections at one name. A goroutine accepts
-// sockets and starts a handshake for each in hs (fifo_handshakes.go), where
+// sockets and starts a handshake for each in hs (handshakes.go), where
 // they run side by side, each under its own deadline; another moves the
 // connections they produce to ready, where they wait for Accept.
 type shmListener struct {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -392,11 +391,15 @@ func readRawFrame(r *bufio.Reader, buf []byte) (int, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, err
 	}
-	n := int(binary.BigEndian.Uint32(hdr[:]))
+	m, _, err := wire.ParseHeader(hdr[:]) // the baseline's frames are all short: 4-byte headers
+	if err != nil {
+		return 0, err
+	}
+	n := int(m)
 	if n > len(buf) {
 		return 0, fmt.Errorf("raw unix: frame of %d bytes, buffer of %d", n, len(buf))
 	}
-	_, err := io.ReadFull(r, buf[:n])
+	_, err = io.ReadFull(r, buf[:n])
 	return n, err
 }
 

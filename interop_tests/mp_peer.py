@@ -44,6 +44,23 @@ def main() -> None:
             s.release()
         st.close()
         s.close()
+    elif role == "bsem-make":
+        bs = gobridge.BoundedSemaphore(int(a[1]), name=a[0])
+        print("ready", flush=True)
+        sys.stdin.read()
+        print(f"value={bs.get_value()}")
+        bs.close()
+    elif role == "bsem-check":
+        bs = gobridge.BoundedSemaphore(0, name=a[0], create=False)
+        try:
+            bs.release()
+            sys.exit("release at the bound succeeded")
+        except ValueError as e:
+            assert "released too many times" in str(e), e
+        bs.acquire()
+        bs.release()
+        print(f"max={bs._max} value={bs.get_value()}")
+        bs.close()
     elif role == "produce":
         q = gobridge.Queue(name=a[0])
         pid, n, size = int(a[1]), int(a[2]), int(a[3])

@@ -18,6 +18,7 @@ from typing import Iterator, List
 import pytest
 
 import gobridge
+from gobridge._internal import objects as O
 from shm_support import Proc, unique_tag
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -210,6 +211,30 @@ def test_semaphore_3_never_lets_a_fourth_in(tag: str) -> None:
         st.close()
         s.close()
     assert not os.path.exists("/dev/shm/" + state)
+
+
+@pytest.mark.parametrize("maker", ["go", "py"])
+def test_bounded_semaphore_bound_holds_in_both_languages(tag: str, maker: str) -> None:
+    """A BoundedSemaphore made by one language: Go and Python handles that
+    attach both refuse a release above its initial value (the bound is in the
+    segment, SPEC 10.9), and Go -> Go, Python -> Python likewise."""
+    side = {"go": go, "py": py}
+    p = subprocess.Popen(side[maker]("bsem-make", tag, "2"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout is not None and p.stdin is not None
+        assert p.stdout.readline() == "ready\n"
+        outs = run_all([go("bsem-check", tag), py("bsem-check", tag)])
+        assert [o.strip() for o in outs] == ["max=2 value=2", "max=2 value=2"]
+        with pytest.raises(O.LayoutError):
+            gobridge.Semaphore(2, name=tag)  # a plain semaphore handle is refused
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode == 0
+        assert out.strip() == "value=2"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 # -- crash safety -------------------------------------------------------------

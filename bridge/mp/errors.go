@@ -42,6 +42,11 @@ var (
 	// (Python raises ValueError, or AssertionError for RLock as
 	// multiprocessing does).
 	ErrNotHeld = errors.New("mp: lock not held by this handle")
+	// ErrReleasedTooMany: Release of a bounded semaphore at its bound, or of
+	// any semaphore at 2^31-1 (Python raises ValueError "semaphore or lock
+	// released too many times", as multiprocessing does). The count is
+	// unchanged.
+	ErrReleasedTooMany = errors.New("mp: semaphore or lock released too many times")
 	// ErrTaskDone: TaskDone called more times than there were items
 	// (Python raises ValueError).
 	ErrTaskDone = errors.New("mp: task_done() called too many times")

@@ -2,6 +2,7 @@ package mp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -45,4 +46,19 @@ func ExampleOpenValue() {
 	x, err = v.Load() // an error only if the handle is closed or its segment was truncated
 	fmt.Println(x, err, string(v.Typecode()))
 	// Output: 10 <nil> i
+}
+
+func ExampleOpenBoundedSemaphore() {
+	ctx := context.Background()
+	s, err := mp.OpenBoundedSemaphore(fmt.Sprintf("example-bsem-%d", os.Getpid()), 1)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	s.Acquire(ctx)
+	fmt.Println(s.Release())
+	fmt.Println(errors.Is(s.Release(), mp.ErrReleasedTooMany), s.Value())
+	// Output:
+	// <nil>
+	// true 1
 }

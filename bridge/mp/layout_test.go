@@ -68,6 +68,12 @@ func TestLayoutsMatchContract(t *testing.T) {
 		"waiters": {Off: semWaiters, Size: 4},
 	})
 	ints("semaphore", map[string]int64{"size": int64(minSize(kindSemaphore))})
+	l.CheckFields("bounded_semaphore", map[string]vectors.Field{
+		"count":   {Off: semValue, Size: 4},
+		"waiters": {Off: semWaiters, Size: 4},
+		"bound":   {Off: bsemBound, Size: 4},
+	})
+	ints("bounded_semaphore", map[string]int64{"size": int64(minSize(kindBoundedSem))})
 
 	ints("queue", map[string]int64{
 		"record_header": recHeader, "min_capacity": minCap, "default_capacity": DefaultCapacity,

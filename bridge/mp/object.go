@@ -48,11 +48,13 @@ const (
 	kindSemaphore     = 5
 	kindLock          = 6
 	kindRLock         = 7
+	kindBoundedSem    = 8
 )
 
 var kindNames = map[byte]string{
 	kindQueue: shmseg.KindQueue, kindJoinableQueue: shmseg.KindJoinableQueue, kindValue: shmseg.KindValue,
 	kindArray: shmseg.KindArray, kindSemaphore: shmseg.KindSemaphore, kindLock: shmseg.KindLock, kindRLock: shmseg.KindRLock,
+	kindBoundedSem: shmseg.KindBoundedSemaphore,
 }
 
 // fits reports whether a handle of kind want may open a segment holding kind
@@ -64,8 +66,11 @@ func fits(want, have byte) bool {
 
 // minSize is the smallest segment an object of kind k can live in.
 func minSize(k byte) int {
-	if k == kindQueue || k == kindJoinableQueue {
+	switch k {
+	case kindQueue, kindJoinableQueue:
 		return qRing + minCap
+	case kindBoundedSem:
+		return bsemSize
 	}
 	return valueOff + 8
 }

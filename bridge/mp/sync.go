@@ -11,14 +11,20 @@ import (
 const (
 	semValue   = 64 // futex: the count
 	semWaiters = 68 // acquirers asleep (a hint for the waker)
+	bsemBound  = 72 // a bounded semaphore's bound (its initial value)
+	bsemSize   = 80 // a bounded semaphore's segment
 )
 
 // Semaphore is a counter in a named segment that Acquire decrements, waiting
 // while it is 0, and Release increments; multiprocessing.Semaphore's
 // counterpart. A count is not owned: a process that dies between Acquire
 // and Release does not give it back (as with multiprocessing).
+//
+// A bounded semaphore (OpenBoundedSemaphore) is multiprocessing.BoundedSemaphore's
+// counterpart: Release above its initial value fails with ErrReleasedTooMany.
 type Semaphore struct {
-	o *object
+	o   *object
+	max uint32 // the largest count: semMax, or a bounded semaphore's bound
 }
 
 // semMax is the largest count (Python's SEM_VALUE_MAX on Linux).
@@ -35,8 +41,43 @@ func OpenSemaphore(name string, value int, opts ...OpenOption) (*Semaphore, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Semaphore{o: o}, nil
+	return &Semaphore{o: o, max: semMax}, nil
 }
+
+// OpenBoundedSemaphore creates bounded semaphore name with count value, or
+// attaches to it (its current count and bound are kept). The bound, the
+// initial value, is stored in the segment (SPEC 10.9), so every process, Go
+// or Python, refuses a Release that would take the count above it
+// (ErrReleasedTooMany). A plain semaphore's segment is refused (ErrKind), and
+// OpenSemaphore refuses a bounded one.
+func OpenBoundedSemaphore(name string, value int, opts ...OpenOption) (*Semaphore, error) {
+	if value < 0 || value > semMax {
+		return nil, fmt.Errorf("mp: semaphore initial value %d out of range", value)
+	}
+	bound := uint32(value) // a creator's; check replaces it with the segment's
+	o, err := openObject(name, kindBoundedSem, bsemSize, newOpenConfig(opts), [3]byte{kindBoundedSem, 0, 0},
+		func(mem []byte) {
+			w := &object{mem: mem}
+			w.set32(semValue, uint32(value))
+			w.set32(bsemBound, uint32(value))
+		},
+		func(mem []byte) error {
+			b := (&object{mem: mem}).u32(bsemBound) // read once
+			if b > semMax {
+				return fmt.Errorf("%w: %s: bounded semaphore bound %d", ErrLayout, name, b)
+			}
+			bound = b
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &Semaphore{o: o, max: bound}, nil
+}
+
+// MaxValue returns the largest count Release may reach: a bounded
+// semaphore's bound, 2^31-1 for a plain one.
+func (s *Semaphore) MaxValue() int { return int(s.max) }
 
 // Name returns the semaphore's name.
 func (s *Semaphore) Name() string { return s.o.name }
@@ -44,7 +85,7 @@ func (s *Semaphore) Name() string { return s.o.name }
 // count reads the count once and checks it (called with the internal lock).
 func (s *Semaphore) count() (uint32, error) {
 	v := s.o.u32(semValue)
-	if v > semMax {
+	if v > s.max {
 		return 0, fmt.Errorf("%w: %s: semaphore count %d", ErrLayout, s.o.name, v)
 	}
 	return v, nil
@@ -124,9 +165,9 @@ func (s *Semaphore) Release() (err error) {
 		o.unlock(&h)
 		return err
 	}
-	if v == semMax {
+	if v == s.max {
 		o.unlock(&h)
-		return fmt.Errorf("mp: semaphore %s released too many times", o.name)
+		return fmt.Errorf("%w: %s", ErrReleasedTooMany, o.name)
 	}
 	o.set32(semValue, v+1)
 	waiters := o.u32(semWaiters)

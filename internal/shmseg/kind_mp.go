@@ -4,11 +4,12 @@ package shmseg
 // python/gobridge/_internal/objects.py, wire/SPEC.md section 10), so that `gobridge shm
 // ls` names what each segment holds.
 const (
-	KindQueue         = "queue"
-	KindJoinableQueue = "joinable_queue"
-	KindValue         = "value"
-	KindArray         = "array"
-	KindSemaphore     = "semaphore"
-	KindLock          = "lock"
-	KindRLock         = "rlock"
+	KindQueue            = "queue"
+	KindJoinableQueue    = "joinable_queue"
+	KindValue            = "value"
+	KindArray            = "array"
+	KindSemaphore        = "semaphore"
+	KindLock             = "lock"
+	KindRLock            = "rlock"
+	KindBoundedSemaphore = "bounded_semaphore"
 )

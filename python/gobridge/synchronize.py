@@ -11,10 +11,11 @@ import os
 import threading
 from typing import Any, Optional
 
-from ._internal.layout import KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT, SEM_WAITERS, VALUE_OFF
+from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, KIND_BOUNDED_SEMAPHORE, KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE,
+                               SEM_COUNT, SEM_WAITERS, VALUE_OFF)
 from ._internal.objects import ClosedError, LayoutError, SegmentTruncatedError, _Handle, _monotonic, _UserLock
 
-__all__ = ["Lock", "RLock", "Semaphore"]
+__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore"]
 
 
 class Lock:
@@ -113,6 +114,8 @@ class Semaphore:
     _VALUE = SEM_COUNT
     _WAITERS = SEM_WAITERS
     _MAX = 0x7FFFFFFF
+    _kind = KIND_SEMAPHORE
+    _size = VALUE_OFF + 8
 
     def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False,
                  create: bool = True) -> None:
@@ -120,11 +123,22 @@ class Semaphore:
             raise ValueError("semaphore initial value must be >= 0")
         if value > self._MAX:
             raise OverflowError("semaphore initial value too large")
+        self._max = self._MAX  # the largest count release() may reach
 
         def init(h: _Handle) -> None:
             h.set32(self._VALUE, value)
+            if self._kind == KIND_BOUNDED_SEMAPHORE:
+                h.set32(BSEM_BOUND, value)
+                self._max = value
 
-        self._h = _Handle(name, KIND_SEMAPHORE, VALUE_OFF + 8, init=init, keep=keep, create=create)
+        def check(h: _Handle) -> None:
+            if self._kind == KIND_BOUNDED_SEMAPHORE:
+                bound = h.u32(BSEM_BOUND)  # read once
+                if bound > self._MAX:
+                    raise LayoutError(f"{h.name!r}: bounded semaphore bound {bound}")
+                self._max = bound
+
+        self._h = _Handle(name, self._kind, self._size, init=init, check=check, keep=keep, create=create)
 
     @property
     def name(self) -> str:
@@ -133,7 +147,8 @@ class Semaphore:
 
     def _bad(self, v: int) -> LayoutError:
         """The count (at 64, read once under the internal lock) is above
-        SEM_VALUE_MAX: no process could have made it."""
+        SEM_VALUE_MAX, or a bounded semaphore's bound: no process could have
+        made it."""
         return LayoutError(f"{self.name!r}: semaphore count {v}")
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
@@ -154,7 +169,7 @@ class Semaphore:
                     if n:
                         h.set32(self._WAITERS, n - 1)
                 v = h.w32[16]  # the count at 64, read once
-                if v > self._MAX:
+                if v > self._max:
                     raise self._bad(v)
                 if v > 0:
                     h.w32[16] = v - 1
@@ -183,14 +198,14 @@ class Semaphore:
 
     def release(self) -> None:
         """Add one to the count and wake one acquirer (ValueError above
-        2**31-1)."""
+        2**31-1, or a BoundedSemaphore's initial value)."""
         h = self._h
         h.lock()
         try:
             v = h.w32[16]
-            if v > self._MAX:
+            if v > self._max:
                 raise self._bad(v)
-            if v == self._MAX:
+            if v == self._max:
                 raise ValueError("semaphore or lock released too many times")
             h.w32[16] = v + 1
             waiters = h.u32(self._WAITERS)
@@ -215,7 +230,7 @@ class Semaphore:
         self._h.close()
 
     def __reduce__(self) -> "tuple[Any, ...]":
-        return (_reopen_sem, (self.name,))
+        return (_reopen_sem, (self.name, type(self)))
 
     def __repr__(self) -> str:
         try:
@@ -225,5 +240,24 @@ class Semaphore:
         return f"<Semaphore(value={value}, name={self.name!r})>"
 
 
-def _reopen_sem(name: str) -> "Semaphore":
-    return Semaphore(0, name=name)  # attaching keeps the count
+class BoundedSemaphore(Semaphore):
+    """multiprocessing.BoundedSemaphore, named: a Semaphore whose release()
+    above its initial value raises ValueError ("semaphore or lock released
+    too many times"). The bound is stored in the object (SPEC 10.9), so Go's
+    mp.OpenBoundedSemaphore handles enforce it too; attaching keeps the
+    existing bound and count. A plain Semaphore's name is refused
+    (LayoutError), and Semaphore refuses a bounded one."""
+
+    _kind = KIND_BOUNDED_SEMAPHORE
+    _size = BSEM_SIZE
+
+    def __repr__(self) -> str:
+        try:
+            value = str(self.get_value())
+        except (ClosedError, SegmentTruncatedError):
+            value = "unknown"
+        return f"<BoundedSemaphore(value={value}, maxvalue={self._max}, name={self.name!r})>"
+
+
+def _reopen_sem(name: str, cls: "type[Semaphore]" = Semaphore) -> "Semaphore":
+    return cls(0, name=name)  # attaching keeps the count (and the bound)

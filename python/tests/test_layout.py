@@ -74,6 +74,10 @@ def test_value_array_semaphore():
     assert fields("semaphore") == {"count": (synchronize.Semaphore._VALUE, 4),
                                    "waiters": (synchronize.Semaphore._WAITERS, 4)}
     assert s["size"] == L.SEM_WAITERS + 4
+    assert fields("bounded_semaphore") == {"count": (synchronize.BoundedSemaphore._VALUE, 4),
+                                           "waiters": (synchronize.BoundedSemaphore._WAITERS, 4),
+                                           "bound": (L.BSEM_BOUND, 4)}
+    assert LAYOUTS["bounded_semaphore"]["size"] == L.BSEM_SIZE
 
 
 def test_queue_layout():
@@ -107,5 +111,5 @@ def test_struct_flock():
 @pytest.mark.parametrize("section", sorted(k for k in LAYOUTS if k != "about"))
 def test_every_section_is_checked(section):
     """A section added to layouts.json needs a check here."""
-    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "queue", "segment_kinds", "flock"}
+    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "bounded_semaphore", "queue", "segment_kinds", "flock"}
     assert section in checked

@@ -306,6 +306,7 @@ OPENERS = {
     "Lock": lambda n, **k: gobridge.Lock(name=n, **k),
     "RLock": lambda n, **k: gobridge.RLock(name=n, **k),
     "Semaphore": lambda n, **k: gobridge.Semaphore(2, name=n, **k),
+    "BoundedSemaphore": lambda n, **k: gobridge.BoundedSemaphore(2, name=n, **k),
 }
 
 

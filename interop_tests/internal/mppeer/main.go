@@ -19,6 +19,10 @@
 //	mppeer array-fill A N               fill int64 array A (N items) with i*i
 //	mppeer array-sum A N                print the sum of int64 array A
 //	mppeer sem S STATE N HOLD           N times: acquire S, count holders in int64 array STATE [now, peak], hold HOLD, release
+//	mppeer bsem-make S N                create bounded semaphore S with value N, print "ready", wait for EOF
+//	                                    on stdin, print "value=V"
+//	mppeer bsem-check S                 attach to bounded semaphore S (at its bound): a Release must fail with
+//	                                    ErrReleasedTooMany; acquire, release; print "max=M value=V"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
 //	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
@@ -31,6 +35,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -351,6 +356,33 @@ func run(ctx context.Context, a []string) error {
 				return err
 			}
 		}
+		return nil
+	case "bsem-make":
+		s, err := mp.OpenBoundedSemaphore(a[1], atoi(a[2]), mp.WithCreateOnly())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		fmt.Printf("value=%d\n", s.Value())
+		return nil
+	case "bsem-check":
+		s, err := mp.OpenBoundedSemaphore(a[1], 0, mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := s.Release(); !errors.Is(err, mp.ErrReleasedTooMany) {
+			return fmt.Errorf("release at the bound: %v", err)
+		}
+		if err := s.Acquire(ctx); err != nil {
+			return err
+		}
+		if err := s.Release(); err != nil {
+			return err
+		}
+		fmt.Printf("max=%d value=%d\n", s.MaxValue(), s.Value())
 		return nil
 	case "produce":
 		q, err := mp.OpenQueue(a[1])

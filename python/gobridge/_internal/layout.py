@@ -47,9 +47,11 @@ O_REDO_N = 8
 O_HOLDER = 12
 O_REDO = 16
 KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
+KIND_BOUNDED_SEMAPHORE = 8
 KIND_NAMES = {
     KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
     KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
+    KIND_BOUNDED_SEMAPHORE: "bounded_semaphore",
 }
 LOCK_INTERNAL, LOCK_USER, LOCK_GET = 0, 1, 2  # the bytes OFD-locked
 
@@ -59,6 +61,8 @@ ARRAY_LEN = 64
 ARRAY_ITEMS = 72
 SEM_COUNT = 64
 SEM_WAITERS = 68
+BSEM_BOUND = 72  # a bounded semaphore's bound (its initial value)
+BSEM_SIZE = 80
 
 # --- queues (SPEC 10.4) -------------------------------------------------------
 Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104

@@ -1,0 +1,142 @@
+"""BoundedSemaphore (and the other named synchronization objects of SPEC
+10.9-10.12) in Python alone: the stdlib's semantics, the bound stored in the
+object, hostile segments refused. Across languages: interop_tests/test_mp_interop.py."""
+import multiprocessing
+import os
+import pickle
+import struct
+
+import pytest
+
+import gobridge
+from gobridge._internal import layout as L
+from gobridge._internal import objects as O
+from gobridge._internal import shmseg as _shm
+
+from gbtest_support import unique_name
+
+
+@pytest.fixture
+def name():
+    n = unique_name("sync")
+    yield n
+    p = _shm.path(n)
+    if os.path.lexists(p):
+        os.unlink(p)
+        pytest.fail(f"{n} left behind")
+
+
+def raw(s: object) -> memoryview:
+    """The object's segment, mapped by this test as another process would."""
+    return s._h.mm  # type: ignore[attr-defined,no-any-return]
+
+
+# -- BoundedSemaphore ----------------------------------------------------------------
+
+def test_bounded_release_above_initial_value_raises_as_the_stdlib(name: str) -> None:
+    ref = multiprocessing.BoundedSemaphore(2)
+    s = gobridge.BoundedSemaphore(2, name=name)
+    try:
+        for sem in (ref, s):
+            assert sem.acquire() and sem.acquire()
+            assert not sem.acquire(False)
+            sem.release()
+            sem.release()
+            with pytest.raises(ValueError, match="semaphore or lock released too many times"):
+                sem.release()
+            assert sem.get_value() == 2  # unchanged
+        assert "maxvalue=2" in repr(s)
+    finally:
+        s.close()
+
+
+def test_bounded_zero_never_releases(name: str) -> None:
+    s = gobridge.BoundedSemaphore(0, name=name)
+    try:
+        assert not s.acquire(timeout=0.01)
+        with pytest.raises(ValueError, match="too many times"):
+            s.release()
+    finally:
+        s.close()
+
+
+def test_bounded_bound_is_the_objects_not_the_attachers(name: str) -> None:
+    s = gobridge.BoundedSemaphore(1, name=name)
+    other = gobridge.BoundedSemaphore(5, name=name)  # attaches: 5 is ignored
+    try:
+        assert other.get_value() == 1
+        assert struct.unpack_from("<I", raw(s), L.BSEM_BOUND)[0] == 1
+        with pytest.raises(ValueError, match="too many times"):
+            other.release()
+        assert other.acquire(False)
+        other.release()
+        with pytest.raises(ValueError, match="too many times"):
+            s.release()
+    finally:
+        other.close()
+        s.close()
+
+
+def test_bounded_and_plain_refuse_each_other(name: str) -> None:
+    s = gobridge.Semaphore(1, name=name)
+    try:
+        with pytest.raises(O.LayoutError, match="semaphore"):
+            gobridge.BoundedSemaphore(1, name=name)
+    finally:
+        s.close()
+    b = gobridge.BoundedSemaphore(1, name=name)
+    try:
+        with pytest.raises(O.LayoutError, match="bounded_semaphore"):
+            gobridge.Semaphore(1, name=name)
+    finally:
+        b.close()
+
+
+def test_bounded_hostile_bound_refused_on_attach(name: str) -> None:
+    s = gobridge.BoundedSemaphore(1, name=name, keep=True)
+    try:
+        struct.pack_into("<I", raw(s), L.BSEM_BOUND, 0x80000000)
+        with pytest.raises(O.LayoutError, match="bound"):
+            gobridge.BoundedSemaphore(1, name=name)
+    finally:
+        s.close()
+        os.unlink(_shm.path(name))
+
+
+def test_bounded_count_above_bound_is_a_layout_error(name: str) -> None:
+    s = gobridge.BoundedSemaphore(2, name=name)
+    try:
+        struct.pack_into("<I", raw(s), L.SEM_COUNT, 3)  # no process could make it
+        with pytest.raises(O.LayoutError):
+            s.acquire(False)
+        with pytest.raises(O.LayoutError):
+            s.release()
+        struct.pack_into("<I", raw(s), L.SEM_COUNT, 2)
+        assert s.acquire(False)
+    finally:
+        s.close()
+
+
+def _child_release(s: "gobridge.BoundedSemaphore", q: "multiprocessing.SimpleQueue[str]") -> None:
+    try:
+        s.release()
+        q.put("released")
+    except ValueError as e:
+        q.put(str(e))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_bounded_bound_holds_in_a_child(name: str, method: str) -> None:
+    s = gobridge.BoundedSemaphore(1, name=name)
+    try:
+        assert type(pickle.loads(pickle.dumps(s))) is gobridge.BoundedSemaphore
+        ctx = multiprocessing.get_context(method)
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=_child_release, args=(s, q))
+        p.start()
+        assert q.get() == "semaphore or lock released too many times"
+        p.join(30)
+        assert p.exitcode == 0
+        assert s.get_value() == 1
+    finally:
+        s.close()

@@ -61,6 +61,15 @@ def main() -> None:
         bs.release()
         print(f"max={bs._max} value={bs.get_value()}")
         bs.close()
+    elif role == "event-wait":
+        ev = gobridge.Event(name=a[0], create=False)
+        print("waiting", flush=True)
+        print("set" if ev.wait(float(a[1]) if len(a) > 1 else None) else "timeout", flush=True)
+        ev.close()
+    elif role == "event-set":
+        ev = gobridge.Event(name=a[0], create=False)
+        ev.set()
+        ev.close()
     elif role == "produce":
         q = gobridge.Queue(name=a[0])
         pid, n, size = int(a[1]), int(a[2]), int(a[3])

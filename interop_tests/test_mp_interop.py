@@ -237,6 +237,28 @@ def test_bounded_semaphore_bound_holds_in_both_languages(tag: str, maker: str) -
             p.wait()
 
 
+@pytest.mark.parametrize("waiter,setter", [("go", "py"), ("py", "go"), ("go", "go"), ("py", "py")])
+def test_event_set_by_one_language_wakes_the_other(tag: str, waiter: str, setter: str) -> None:
+    """An Event waited on in one language, set from the other (SPEC 10.10);
+    and a wait with a timeout on a clear event times out."""
+    side = {"go": go, "py": py}
+    e = gobridge.Event(name=tag)
+    w = Proc(side[waiter]("event-wait", tag))
+    try:
+        w.wait_for(lambda ls: "waiting" in ls)
+        assert not e.is_set()
+        run_all([side[setter]("event-set", tag)])
+        assert "set" in w.wait_for(lambda ls: "set" in ls)
+        assert w.p.wait(30) == 0
+        assert e.is_set()
+        e.clear()
+        (out,) = run_all([side[waiter]("event-wait", tag, "50ms" if waiter == "go" else "0.05")])
+        assert out.split() == ["waiting", "timeout"]
+    finally:
+        w.stop()
+        e.close()
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

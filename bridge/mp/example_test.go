@@ -62,3 +62,17 @@ func ExampleOpenBoundedSemaphore() {
 	// <nil>
 	// true 1
 }
+
+func ExampleOpenEvent() {
+	ctx := context.Background()
+	e, err := mp.OpenEvent(fmt.Sprintf("example-event-%d", os.Getpid()))
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	done := make(chan error)
+	go func() { done <- e.Wait(ctx) }() // another process could wait as well (Python: gobridge.Event(name=...).wait())
+	e.Set()
+	fmt.Println(<-done, e.IsSet())
+	// Output: <nil> true
+}

@@ -74,6 +74,8 @@ func TestLayoutsMatchContract(t *testing.T) {
 		"bound":   {Off: bsemBound, Size: 4},
 	})
 	ints("bounded_semaphore", map[string]int64{"size": int64(minSize(kindBoundedSem))})
+	l.CheckFields("event", map[string]vectors.Field{"state": {Off: evState, Size: 4}})
+	ints("event", map[string]int64{"size": int64(minSize(kindEvent))})
 
 	ints("queue", map[string]int64{
 		"record_header": recHeader, "min_capacity": minCap, "default_capacity": DefaultCapacity,

@@ -49,12 +49,13 @@ const (
 	kindLock          = 6
 	kindRLock         = 7
 	kindBoundedSem    = 8
+	kindEvent         = 9
 )
 
 var kindNames = map[byte]string{
 	kindQueue: shmseg.KindQueue, kindJoinableQueue: shmseg.KindJoinableQueue, kindValue: shmseg.KindValue,
 	kindArray: shmseg.KindArray, kindSemaphore: shmseg.KindSemaphore, kindLock: shmseg.KindLock, kindRLock: shmseg.KindRLock,
-	kindBoundedSem: shmseg.KindBoundedSemaphore,
+	kindBoundedSem: shmseg.KindBoundedSemaphore, kindEvent: shmseg.KindEvent,
 }
 
 // fits reports whether a handle of kind want may open a segment holding kind

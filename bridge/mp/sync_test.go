@@ -1,8 +1,10 @@
 package mp
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // TestBoundedSemaphore: Release above the initial value fails with
@@ -88,5 +90,72 @@ func TestBoundedSemaphoreHostile(t *testing.T) {
 	s.o.set32(bsemBound, 1<<31)
 	if _, err := OpenBoundedSemaphore(name, 1); !errors.Is(err, ErrLayout) {
 		t.Fatalf("bound 2^31: %v", err)
+	}
+}
+
+// TestEvent: Set wakes a waiter of another handle, Clear, a Wait that times
+// out, a set-then-clear pulse that a waiter does not miss, and the state
+// word's count of sets.
+func TestEvent(t *testing.T) {
+	ctx := ctxT(t)
+	name := tag(t)
+	e, err := OpenEvent(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	other, err := OpenEvent(name, WithAttachOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if e.IsSet() {
+		t.Fatal("a new event is set")
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := other.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait on a clear event: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- other.Wait(ctx) }()
+	if err := e.Set(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !other.IsSet() || e.o.u32(evState) != 3 {
+		t.Fatalf("set: %v %#x", other.IsSet(), e.o.u32(evState))
+	}
+	if err := e.Clear(); err != nil || e.IsSet() || e.o.u32(evState) != 2 {
+		t.Fatalf("clear: %v %#x", err, e.o.u32(evState))
+	}
+
+	go func() { done <- other.Wait(ctx) }()
+	for pulsing := true; pulsing; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("a pulse was missed: %v", err)
+			}
+			pulsing = false
+		default:
+			e.Set()
+			e.Clear()
+		}
+	}
+
+	e.o.set32(evState, 0xFFFFFFFE) // the count wraps
+	e.Set()
+	if e.o.u32(evState) != 1 {
+		t.Fatalf("wrapped: %#x", e.o.u32(evState))
+	}
+	if _, err := OpenSemaphore(name, 1); !errors.Is(err, ErrKind) {
+		t.Fatalf("OpenSemaphore of an event: %v", err)
+	}
+	e.Close()
+	if err := e.Wait(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v", err)
 	}
 }

@@ -12,4 +12,5 @@ const (
 	KindLock             = "lock"
 	KindRLock            = "rlock"
 	KindBoundedSemaphore = "bounded_semaphore"
+	KindEvent            = "event"
 )

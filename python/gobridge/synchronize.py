@@ -11,11 +11,11 @@ import os
 import threading
 from typing import Any, Optional
 
-from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, KIND_BOUNDED_SEMAPHORE, KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE,
-                               SEM_COUNT, SEM_WAITERS, VALUE_OFF)
+from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, EV_STATE, KIND_BOUNDED_SEMAPHORE, KIND_EVENT, KIND_LOCK,
+                               KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT, SEM_WAITERS, VALUE_OFF)
 from ._internal.objects import ClosedError, LayoutError, SegmentTruncatedError, _Handle, _monotonic, _UserLock
 
-__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore"]
+__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event"]
 
 
 class Lock:
@@ -261,3 +261,82 @@ class BoundedSemaphore(Semaphore):
 
 def _reopen_sem(name: str, cls: "type[Semaphore]" = Semaphore) -> "Semaphore":
     return cls(0, name=name)  # attaching keeps the count (and the bound)
+
+
+class Event:
+    """multiprocessing.Event, named: Event(name='e') in every process that
+    shares it (Go: mp.OpenEvent). A new event is clear. wait() returns True
+    once a set() happened while it waited, even if clear() came before it
+    looked (threading.Event's rule; the state word counts the sets, SPEC
+    10.10), so a waiter never misses a set."""
+
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True) -> None:
+        self._h = _Handle(name, KIND_EVENT, VALUE_OFF + 8, keep=keep, create=create)
+
+    @property
+    def name(self) -> str:
+        """The event's name (under /dev/shm), for other processes to open."""
+        return self._h.name
+
+    def is_set(self) -> bool:
+        """True if the event is set (a snapshot)."""
+        self._h.check()
+        return bool(self._h.u32(EV_STATE) & 1)
+
+    def set(self) -> None:
+        """Set the event and wake every waiter."""
+        h = self._h
+        h.lock()
+        try:
+            w = h.u32(EV_STATE)  # read once
+            changed = not w & 1
+            if changed:
+                h.set32(EV_STATE, (w + 2) | 1)  # one more set; the count wraps in 31 bits
+        finally:
+            h.unlock()
+        if changed:
+            h.wake(EV_STATE)
+
+    def clear(self) -> None:
+        """Clear the event."""
+        h = self._h
+        h.lock()
+        try:
+            w = h.u32(EV_STATE)
+            if w & 1:
+                h.set32(EV_STATE, w & ~1)
+        finally:
+            h.unlock()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the event is set, at most timeout seconds (None: as
+        long as it takes): True if it is set or was set meanwhile, False on
+        timeout. Takes no lock."""
+        h = self._h
+        h.check()
+        w = h.u32(EV_STATE)
+        if w & 1:
+            return True
+        deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
+        while True:
+            slept = h.sleep(EV_STATE, w, deadline)
+            h.check()
+            now = h.u32(EV_STATE)
+            if now & 1 or now >> 1 != w >> 1:
+                return True
+            if not slept:
+                return False
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the event."""
+        self._h.close()
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (_reopen, (type(self), self.name))
+
+    def __repr__(self) -> str:
+        try:
+            state = "set" if self.is_set() else "unset"
+        except (ClosedError, SegmentTruncatedError):
+            state = "closed"
+        return f"<Event at {id(self):#x} name={self.name!r} {state}>"

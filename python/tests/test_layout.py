@@ -78,6 +78,8 @@ def test_value_array_semaphore():
                                            "waiters": (synchronize.BoundedSemaphore._WAITERS, 4),
                                            "bound": (L.BSEM_BOUND, 4)}
     assert LAYOUTS["bounded_semaphore"]["size"] == L.BSEM_SIZE
+    assert fields("event") == {"state": (L.EV_STATE, 4)}
+    assert LAYOUTS["event"]["size"] == L.VALUE_OFF + 8
 
 
 def test_queue_layout():
@@ -111,5 +113,5 @@ def test_struct_flock():
 @pytest.mark.parametrize("section", sorted(k for k in LAYOUTS if k != "about"))
 def test_every_section_is_checked(section):
     """A section added to layouts.json needs a check here."""
-    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "bounded_semaphore", "queue", "segment_kinds", "flock"}
+    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "bounded_semaphore", "event", "queue", "segment_kinds", "flock"}
     assert section in checked

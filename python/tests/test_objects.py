@@ -215,10 +215,11 @@ OPENERS = {
     "lock": lambda n: gobridge.Lock(name=n),
     "rlock": lambda n: gobridge.RLock(name=n),
     "bounded_semaphore": lambda n: gobridge.BoundedSemaphore(1, name=n),
+    "event": lambda n: gobridge.Event(name=n),
 }
 KINDS = {"queue": O.KIND_QUEUE, "joinable": O.KIND_JOINABLE, "value": O.KIND_VALUE, "array": O.KIND_ARRAY,
          "semaphore": O.KIND_SEMAPHORE, "lock": O.KIND_LOCK, "rlock": O.KIND_RLOCK,
-         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE}
+         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT}
 
 
 @pytest.mark.parametrize("marked", [False, True])

@@ -307,6 +307,7 @@ OPENERS = {
     "RLock": lambda n, **k: gobridge.RLock(name=n, **k),
     "Semaphore": lambda n, **k: gobridge.Semaphore(2, name=n, **k),
     "BoundedSemaphore": lambda n, **k: gobridge.BoundedSemaphore(2, name=n, **k),
+    "Event": lambda n, **k: gobridge.Event(name=n, **k),
 }
 
 

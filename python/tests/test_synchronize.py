@@ -13,7 +13,7 @@ from gobridge._internal import layout as L
 from gobridge._internal import objects as O
 from gobridge._internal import shmseg as _shm
 
-from gbtest_support import unique_name
+from gbtest_support import in_thread, unique_name
 
 
 @pytest.fixture
@@ -140,3 +140,106 @@ def test_bounded_bound_holds_in_a_child(name: str, method: str) -> None:
         assert s.get_value() == 1
     finally:
         s.close()
+
+
+# -- Event -------------------------------------------------------------------------
+
+def test_event_as_the_stdlib(name: str) -> None:
+    ref = multiprocessing.Event()
+    e = gobridge.Event(name=name)
+    try:
+        for ev in (ref, e):
+            assert not ev.is_set()
+            assert ev.wait(0) is False and ev.wait(0.01) is False
+            ev.set()
+            ev.set()
+            assert ev.is_set() and ev.wait() is True and ev.wait(0.01) is True
+            ev.clear()
+            assert not ev.is_set() and ev.wait(0) is False
+        assert "unset>" in repr(e)
+        e.set()
+        assert repr(e).endswith(" set>")
+    finally:
+        e.close()
+    with pytest.raises(O.ClosedError):
+        e.wait(0)
+
+
+def test_event_wakes_a_waiter_of_another_handle(name: str) -> None:
+    e = gobridge.Event(name=name)
+    other = gobridge.Event(name=name, create=False)
+    try:
+        join = in_thread(other.wait, 20.0)
+        e.set()
+        assert join() is True
+    finally:
+        other.close()
+        e.close()
+
+
+def test_event_set_then_clear_is_not_missed(name: str) -> None:
+    """A waiter whom set() woke returns True even when clear() came first:
+    set() counts in the state word (SPEC 10.10). Pulses go on until the
+    waiter returns; with a flag alone a pulse between two looks was lost."""
+    e = gobridge.Event(name=name)
+    try:
+        join = in_thread(e.wait, 20.0)
+        done = []
+        t = in_thread(lambda: done.append(join()))
+        while not done:
+            e.set()
+            e.clear()
+        assert done == [True]
+        t()
+    finally:
+        e.close()
+
+
+def test_event_state_word_counts_sets(name: str) -> None:
+    e = gobridge.Event(name=name)
+    try:
+        word = lambda: struct.unpack_from("<I", raw(e), L.EV_STATE)[0]  # noqa: E731
+        assert word() == 0
+        e.set()
+        assert word() == 3
+        e.set()  # already set: no count
+        e.clear()
+        assert word() == 2
+        struct.pack_into("<I", raw(e), L.EV_STATE, 0xFFFFFFFE)  # the count wraps
+        e.set()
+        assert word() == 1 and e.is_set()
+    finally:
+        e.close()
+
+
+def _child_set(e: "gobridge.Event") -> None:
+    e.set()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_event_set_in_a_child(name: str, method: str) -> None:
+    e = gobridge.Event(name=name)
+    try:
+        ctx = multiprocessing.get_context(method)
+        p = ctx.Process(target=_child_set, args=(e,))
+        p.start()
+        assert e.wait(30) is True
+        p.join(30)
+        assert p.exitcode == 0
+    finally:
+        e.close()
+
+
+def test_event_refuses_other_kinds(name: str) -> None:
+    s = gobridge.Semaphore(1, name=name)
+    try:
+        with pytest.raises(O.LayoutError):
+            gobridge.Event(name=name)
+    finally:
+        s.close()
+    e = gobridge.Event(name=name)
+    try:
+        with pytest.raises(O.LayoutError):
+            gobridge.Lock(name=name)
+    finally:
+        e.close()

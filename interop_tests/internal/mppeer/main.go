@@ -23,6 +23,9 @@
 //	                                    on stdin, print "value=V"
 //	mppeer bsem-check S                 attach to bounded semaphore S (at its bound): a Release must fail with
 //	                                    ErrReleasedTooMany; acquire, release; print "max=M value=V"
+//	mppeer event-wait E [TIMEOUT]       attach to event E, print "waiting", wait (at most TIMEOUT), print
+//	                                    "set" or "timeout"
+//	mppeer event-set E                  attach to event E and set it
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
 //	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
@@ -384,6 +387,35 @@ func run(ctx context.Context, a []string) error {
 		}
 		fmt.Printf("max=%d value=%d\n", s.MaxValue(), s.Value())
 		return nil
+	case "event-wait":
+		e, err := mp.OpenEvent(a[1], mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		wctx := ctx
+		if len(a) > 2 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, dur(a[2]))
+			defer cancel()
+		}
+		fmt.Println("waiting")
+		if err := e.Wait(wctx); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				fmt.Println("timeout")
+				return nil
+			}
+			return err
+		}
+		fmt.Println("set")
+		return nil
+	case "event-set":
+		e, err := mp.OpenEvent(a[1], mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		return e.Set()
 	case "produce":
 		q, err := mp.OpenQueue(a[1])
 		if err != nil {

@@ -48,10 +48,11 @@ O_HOLDER = 12
 O_REDO = 16
 KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
 KIND_BOUNDED_SEMAPHORE = 8
+KIND_EVENT = 9
 KIND_NAMES = {
     KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
     KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
-    KIND_BOUNDED_SEMAPHORE: "bounded_semaphore",
+    KIND_BOUNDED_SEMAPHORE: "bounded_semaphore", KIND_EVENT: "event",
 }
 LOCK_INTERNAL, LOCK_USER, LOCK_GET = 0, 1, 2  # the bytes OFD-locked
 
@@ -63,6 +64,9 @@ SEM_COUNT = 64
 SEM_WAITERS = 68
 BSEM_BOUND = 72  # a bounded semaphore's bound (its initial value)
 BSEM_SIZE = 80
+
+# --- Event (SPEC 10.10) ---------------------------------------------------------
+EV_STATE = 64  # u32 futex word: bit 0 set, bits 1-31 the sets that found it clear
 
 # --- queues (SPEC 10.4) -------------------------------------------------------
 Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104

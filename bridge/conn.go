@@ -56,6 +56,8 @@ type Conn struct {
 	fr   *wire.Reader
 	rbuf []byte // Recv's payload buffer, reused: Unmarshal keeps no reference to it
 
+	codec wire.Codec // WithCodec's; nil: msgpack through enc and wire.Unmarshal
+
 	wmu     sync.Mutex
 	enc     *wire.Encoder
 	wbuf    []byte
@@ -76,7 +78,7 @@ type Conn struct {
 }
 
 func newConn(s stream, readable, writable bool, cfg connConfig) *Conn {
-	c := &Conn{s: s, readable: readable, writable: writable, maxFrame: cfg.maxFrame}
+	c := &Conn{s: s, readable: readable, writable: writable, maxFrame: cfg.maxFrame, codec: cfg.codec}
 	if readable {
 		c.br = bufio.NewReaderSize(s, readBufSize)
 		c.fr = wire.NewReader(c.br, cfg.maxFrame)
@@ -110,13 +112,23 @@ func (c *Conn) Writable() bool { return c.writable }
 // MaxFrameSize returns the largest payload the Conn sends or receives.
 func (c *Conn) MaxFrameSize() int64 { return c.maxFrame }
 
-// Send encodes v as one msgpack object (SPEC section 3) and sends it.
+// Send encodes v as one msgpack object (SPEC section 3), or with the codec
+// given by WithCodec, and sends it.
 func (c *Conn) Send(v any) error { return c.SendContext(context.Background(), v) }
 
 // SendContext is Send that gives up when ctx is done.
 func (c *Conn) SendContext(ctx context.Context, v any) error {
 	if err := c.checkWrite(); err != nil {
 		return err
+	}
+	if c.codec != nil {
+		p, err := c.codec.Marshal(v)
+		if err != nil {
+			return err
+		}
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		return c.writeFrame(ctx, p)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -321,6 +333,9 @@ func (c *Conn) RecvContext(ctx context.Context, v any) error {
 	}
 	if !resumed && cap(p) <= maxRecvBuf {
 		c.rbuf = p[:0]
+	}
+	if c.codec != nil {
+		return c.codec.Unmarshal(p, v)
 	}
 	return wire.Unmarshal(p, v)
 }

@@ -9,14 +9,19 @@ import (
 // "unix:/path" (or a bare path), "fifo:/path" or "shm:NAME" (SPEC section 4).
 // No listener at addr gives an error matching syscall.ECONNREFUSED or
 // syscall.ENOENT (a fifo: address whose FIFO exists waits for its listener
-// until ctx ends).
+// until ctx ends). With WithAuthkey, Dial runs the handshake before it
+// returns (a wrong key: ErrAuthentication).
 func Dial(ctx context.Context, addr string, opts ...ConnOption) (*Conn, error) {
 	nc, err := dialTransport(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(nc, true, true, newConnConfig(opts))
+	cfg := newConnConfig(opts)
+	c := newConn(nc, true, true, cfg)
 	c.addr = addr
+	if err := c.authenticate(ctx, cfg, "dial", false); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

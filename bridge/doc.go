@@ -26,6 +26,12 @@
 // ErrCorrupt. A Conn dropped without Close is closed when it is garbage
 // collected; Close is still the owner's job.
 //
+// To serve or reach unmodified multiprocessing code, give Listen or Dial
+// WithAuthkey (the stdlib's authkey handshake, run by Accept and Dial on
+// every transport; a wrong key is ErrAuthentication on both ends) and
+// WithCodec(pickle.Codec{}) from package wire/pickle (the stdlib's Connection
+// pickles; the decoder never calls anything).
+//
 // Each Send is written at once, as in multiprocessing. Many small messages
 // go faster with WithWriteBuffer, which batches frames until the buffer
 // fills, Flush, the next receive, or Close (Python:

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gobridge/gobridge/internal/authkey"
 	"github.com/gobridge/gobridge/internal/unixsock"
 	"github.com/gobridge/gobridge/wire"
 )
@@ -50,6 +51,13 @@ var (
 	// (its end sees end of stream or a broken pipe). It also matches
 	// syscall.EPROTO. The message names the ring and the values found.
 	ErrCorrupt error = corruptError{}
+	// ErrAuthentication: the authkey handshake (WithAuthkey, SPEC section
+	// 14) failed: a wrong key, a peer with no key, a malformed or oversized
+	// handshake message, or a peer that did not finish within the handshake
+	// timeout. The cause stays matchable too (io.EOF,
+	// os.ErrDeadlineExceeded, ErrFrameTooLarge). Python raises
+	// multiprocessing.AuthenticationError in the same cases.
+	ErrAuthentication = authkey.ErrAuthentication
 
 	// ErrDecode matches every error about a received payload that does not
 	// decode (ErrMalformed, ErrTooDeep, ErrTooManyContainers, ...): the Conn

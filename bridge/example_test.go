@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/gobridge/gobridge/bridge"
+	"github.com/gobridge/gobridge/wire/pickle"
 )
 
 // Pipe works as multiprocessing.Pipe: here both ends stay in one process.
@@ -137,4 +138,50 @@ func ExampleStartProcess() {
 	// Output:
 	// true -15
 	// -15
+}
+
+// A Go server for unmodified multiprocessing code: the Python side is
+// multiprocessing.connection.Client(path, authkey=b"secret"), calling send
+// and recv, which pickle; WithCodec(pickle.Codec{}) speaks that. Here a Go
+// client with the same options stands in for it.
+func ExampleWithAuthkey() {
+	dir, _ := os.MkdirTemp("", "gb")
+	defer os.RemoveAll(dir)
+	opts := []bridge.ConnOption{bridge.WithAuthkey([]byte("secret")), bridge.WithCodec(pickle.Codec{})}
+	l, err := bridge.Listen("unix:"+filepath.Join(dir, "app.sock"), opts...)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept(context.Background())
+			if errors.Is(err, bridge.ErrClosed) {
+				return
+			} else if err != nil { // ErrAuthentication: that client is gone, serve the next
+				continue
+			}
+			var req map[string]any
+			c.Recv(&req)
+			c.Send(map[string]any{"echo": req["job"]})
+			c.Close()
+		}
+	}()
+	c, err := bridge.Dial(context.Background(), l.Addr(), opts...)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	c.Send(map[string]any{"job": "resize"})
+	var reply map[string]any
+	c.Recv(&reply)
+	fmt.Println(reply["echo"])
+
+	_, err = bridge.Dial(context.Background(), l.Addr(), bridge.WithAuthkey([]byte("guess")))
+	fmt.Println(errors.Is(err, bridge.ErrAuthentication))
+	// Output:
+	// resize
+	// true
 }

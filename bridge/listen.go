@@ -46,7 +46,9 @@ func (l *Listener) Addr() string { return l.addr }
 // Signals). On a unix socket contexts work through the listener's deadline,
 // so when several goroutines Accept at once, one's cancellation can
 // interrupt the others (they return an error and may simply call Accept
-// again).
+// again). With WithAuthkey, Accept runs the handshake on the connection
+// before returning it; a client that fails it (ErrAuthentication) is closed
+// and Accept returns its error: call Accept again for the next client.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	nc, err := l.accept(ctx)
 	if err != nil {
@@ -54,6 +56,9 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	}
 	c := newConn(nc, true, true, l.cfg)
 	c.addr = l.addr
+	if err := c.authenticate(ctx, l.cfg, "accept", true); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -1,18 +1,30 @@
 package bridge
 
-import "github.com/gobridge/gobridge/wire"
+import (
+	"time"
+
+	"github.com/gobridge/gobridge/wire"
+)
 
 // A ConnOption configures the connections made by Dial, Listen (for every
 // accepted connection), Pipe, NewConn and Parent.
 type ConnOption func(*connConfig)
 
 type connConfig struct {
-	maxFrame    int64
-	writeBuffer int
+	maxFrame         int64
+	writeBuffer      int
+	codec            wire.Codec // nil: msgpack
+	authkey          []byte
+	hasKey           bool // WithAuthkey was given (an empty key is a key)
+	handshakeTimeout time.Duration
 }
 
+// DefaultHandshakeTimeout bounds the authkey handshake (WithAuthkey) of each
+// accepted or dialed connection unless WithHandshakeTimeout says otherwise.
+const DefaultHandshakeTimeout = 5 * time.Second
+
 func newConnConfig(opts []ConnOption) connConfig {
-	c := connConfig{maxFrame: wire.DefaultMaxFrameSize}
+	c := connConfig{maxFrame: wire.DefaultMaxFrameSize, handshakeTimeout: DefaultHandshakeTimeout}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -48,5 +60,51 @@ func WithMaxFrameSize(n int64) ConnOption {
 func WithWriteBuffer(n int) ConnOption {
 	return func(c *connConfig) {
 		c.writeBuffer = max(n, 0)
+	}
+}
+
+// WithCodec sets the payload encoding of Send and Recv (SendBytes and
+// RecvBytes carry bytes either way): wire.Msgpack, the default (SPEC
+// section 3), or pickle.Codec from package wire/pickle (SPEC section 15)
+// for a peer that is unmodified multiprocessing code calling send and recv
+// on a stdlib Connection. nil restores msgpack.
+func WithCodec(codec wire.Codec) ConnOption {
+	return func(c *connConfig) {
+		if codec == wire.Msgpack {
+			codec = nil // the Conn's own encoder, which reuses its buffer
+		}
+		c.codec = codec
+	}
+}
+
+// WithAuthkey makes Listen's Accept and Dial run multiprocessing's authkey
+// handshake with key (SPEC section 14) before they return the connection:
+// the handshake of a stdlib Listener(..., authkey=key) or Client(...,
+// authkey=key), so either can be the peer, and of gobridge's Python
+// Listener and Client. Accept challenges first, then answers; Dial the
+// reverse. It runs on every transport, within ctx and the handshake timeout
+// (WithHandshakeTimeout). A wrong key, a peer without one, or a peer that
+// does not finish in time gives an error matching ErrAuthentication, on
+// both ends; Accept closes that connection and the Listener goes on (call
+// Accept again). An empty key is a key, as in Python 3.13. The key is
+// copied. Pipe, NewConn and Parent ignore it.
+func WithAuthkey(key []byte) ConnOption {
+	key = append([]byte{}, key...)
+	return func(c *connConfig) {
+		c.authkey, c.hasKey = key, true
+	}
+}
+
+// WithHandshakeTimeout bounds the authkey handshake of each connection
+// Accept or Dial makes (d <= 0 restores DefaultHandshakeTimeout): a peer
+// that stays silent, or stalls inside a frame, fails its handshake with
+// ErrAuthentication (and os.ErrDeadlineExceeded) instead of holding an
+// accept loop.
+func WithHandshakeTimeout(d time.Duration) ConnOption {
+	return func(c *connConfig) {
+		if d <= 0 {
+			d = DefaultHandshakeTimeout
+		}
+		c.handshakeTimeout = d
 	}
 }

@@ -22,7 +22,8 @@ import (
 // The building blocks of issue 15 against unmodified stdlib code: a
 // multiprocessing.connection Client or Listener with an authkey, exchanging
 // pickled dicts with Go, which speaks raw frames through internal/authkey
-// and wire/pickle (until the connection core takes both in).
+// and wire/pickle directly (authkey_interop_test.go does the same through
+// bridge.WithAuthkey and bridge.WithCodec).
 
 // stdlibPythons returns CPython 3.10-3.13 ($GOBRIDGE_PYTHONS overrides):
 // 3.10/3.11 answer in the legacy MD5 form, 3.12/3.13 in the {digest} form.

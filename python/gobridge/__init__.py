@@ -41,7 +41,7 @@ from ._errors import (
 )
 from ._parent import child_environ, parent
 from ._transport.fifo import mkfifo, open_fifo
-from .connection import Client, Connection, Listener, Pipe
+from .connection import AuthenticationError, Client, Connection, Listener, Pipe
 from .process import Process
 
 __version__ = "0.1.0"
@@ -58,6 +58,7 @@ __all__ = [
     "BufferTooShort",
     "PeerGoneError",
     "CorruptError",
+    "AuthenticationError",
     "encode",
     "decode",
     "Connection",

@@ -17,19 +17,27 @@ gobridge._transport.shm (rings).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
+import time
+from multiprocessing import AuthenticationError
 from types import TracebackType
-from typing import Callable, Dict, NamedTuple, Optional, Protocol, Tuple, Type, Union
+from typing import Callable, Dict, Iterator, NamedTuple, Optional, Protocol, Tuple, Type, Union
 
+from . import _authkey
 from ._address import RESERVED_SCHEMES, SCHEMES, parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE
 from ._transport import fifo, shm, unix
 from ._transport.base import Connection, Pipe, _check_max_frame_size
 
-__all__ = ["Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS"]
+__all__ = ["Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS", "AuthenticationError", "HANDSHAKE_TIMEOUT"]
+
+#: Seconds a client has, from its accept, to complete the authkey handshake
+#: (SPEC 14); ``Listener(handshake_timeout=)`` changes it.
+HANDSHAKE_TIMEOUT = 5.0
 
 Address = Union[str, "os.PathLike[str]"]
 
@@ -58,22 +66,65 @@ SCHEME_IMPLS: Dict[str, Scheme] = {
 assert set(SCHEME_IMPLS) | set(RESERVED_SCHEMES) == set(SCHEMES)
 
 
-def _resolve(address: Address, family: Optional[str], authkey: Optional[bytes]) -> Tuple[str, str, Scheme]:
-    """Parse address and check the options multiprocessing.connection takes
-    but gobridge does not: ``authkey`` is never supported; ``family`` may be
-    None or the scheme's own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``).
-    Returns the address as text, the rest after the scheme, the scheme's
-    implementation."""
+def _check_authkey(authkey: object) -> Optional[bytes]:
+    """authkey as multiprocessing.connection checks it: None or bytes."""
+    if authkey is not None and not isinstance(authkey, bytes):
+        raise TypeError("authkey should be a byte string")
+    return authkey
+
+
+def _resolve(address: Address, family: Optional[str]) -> Tuple[str, str, Scheme]:
+    """Parse address and check ``family``, which may be None or the
+    scheme's own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``). Returns the address
+    as text, the rest after the scheme, the scheme's implementation."""
     text = os.fspath(address)
     scheme, rest = parse_address(text)  # bytes: refused there (ValueError)
-    if authkey is not None:
-        raise ValueError("gobridge: authkey is not supported")
     if family is not None and family != "AF_" + scheme.upper():
         raise ValueError(f"gobridge: family {family!r} is not supported for {scheme}: addresses")
     impl = SCHEME_IMPLS.get(scheme)
     if impl is None:
         raise NotImplementedError(f"gobridge: {scheme}: addresses are reserved for a later version")
     return text, rest, impl
+
+
+@contextlib.contextmanager
+def _bounded(conn: Connection, timeout: Optional[float]) -> Iterator[None]:
+    """Every read of conn within timeout seconds from now (None: no bound),
+    else AuthenticationError: a peer that stalls in the middle of a
+    handshake frame cannot hold the caller either. The transport's fast path
+    (a whole frame out of an shm: ring, which waits) is off meanwhile."""
+    if timeout is None:
+        yield
+        return
+    end = time.monotonic() + timeout
+    transport = conn._handle
+    assert transport is not None
+    orig_readinto, orig_take = conn._readinto, conn._take
+
+    def readinto(view: memoryview) -> int:
+        if not transport.wait(max(0.0, end - time.monotonic())):
+            raise AuthenticationError(f"handshake timed out after {timeout}s: the peer stalled")
+        return orig_readinto(view)
+
+    conn._readinto, conn._take = readinto, None
+    try:
+        yield
+    finally:
+        conn._readinto, conn._take = orig_readinto, orig_take
+
+
+def _handshake(conn: Connection, authkey: bytes, listener: bool, timeout: Optional[float]) -> None:
+    """Run the authkey handshake (SPEC 14) on conn within timeout, in the
+    listener's or the client's order; close conn if it fails."""
+    try:
+        with _bounded(conn, timeout):
+            if listener:
+                _authkey.accept_handshake(conn, authkey, timeout=timeout)
+            else:
+                _authkey.client_handshake(conn, authkey, timeout=timeout)
+    except BaseException:
+        conn.close()
+        raise
 
 
 class Listener:
@@ -93,9 +144,15 @@ class Listener:
     section 11, a unix socket at ``/dev/shm/NAME`` for the handshake), a
     ``fifo:/path`` one a listener over named pipes (SPEC 6.6).
 
-    ``authkey`` is not supported (gobridge does no authentication handshake;
-    the 0600 socket file is the access control): passing one raises
-    ``ValueError``. ``family`` may only be ``None`` or the scheme's own
+    ``authkey`` (bytes, else ``TypeError``; ``b''`` included) makes
+    :meth:`accept` run multiprocessing's handshake (SPEC 14) on every
+    connection, on every transport, in the stdlib's order: challenge the
+    client, then answer its challenge. A client that fails it, or does not
+    finish it within ``handshake_timeout`` seconds (default
+    :data:`HANDSHAKE_TIMEOUT`), makes that accept raise
+    ``multiprocessing.AuthenticationError`` (its connection closed); the
+    listener keeps serving. With no authkey the 0600 socket file is the
+    access control. ``family`` may only be ``None`` or the scheme's own
     (``"AF_UNIX"``, ``"AF_FIFO"``, ``"AF_SHM"``).
     """
 
@@ -107,14 +164,17 @@ class Listener:
         authkey: Optional[bytes] = None,
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        handshake_timeout: Optional[float] = HANDSHAKE_TIMEOUT,
     ) -> None:
         self._impl: Optional[_ListenerImpl] = None
+        self._authkey = _check_authkey(authkey)
+        self._handshake_timeout = handshake_timeout
         self._tmpdir: Optional[str] = None
         self._last_accepted: Optional[str] = None
         if not address:  # None or '', as multiprocessing's arbitrary_address
             address = self._arbitrary_address(family)
         try:
-            text, rest, scheme = _resolve(address, family, authkey)
+            text, rest, scheme = _resolve(address, family)
             self._address = text
             self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size))
         except BaseException:
@@ -167,11 +227,15 @@ class Listener:
         """Wait for a client (up to timeout seconds, ``TimeoutError``; None:
         forever) and return the connection to it. ``fifo:`` and ``shm:``
         listeners run the handshakes of several clients side by side: one
-        that stalls holds up no other."""
+        that stalls holds up no other. With an authkey, the handshake
+        follows (within ``handshake_timeout``, not ``timeout``); a client
+        that fails it raises ``AuthenticationError``."""
         if self._impl is None:
             raise OSError("listener is closed")
         conn, peer = self._impl.accept(timeout)
         self._last_accepted = self._address if peer is None else peer
+        if self._authkey is not None:
+            _handshake(conn, self._authkey, True, self._handshake_timeout)
         return conn
 
     def close(self) -> None:
@@ -210,12 +274,19 @@ def Client(
 ) -> Connection:
     """Connect to a listener, as ``multiprocessing.connection.Client``.
 
-    ``timeout`` (seconds) bounds the connect only; the connection returned
-    is blocking. No listener gives ``FileNotFoundError`` or
-    ``ConnectionRefusedError`` naming the address; a timeout gives
-    ``TimeoutError``. ``authkey`` is not supported (``ValueError``).
+    ``timeout`` (seconds) bounds the connect, and the handshake again; the
+    connection returned is blocking. No listener gives ``FileNotFoundError``
+    or ``ConnectionRefusedError`` naming the address; a timeout gives
+    ``TimeoutError``. ``authkey`` (bytes, else ``TypeError``) runs
+    multiprocessing's handshake (SPEC 14) in the client's order: answer the
+    listener's challenge, then challenge it; a wrong key raises
+    ``multiprocessing.AuthenticationError``.
     An ``shm:NAME`` address connects over shared memory (SPEC section 11),
     a ``fifo:/path`` one over a private pair of named pipes (SPEC 6.6).
     """
-    text, rest, scheme = _resolve(address, family, authkey)
-    return scheme.client(rest, text, _check_max_frame_size(max_frame_size), timeout)
+    key = _check_authkey(authkey)
+    text, rest, scheme = _resolve(address, family)
+    conn = scheme.client(rest, text, _check_max_frame_size(max_frame_size), timeout)
+    if key is not None:
+        _handshake(conn, key, False, timeout)
+    return conn

@@ -180,10 +180,10 @@ def test_listener_max_frame_size(sockdir):
 
 def test_unsupported_arguments(sockdir):
     path = os.path.join(sockdir, "u.sock")
-    with pytest.raises(ValueError, match="authkey is not supported"):
-        Listener(path, authkey=b"secret")
-    with pytest.raises(ValueError, match="authkey is not supported"):
-        Client(path, authkey=b"secret")
+    with pytest.raises(TypeError, match="authkey should be a byte string"):
+        Listener(path, authkey="secret")
+    with pytest.raises(TypeError, match="authkey should be a byte string"):
+        Client(path, authkey=bytearray(b"secret"))
     with pytest.raises(ValueError):
         Listener(path, family="AF_INET")
     for reserved in ("tcp:127.0.0.1:1",):  # fifo: and shm: are implemented

@@ -146,13 +146,23 @@ def _bounded(conn: Connection, timeout: Optional[float]) -> Iterator[None]:
 
 def _handshake(conn: Connection, authkey: bytes, listener: bool, timeout: Optional[float]) -> None:
     """Run the authkey handshake (SPEC 14) on conn within timeout, in the
-    listener's or the client's order; close conn if it fails."""
+    listener's or the client's order; close conn if it fails. Whatever the
+    peer did wrong (a wrong key, a malformed or oversized message, end of
+    stream, a stall) is AuthenticationError, its cause chained, so that an
+    accept loop has one exception to catch."""
     try:
         with _bounded(conn, timeout):
             if listener:
                 _authkey.accept_handshake(conn, authkey, timeout=timeout)
             else:
                 _authkey.client_handshake(conn, authkey, timeout=timeout)
+    except AuthenticationError:
+        conn.close()
+        raise
+    except (EOFError, OSError) as e:
+        conn.close()
+        what = "the peer closed the connection" if isinstance(e, EOFError) else str(e) or type(e).__name__
+        raise AuthenticationError(f"handshake failed: {what}") from e
     except BaseException:
         conn.close()
         raise
@@ -187,11 +197,12 @@ class Listener:
     ``authkey`` (bytes, else ``TypeError``; ``b''`` included) makes
     :meth:`accept` run multiprocessing's handshake (SPEC 14) on every
     connection, on every transport, in the stdlib's order: challenge the
-    client, then answer its challenge. A client that fails it, or does not
+    client, then answer its challenge. A client that fails it in any way (a
+    wrong key, a malformed or oversized message, hanging up) or does not
     finish it within ``handshake_timeout`` seconds (default
-    :data:`HANDSHAKE_TIMEOUT`), makes that accept raise
-    ``multiprocessing.AuthenticationError`` (its connection closed); the
-    listener keeps serving. With no authkey the 0600 socket file is the
+    :data:`HANDSHAKE_TIMEOUT`; None: no bound) makes that accept raise
+    ``multiprocessing.AuthenticationError``, the cause chained (its
+    connection closed); the listener keeps serving. With no authkey the 0600 socket file is the
     access control (tcp:: loopback only, see above). ``family`` may only be
     ``None`` or the scheme's own (``"AF_UNIX"``, ``"AF_FIFO"``, ``"AF_SHM"``,
     ``"AF_INET"``).
@@ -321,13 +332,14 @@ def Client(
 ) -> Connection:
     """Connect to a listener, as ``multiprocessing.connection.Client``.
 
-    ``timeout`` (seconds) bounds the connect, and the handshake again; the
-    connection returned is blocking. No listener gives ``FileNotFoundError``
+    ``timeout`` (seconds) bounds the connect, and the handshake again (by
+    default :data:`HANDSHAKE_TIMEOUT`: a listener that stays silent cannot
+    hold the client); the connection returned is blocking. No listener gives ``FileNotFoundError``
     or ``ConnectionRefusedError`` naming the address; a timeout gives
     ``TimeoutError``. ``authkey`` (bytes, else ``TypeError``) runs
     multiprocessing's handshake (SPEC 14) in the client's order: answer the
-    listener's challenge, then challenge it; a wrong key raises
-    ``multiprocessing.AuthenticationError``.
+    listener's challenge, then challenge it; a wrong key, or any other
+    failure of the handshake, raises ``multiprocessing.AuthenticationError``.
     A ``tcp:HOST:PORT`` address (or ``('host', port)``) connects over TCP
     (SPEC 5.3), trying each address HOST resolves to.
     An ``shm:NAME`` address connects over shared memory (SPEC section 11),
@@ -337,5 +349,5 @@ def Client(
     text, rest, scheme = _resolve(address, family)
     conn = scheme.client(rest, text, _check_max_frame_size(max_frame_size), timeout)
     if key is not None:
-        _handshake(conn, key, False, timeout)
+        _handshake(conn, key, False, HANDSHAKE_TIMEOUT if timeout is None else timeout)
     return conn

@@ -64,6 +64,28 @@ func transports() map[string]func(t *testing.T, opts ...ConnOption) pair {
 			return pair{d, s}
 		},
 		"shm": shmPair,
+		"tcp": func(t *testing.T, opts ...ConnOption) pair {
+			l, err := Listen("tcp:127.0.0.1:0", opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			accepted := make(chan *Conn, 1)
+			go func() {
+				c, err := l.Accept(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				accepted <- c
+			}()
+			d, err := Dial(context.Background(), l.Addr(), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := <-accepted
+			t.Cleanup(func() { d.Close(); s.Close() })
+			return pair{d, s}
+		},
 	}
 }
 

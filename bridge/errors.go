@@ -51,6 +51,11 @@ var (
 	// (its end sees end of stream or a broken pipe). It also matches
 	// syscall.EPROTO. The message names the ring and the values found.
 	ErrCorrupt error = corruptError{}
+	// ErrInsecureTCP: Listen on a tcp: address that is not a loopback one
+	// (a wildcard such as 0.0.0.0 or [::], or a host's own network address)
+	// without WithAuthkey or WithInsecureTCP: anyone who can reach the port
+	// could send it messages.
+	ErrInsecureTCP = errors.New("bridge: a tcp: listener on a non-loopback address needs WithAuthkey (or WithInsecureTCP)")
 	// ErrAuthentication: the authkey handshake (WithAuthkey, SPEC section
 	// 14) failed: a wrong key, a peer with no key, a malformed or oversized
 	// handshake message, or a peer that did not finish within the handshake

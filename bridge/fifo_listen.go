@@ -60,7 +60,7 @@ type fifoTransport struct{}
 // write lock on its byte fifoListenerMark for as long as it listens: a
 // second listener, in any process, gets ErrAddrInUse, and plain-pipe readers
 // and writers refuse the FIFO; a dead listener's lock is gone with it.
-func (fifoTransport) listen(path string) (listenerImpl, error) {
+func (fifoTransport) listen(path string, _ connConfig) (listenerImpl, error) {
 	if _, err := Mkfifo(path); err != nil {
 		return nil, err
 	}

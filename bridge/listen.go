@@ -20,24 +20,33 @@ type Listener struct {
 	closeErr  error
 }
 
-// Listen listens on addr: "unix:/path" (or a bare path), "fifo:/path" or
-// "shm:NAME". An address a live listener holds, or a path taken by a file of
-// another kind (a regular file, a symlink), gives ErrAddrInUse; what a dead
-// listener left there (a stale socket file, its FIFO or name) is taken over.
-// A scheme that is only reserved (tcp:) gives ErrUnsupportedTransport.
+// Listen listens on addr: "unix:/path" (or a bare path), "fifo:/path",
+// "shm:NAME" or "tcp:HOST:PORT". An address a live listener holds, or a path
+// taken by a file of another kind (a regular file, a symlink), gives
+// ErrAddrInUse; what a dead listener left there (a stale socket file, its
+// FIFO or name) is taken over. A tcp: listener whose address is not a
+// loopback one needs WithAuthkey, or WithInsecureTCP to say that anyone who
+// can reach the port may connect (else ErrInsecureTCP).
 func Listen(addr string, opts ...ConnOption) (*Listener, error) {
 	t, scheme, path, err := lookupTransport("listen", addr)
 	if err != nil {
 		return nil, err
 	}
-	impl, err := t.listen(path)
+	cfg := newConnConfig(opts)
+	impl, err := t.listen(path, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Listener{impl: impl, addr: scheme + ":" + path, cfg: newConnConfig(opts)}, nil
+	l := &Listener{impl: impl, addr: scheme + ":" + path, cfg: cfg}
+	if a, ok := impl.(listenerAddr); ok {
+		l.addr = a.address()
+	}
+	return l, nil
 }
 
-// Addr returns the address the Listener listens on, in SPEC section 4 syntax.
+// Addr returns the address the Listener listens on, in SPEC section 4
+// syntax. For tcp: it is the address bound, with the port the kernel picked
+// for port 0 ("tcp:127.0.0.1:41234", "tcp:[::1]:41234").
 func (l *Listener) Addr() string { return l.addr }
 
 // Accept waits for a connection, on any transport. Cancelling ctx makes it

@@ -104,7 +104,7 @@ func TestBadAddresses(t *testing.T) {
 			t.Errorf("Listen(%q): %v", a, err)
 		}
 	}
-	if _, err := Dial(context.Background(), "tcp:127.0.0.1:1"); !errors.Is(err, ErrUnsupportedTransport) {
+	if _, err := Dial(context.Background(), "tcp:localhost"); !errors.Is(err, ErrBadAddress) {
 		t.Errorf("tcp: %v", err)
 	}
 }

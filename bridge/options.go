@@ -17,6 +17,7 @@ type connConfig struct {
 	authkey          []byte
 	hasKey           bool // WithAuthkey was given (an empty key is a key)
 	handshakeTimeout time.Duration
+	insecureTCP      bool
 }
 
 // DefaultHandshakeTimeout bounds the authkey handshake (WithAuthkey) of each
@@ -107,4 +108,15 @@ func WithHandshakeTimeout(d time.Duration) ConnOption {
 		}
 		c.handshakeTimeout = d
 	}
+}
+
+// WithInsecureTCP lets Listen serve a tcp: address that is not a loopback
+// one without an authkey. Every process that can reach the port, on this
+// machine or another, can then connect and exchange messages with the
+// program: use it only on a network where that is true of trusted
+// processes alone (or behind another access control). Without it such a
+// Listen fails with ErrInsecureTCP; loopback addresses (127.0.0.0/8, ::1,
+// a name resolving to one) and listeners with WithAuthkey need no opt-out.
+func WithInsecureTCP() ConnOption {
+	return func(c *connConfig) { c.insecureTCP = true }
 }

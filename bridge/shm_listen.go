@@ -61,7 +61,7 @@ type shmListener struct {
 	lastRefusal atomic.Pointer[error] // and why, for tests
 }
 
-func (shmTransport) listen(name string) (listenerImpl, error) {
+func (shmTransport) listen(name string, _ connConfig) (listenerImpl, error) {
 	if err := checkShmName(name); err != nil {
 		return nil, err
 	}

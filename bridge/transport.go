@@ -14,8 +14,9 @@ import (
 
 // A transport listens and dials for one address scheme.
 type transport interface {
-	// listen starts listening at path, the address without its scheme.
-	listen(path string) (listenerImpl, error)
+	// listen starts listening at path, the address without its scheme,
+	// for connections configured by cfg (tcp: checks it has a key).
+	listen(path string, cfg connConfig) (listenerImpl, error)
 	// dial connects to the listener at path; addr is the address as the
 	// caller gave it, for error messages.
 	dial(ctx context.Context, addr, path string) (transportConn, error)
@@ -31,6 +32,12 @@ type listenerImpl interface {
 	close() error
 }
 
+// A listenerAddr is a listenerImpl that knows its address better than the
+// caller did (tcp: port 0 becomes the port the kernel picked).
+type listenerAddr interface {
+	address() string
+}
+
 // A transportConn is a connection a transport makes: a net.Conn, for
 // AcceptRaw and DialRaw, and a stream a Conn runs on.
 type transportConn interface {
@@ -39,13 +46,13 @@ type transportConn interface {
 }
 
 // transportsByScheme is the scheme table: each scheme that works, and its
-// transport. SchemeTCP is parsed but reserved: its lookup fails with
-// ErrUnsupportedTransport until a tcp.go supplies a transport and one line
-// here names it.
+// transport. A scheme ParseAddress knows but this table lacks gives
+// ErrUnsupportedTransport.
 var transportsByScheme = map[string]transport{
 	SchemeUnix: unixTransport{},
 	SchemeFIFO: fifoTransport{},
 	SchemeShm:  shmTransport{},
+	SchemeTCP:  tcpTransport{},
 }
 
 // lookupTransport parses addr and returns its scheme's transport and the

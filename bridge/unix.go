@@ -19,7 +19,7 @@ var noDeadline time.Time
 // unixTransport is the unix: entry of the scheme table (transport.go).
 type unixTransport struct{}
 
-func (unixTransport) listen(path string) (listenerImpl, error) {
+func (unixTransport) listen(path string, _ connConfig) (listenerImpl, error) {
 	l, f, err := unixsock.Listen(path, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: %w", err)

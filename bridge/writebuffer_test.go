@@ -187,6 +187,9 @@ func TestWriteBufferRefusedOnSharedFIFO(t *testing.T) {
 // message is still received.
 func TestWriteBufferFailedFlushThenReceive(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, mk func(*testing.T, ...ConnOption) pair) {
+		if strings.HasSuffix(t.Name(), "/tcp") {
+			t.Skip("TCP takes the first write after the peer's close (its RST comes after), so no flush fails at once")
+		}
 		p := mk(t, WithWriteBuffer(1<<16))
 		if !p.rx.Writable() {
 			t.Skip("one-way")

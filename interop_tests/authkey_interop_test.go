@@ -156,7 +156,7 @@ if role == "client":
         print("AuthenticationError")
 else:
     with gobridge.Listener(addr, authkey=key) as l:
-        print("ready", flush=True)
+        print("ready", l.address, flush=True)
         for _ in range(2):
             try:
                 with l.accept(timeout=20) as c:
@@ -172,6 +172,7 @@ func keyedInteropAddrs(t *testing.T) map[string]string {
 		"unix": "unix:" + filepath.Join(dir, "k.sock"),
 		"fifo": "fifo:" + filepath.Join(dir, "k.fifo"),
 		"shm":  "shm:" + testenv.Name("akx"),
+		"tcp":  "tcp:127.0.0.1:0",
 	}
 }
 
@@ -185,6 +186,7 @@ func TestAuthkeyGoListenerGobridgePythonClient(t *testing.T) {
 			defer l.Close()
 			results := make(chan error, 8)
 			go serveBridge(l, results)
+			addr := l.Addr()
 			out, err := testenv.PythonCmd(t, "-c", gobridgeKeyed, "client", addr, string(reachKey)).CombinedOutput()
 			if err != nil || strings.TrimSpace(string(out)) != "[('client', 7), ('ok', True)]" {
 				t.Fatalf("%v %s", err, out)
@@ -217,9 +219,10 @@ func TestAuthkeyGobridgePythonListenerGoClient(t *testing.T) {
 			wait := func() { once.Do(func() { cmd.Wait() }) }
 			defer func() { cmd.Process.Kill(); wait() }()
 			lines := bufio.NewScanner(stdout)
-			if !lines.Scan() || lines.Text() != "ready" {
+			if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
 				t.Fatalf("listener: %q %s", lines.Text(), stderr.String())
 			}
+			addr := strings.TrimPrefix(lines.Text(), "ready ") // tcp: the port picked
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			if _, err := bridge.Dial(ctx, addr, bridge.WithAuthkey([]byte("wrong"))); !errors.Is(err, bridge.ErrAuthentication) {
@@ -242,6 +245,117 @@ func TestAuthkeyGobridgePythonListenerGoClient(t *testing.T) {
 			}
 			if !lines.Scan() || lines.Text() != "done" {
 				t.Fatalf("listener: %q %s", lines.Text(), stderr.String())
+			}
+		})
+	}
+}
+
+// The issue's seeds over TCP: a stdlib Listener(('127.0.0.1', 0),
+// authkey=...) exchanging pickled dicts with a Go client, and a Go tcp:
+// listener with an authkey serving a stdlib Client.
+const stdlibTCPListener = `
+import sys
+from multiprocessing.connection import Listener, AuthenticationError
+with Listener(("127.0.0.1", 0), authkey=sys.argv[1].encode()) as l:
+    print("ready %d" % l.address[1], flush=True)
+    for _ in range(2):
+        try:
+            with l.accept() as c:
+                x = c.recv()
+                c.send({"echo": x, "from": sys.version_info[:2], "peer": l.last_accepted[0]})
+        except AuthenticationError:
+            print("refused", flush=True)
+print("done", flush=True)
+`
+
+const stdlibTCPClient = `
+import sys
+from multiprocessing.connection import Client, AuthenticationError
+try:
+    with Client(("127.0.0.1", int(sys.argv[1])), authkey=sys.argv[2].encode()) as c:
+        c.send({"client": 1, "tags": {"a", "b"}, "pair": (1, "x")})
+        print(sorted(c.recv().items()))
+except AuthenticationError:
+    print("AuthenticationError")
+`
+
+func TestTCPStdlibListenerGoClient(t *testing.T) {
+	for _, py := range stdlibPythons(t) {
+		t.Run(filepath.Base(py), func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(py, "-I", "-c", stdlibTCPListener, string(reachKey))
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			wait := func() { once.Do(func() { cmd.Wait() }) }
+			defer func() { cmd.Process.Kill(); wait() }()
+			lines := bufio.NewScanner(stdout)
+			if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ready ") {
+				t.Fatalf("listener: %q %s", lines.Text(), stderr.String())
+			}
+			addr := "tcp:127.0.0.1:" + strings.TrimPrefix(lines.Text(), "ready ")
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			codec := bridge.WithCodec(pickle.Codec{})
+			if _, err := bridge.Dial(ctx, addr, bridge.WithAuthkey([]byte("wrong")), codec); !errors.Is(err, bridge.ErrAuthentication) {
+				t.Fatalf("wrong key: %v", err)
+			}
+			if !lines.Scan() || lines.Text() != "refused" {
+				t.Fatalf("listener after a wrong key: %q", lines.Text())
+			}
+			c, err := bridge.Dial(ctx, addr, bridge.WithAuthkey(reachKey), codec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Send(map[string]any{"n": 42, "tuple": pickle.Tuple{"a", 1}}); err != nil {
+				t.Fatal(err)
+			}
+			var v any // into *any a tuple stays a pickle.Tuple
+			if err := c.Recv(&v); err != nil {
+				t.Fatal(err)
+			}
+			reply, _ := v.(map[string]any)
+			echo, _ := reply["echo"].(map[string]any)
+			if tup, _ := echo["tuple"].(pickle.Tuple); echo["n"] != int64(42) || len(tup) != 2 || reply["peer"] != "127.0.0.1" {
+				t.Fatalf("got %#v", reply)
+			}
+			if !lines.Scan() || lines.Text() != "done" {
+				t.Fatalf("listener: %q %s", lines.Text(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestTCPGoListenerStdlibClient(t *testing.T) {
+	for _, py := range stdlibPythons(t) {
+		t.Run(filepath.Base(py), func(t *testing.T) {
+			t.Parallel()
+			l, err := bridge.Listen("tcp:127.0.0.1:0", bridge.WithAuthkey(reachKey), bridge.WithCodec(pickle.Codec{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			results := make(chan error, 4)
+			go serveBridge(l, results)
+			port := l.Addr()[strings.LastIndexByte(l.Addr(), ':')+1:]
+			out, err := exec.Command(py, "-I", "-c", stdlibTCPClient, port, string(reachKey)).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "[('client', 1), ('ok', True)]" {
+				t.Fatalf("%v %s", err, out)
+			}
+			if err := <-results; err != nil {
+				t.Fatal(err)
+			}
+			out, err = exec.Command(py, "-I", "-c", stdlibTCPClient, port, "wrong").CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) != "AuthenticationError" {
+				t.Fatalf("%v %s", err, out)
+			}
+			if err := <-results; !errors.Is(err, bridge.ErrAuthentication) {
+				t.Fatalf("server: %v", err)
 			}
 		})
 	}

@@ -155,3 +155,42 @@ func TestGoChildDiesDuringExchange(t *testing.T) {
 		t.Errorf("killed child: %v", killed)
 	}
 }
+
+// Seed 003's Pipe example with an unmodified stdlib parent (every CPython
+// 3.10-3.13): multiprocessing.Pipe() made in Python, one end handed to a Go
+// child that speaks pickle; pickles both ways.
+func TestSeed003PipeStdlibParentGoChild(t *testing.T) {
+	peer := buildProcPeer(t)
+	for _, py := range stdlibPythons(t) {
+		t.Run(filepath.Base(py), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, py, "-I", seedScript("seed003_pipe_stdlib_parent.py"), peer)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			// The child prints what it received (Go's view), the parent the reply.
+			want := "[('from', 'go'), ('got', {'msg': ('a', 1), 'tags': {'x'}, 'blob': b'\\x00\\xff', 'big': 1180591620717411303424})]"
+			if len(lines) != 2 || !strings.Contains(lines[0], "1180591620717411303424") || !gotSameDict(lines[1], want) {
+				t.Fatalf("output:\n%s", out)
+			}
+		})
+	}
+}
+
+// gotSameDict compares two printed replies whose inner dict may list its keys
+// in any order (Go maps have none): same length, same key: value items.
+func gotSameDict(got, want string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, item := range []string{"'msg': ('a', 1)", "'tags': {'x'}", `'blob': b'\x00\xff'`, "'big': 1180591620717411303424", "('from', 'go')"} {
+		if !strings.Contains(got, item) {
+			return false
+		}
+	}
+	return true
+}

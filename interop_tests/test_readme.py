@@ -36,8 +36,6 @@ def test_readme_names_every_transport_in_which_transport():
     section = text[text.index("## Which transport"):]
     section = section[:section.index("\n## ", 1)]
     for scheme in SCHEMES:
-        if scheme == "tcp":
-            continue  # reserved: not a transport yet
         assert f"`{scheme}:" in section, f"{scheme}: is missing from 'Which transport'"
 
 

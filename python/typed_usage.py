@@ -48,7 +48,7 @@ def one_way() -> bytes:
         return r.recv_bytes()
 
 
-def serve(address: str) -> Tuple[str, bool]:
+def serve(address: str) -> Tuple["gobridge.connection.PeerAddress", bool]:
     with gobridge.Listener(address, backlog=4) as listener:
         with gobridge.Client(listener.address, timeout=5.0) as client, listener.accept() as server:
             client.send({"k": 1})
@@ -243,3 +243,9 @@ if __name__ == "__main__":
     print(one_way())
     codec()
     print(default_hooks())
+
+
+def serve_tcp() -> Tuple[str, int]:
+    with gobridge.Listener(("127.0.0.1", 0), authkey=b"k", handshake_timeout=2.0) as listener:
+        host, port = listener.address if isinstance(listener.address, tuple) else ("", 0)
+        return host, port

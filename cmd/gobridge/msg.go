@@ -31,8 +31,11 @@ func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // serve listens on addr and runs handle for every connection until ctx ends
 // or handle asks to stop; the listener (and its socket file) is closed on
 // return, also on SIGINT/SIGTERM, which cancel ctx.
-func serve(ctx context.Context, addr string, stderr io.Writer, raw bool, handle func(ctx context.Context, c *bridge.Conn, rc net.Conn) error) error {
-	l, err := bridge.Listen(addr)
+func serve(ctx context.Context, addr string, stderr io.Writer, raw bool, opts []bridge.ConnOption, handle func(ctx context.Context, c *bridge.Conn, rc net.Conn) error) error {
+	l, err := bridge.Listen(addr, opts...)
+	if errors.Is(err, bridge.ErrInsecureTCP) {
+		return fmt.Errorf("%w: give --authkey-file FILE, or --insecure-tcp", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,6 +61,12 @@ func serve(ctx context.Context, addr string, stderr io.Writer, raw bool, handle 
 					return nil
 				}
 				return cause
+			}
+			if errors.Is(err, bridge.ErrAuthentication) {
+				// That client failed the handshake (a wrong key, none, too
+				// slow) and is gone; serve the next one.
+				fmt.Fprintf(stderr, "gobridge: refused a client: %v\n", err)
+				continue
 			}
 			return err
 		}
@@ -88,10 +97,12 @@ func serve(ctx context.Context, addr string, stderr io.Writer, raw bool, handle 
 var errDone = errors.New("done")
 
 func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("echo", "[--raw] ADDR",
-		"Listen on ADDR; decode every message and send it back re-encoded (so the reply\n"+
-			"shows how gobridge maps each type). With --raw, echo bytes unframed.", stderr)
+	fs := newFlags("echo", "[--raw] [--authkey-file FILE] [--codec msgpack|pickle] [--insecure-tcp] ADDR",
+		"Listen on ADDR (unix:, fifo:, shm: or tcp:HOST:PORT); decode every message and\n"+
+			"send it back re-encoded (so the reply shows how gobridge maps each type). With\n"+
+			"--raw, echo bytes unframed.", stderr)
 	raw := fs.Bool("raw", false, "echo the byte stream as it is, without frames")
+	cf := addConnFlags(fs, true)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -99,7 +110,14 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: want one ADDR", errUsage)
 	}
-	return serve(ctx, pos[0], stderr, *raw, func(ctx context.Context, c *bridge.Conn, rc net.Conn) error {
+	opts, codec, err := cf.options(stderr)
+	if err != nil {
+		return err
+	}
+	if *raw && *cf.authkeyFile != "" {
+		return fmt.Errorf("%w: --raw has no frames to run the authkey handshake in", errUsage)
+	}
+	return serve(ctx, pos[0], stderr, *raw, opts, func(ctx context.Context, c *bridge.Conn, rc net.Conn) error {
 		if rc != nil {
 			io.Copy(rc, rc)
 			return nil
@@ -110,9 +128,7 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			switch {
 			case err == io.EOF || ctx.Err() != nil:
 				return nil
-			case errors.Is(err, bridge.ErrMalformed), errors.Is(err, bridge.ErrTooDeep),
-				errors.Is(err, bridge.ErrInvalidUTF8), errors.Is(err, bridge.ErrUnknownExtension),
-				errors.Is(err, bridge.ErrUnsupportedKey):
+			case err != nil && isDecodeError(codec, err):
 				fmt.Fprintf(stderr, "gobridge echo: dropped a message: %v\n", err)
 				continue
 			case err != nil:
@@ -128,19 +144,28 @@ func runEcho(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("recv", "[--count N] ADDR | --pipe PATH",
-		"Listen on ADDR and print every message as one gobridge JSON line (wire/SPEC.md\n"+
-			"section 7). Clients are served concurrently. With --pipe, read the plain named\n"+
-			"pipe PATH (gobridge mkfifo; writers: gobridge send --pipe, open_fifo(PATH, 'w'))\n"+
-			"until its last writer closes.", stderr)
+	fs := newFlags("recv", "[--count N] [--authkey-file FILE] [--codec msgpack|pickle] [--insecure-tcp] ADDR | --pipe PATH",
+		"Listen on ADDR (unix:, fifo:, shm: or tcp:HOST:PORT) and print every message\n"+
+			"as one gobridge JSON line (wire/SPEC.md section 7). Clients are served\n"+
+			"concurrently. With --pipe, read the plain named pipe PATH (gobridge mkfifo;\n"+
+			"writers: gobridge send --pipe, open_fifo(PATH, 'w')) until its last writer\n"+
+			"closes.", stderr)
 	count := fs.Int("count", 0, "exit after N messages (0: run until interrupted, or end of the pipe)")
 	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to read, not an address to listen on")
+	cf := addConnFlags(fs, true)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: want one ADDR", errUsage)
+	}
+	opts, codec, err := cf.options(stderr)
+	if err != nil {
+		return err
+	}
+	if *pipe && *cf.authkeyFile != "" {
+		return fmt.Errorf("%w: a plain named pipe has no handshake: --authkey-file cannot go with --pipe", errUsage)
 	}
 	if *count < 0 {
 		return fmt.Errorf("%w: --count %d is negative", errUsage, *count)
@@ -158,12 +183,12 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err == io.EOF || ctx.Err() != nil {
 				return nil
 			}
-			if err != nil && !isPayloadError(err) {
+			if err != nil && !isDecodeError(codec, err) {
 				return err
 			}
 			var line []byte
 			if err == nil {
-				line, err = wire.ToJSON(v)
+				line, err = toJSON(codec, v)
 			}
 			if err != nil {
 				fmt.Fprintf(stderr, "gobridge recv: %v\n", err)
@@ -182,7 +207,7 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	if *pipe {
-		r, err := bridge.OpenFIFOReader(ctx, pos[0])
+		r, err := bridge.OpenFIFOReader(ctx, pos[0], bridge.WithCodec(codec))
 		if err != nil {
 			return err
 		}
@@ -192,7 +217,7 @@ func runRecv(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return context.Cause(ctx) // nil at the end of the pipe
 	}
-	return serve(ctx, pos[0], stderr, false, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
+	return serve(ctx, pos[0], stderr, false, opts, func(ctx context.Context, c *bridge.Conn, _ net.Conn) error {
 		err := printAll(ctx, c)
 		if err == nil || errors.Is(err, errDone) {
 			return err
@@ -214,17 +239,25 @@ func isPayloadError(err error) bool {
 }
 
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", "[--reply] ADDR [JSON...] | --pipe PATH [JSON...]",
-		"Connect to ADDR and send each JSON value (gobridge JSON, wire/SPEC.md section 7)\n"+
-			"as one message: the arguments, or one value per line of standard input. With\n"+
-			"--pipe, write them to the plain named pipe PATH (waiting for its reader).\n"+
-			"Flags may come anywhere before \"--\"; after it every argument is a value\n"+
-			"(send ADDR -- '\"--reply\"' sends that string).", stderr)
+	fs := newFlags("send", "[--reply] [--authkey-file FILE] [--codec msgpack|pickle] ADDR [JSON...] | --pipe PATH [JSON...]",
+		"Connect to ADDR (unix:, fifo:, shm: or tcp:HOST:PORT) and send each JSON value\n"+
+			"(gobridge JSON, wire/SPEC.md section 7) as one message: the arguments, or one\n"+
+			"value per line of standard input. With --pipe, write them to the plain named\n"+
+			"pipe PATH (waiting for its reader). Flags may come anywhere before \"--\"; after\n"+
+			"it every argument is a value (send ADDR -- '\"--reply\"' sends that string).", stderr)
 	reply := fs.Bool("reply", false, "after each message, wait for one reply and print it as a JSON line")
 	pipe := fs.Bool("pipe", false, "PATH is a plain named pipe to write, not an address to connect to")
+	cf := addConnFlags(fs, false)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	opts, codec, err := cf.options(stderr)
+	if err != nil {
+		return err
+	}
+	if *pipe && *cf.authkeyFile != "" {
+		return fmt.Errorf("%w: a plain named pipe has no handshake: --authkey-file cannot go with --pipe", errUsage)
 	}
 	if len(pos) < 1 {
 		return fmt.Errorf("%w: want ADDR", errUsage)
@@ -243,9 +276,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var c *bridge.Conn
 	if *pipe {
-		c, err = bridge.OpenFIFOWriter(ctx, pos[0])
+		c, err = bridge.OpenFIFOWriter(ctx, pos[0], bridge.WithCodec(codec))
 	} else {
-		c, err = bridge.Dial(ctx, pos[0])
+		c, err = bridge.Dial(ctx, pos[0], opts...)
 	}
 	if err != nil {
 		return err
@@ -262,7 +295,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := c.RecvContext(ctx, &r); err != nil {
 			return fmt.Errorf("waiting for a reply: %w", err)
 		}
-		line, err := wire.ToJSON(r)
+		line, err := toJSON(codec, r)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ var connTransports = []struct {
 	{"unix", func(dir string) string { return "unix:" + filepath.Join(dir, "b.sock") }},
 	{"fifo", func(dir string) string { return "fifo:" + filepath.Join(dir, "b.fifo") }},
 	{"shm", func(dir string) string { return fmt.Sprintf("shm:gobridge-bench-%d", os.Getpid()) }},
+	{"tcp", func(dir string) string { return "tcp:127.0.0.1:0" }}, // loopback; the listener reports its port
 }
 
 const mib = 1 << 20
@@ -128,6 +129,7 @@ func benchConns(ctx context.Context, o Options, only string) ([]Result, error) {
 			}
 			err = func() error {
 				defer l.Close()
+				addr := l.Addr() // tcp: port 0 is now the port picked
 				step(tr.name + ": go-go")
 				samples, rate, err := goGo(ctx, l, addr, rtts, msgs)
 				if err != nil {

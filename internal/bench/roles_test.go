@@ -117,3 +117,35 @@ func TestRunLeavesNothing(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 }
+
+// `gobridge bench transports` has tcp: loopback rows beside unix:, for every
+// pairing.
+func TestTransportsTCPRows(t *testing.T) {
+	py := testenv.Python(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var log strings.Builder
+	rs, err := Run(ctx, Options{Python: py, Quick: true, Rounds: 1, Log: &log}, []string{"transports"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	want := map[string]bool{}
+	for _, tr := range []string{"unix", "tcp"} {
+		for _, p := range []string{"go-go", "go-py", "py-py"} {
+			want[tr+" rtt "+p] = false
+		}
+		for _, p := range []string{"go->py", "py->go", "py->py"} {
+			want[tr+" 1MiB "+p] = false
+		}
+	}
+	for _, r := range rs {
+		if _, ok := want[r.Name+" "+r.Pairing]; ok && r.Value > 0 {
+			want[r.Name+" "+r.Pairing] = true
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("no %q row", k)
+		}
+	}
+}

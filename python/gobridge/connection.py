@@ -28,40 +28,58 @@ from types import TracebackType
 from typing import Callable, Dict, Iterator, NamedTuple, Optional, Protocol, Tuple, Type, Union
 
 from . import _authkey
-from ._address import RESERVED_SCHEMES, SCHEMES, parse_address
+from ._address import RESERVED_SCHEMES, SCHEMES, join_tcp, parse_address
 from ._codec import DEFAULT_MAX_FRAME_SIZE
-from ._transport import fifo, shm, unix
+from ._transport import fifo, shm, tcp, unix
 from ._transport.base import Connection, Pipe, _check_max_frame_size
 
-__all__ = ["Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS", "AuthenticationError", "HANDSHAKE_TIMEOUT"]
+__all__ = [
+    "Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS", "AuthenticationError", "HANDSHAKE_TIMEOUT",
+    "Address", "PeerAddress",
+]
 
 #: Seconds a client has, from its accept, to complete the authkey handshake
 #: (SPEC 14); ``Listener(handshake_timeout=)`` changes it.
 HANDSHAKE_TIMEOUT = 5.0
 
-Address = Union[str, "os.PathLike[str]"]
+#: An address: a SPEC 4 string (or path), or the stdlib's ('host', port) for TCP.
+Address = Union[str, "os.PathLike[str]", Tuple[str, int]]
+#: A peer's address as Listener.last_accepted reports it.
+PeerAddress = Union[str, Tuple[str, int]]
 
 
 class _ListenerImpl(Protocol):
-    def accept(self, timeout: Optional[float] = None) -> Tuple[Connection, Optional[str]]: ...
+    def accept(self, timeout: Optional[float] = None) -> Tuple[Connection, Optional[PeerAddress]]: ...
     def fileno(self) -> int: ...
     def close(self) -> None: ...
 
 
 class Scheme(NamedTuple):
-    """One scheme's implementation: ``listen(rest, backlog, max_frame_size)``
-    and ``client(rest, address, max_frame_size, timeout)``, rest being the
-    address after its scheme as :func:`parse_address` returns it."""
+    """One scheme's implementation: ``listen(rest, backlog, max_frame_size,
+    secured)`` and ``client(rest, address, max_frame_size, timeout)``, rest
+    being the address after its scheme as :func:`parse_address` returns it;
+    secured says the listener will authenticate its clients (an authkey) or
+    its caller opted out of that (tcp: refuses a non-loopback address
+    otherwise)."""
 
-    listen: Callable[[str, int, int], _ListenerImpl]
+    listen: Callable[[str, int, int, bool], _ListenerImpl]
     client: Callable[[str, str, int, Optional[float]], Connection]
+
+
+def _local(listen: Callable[[str, int, int], _ListenerImpl]) -> Callable[[str, int, int, bool], _ListenerImpl]:
+    """A listen of a scheme that stays on this machine (its file modes are
+    the access control), which takes secured and ignores it."""
+    def run(rest: str, backlog: int, max_frame_size: int, secured: bool) -> _ListenerImpl:
+        return listen(rest, backlog, max_frame_size)
+    return run
 
 
 #: scheme -> implementation; the schemes of RESERVED_SCHEMES have none yet.
 SCHEME_IMPLS: Dict[str, Scheme] = {
-    "unix": Scheme(unix.listen, unix.client),
-    "fifo": Scheme(fifo.listen, fifo.client),
-    "shm": Scheme(shm.listen, shm.client),
+    "unix": Scheme(_local(unix.listen), unix.client),
+    "fifo": Scheme(_local(fifo.listen), fifo.client),
+    "shm": Scheme(_local(shm.listen), shm.client),
+    "tcp": Scheme(tcp.listen, tcp.client),
 }
 assert set(SCHEME_IMPLS) | set(RESERVED_SCHEMES) == set(SCHEMES)
 
@@ -73,13 +91,26 @@ def _check_authkey(authkey: object) -> Optional[bytes]:
     return authkey
 
 
+_FAMILIES = {"unix": ("AF_UNIX",), "fifo": ("AF_FIFO",), "shm": ("AF_SHM",), "tcp": ("AF_INET", "AF_INET6")}
+
+
+def _address_text(address: Address) -> str:
+    """address as a SPEC 4 string: a ('host', port) tuple is a tcp: one."""
+    if isinstance(address, tuple):
+        if len(address) != 2 or not isinstance(address[0], str) or type(address[1]) is not int:
+            raise ValueError(f"gobridge: invalid address {address!r}: want ('host', port)")
+        return join_tcp(address[0], address[1])
+    return os.fspath(address)
+
+
 def _resolve(address: Address, family: Optional[str]) -> Tuple[str, str, Scheme]:
     """Parse address and check ``family``, which may be None or the
-    scheme's own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``). Returns the address
-    as text, the rest after the scheme, the scheme's implementation."""
-    text = os.fspath(address)
+    scheme's own (``AF_UNIX``, ``AF_FIFO``, ``AF_SHM``; ``AF_INET`` or
+    ``AF_INET6`` for tcp:). Returns the address as text, the rest after the
+    scheme, the scheme's implementation."""
+    text = _address_text(address)
     scheme, rest = parse_address(text)  # bytes: refused there (ValueError)
-    if family is not None and family != "AF_" + scheme.upper():
+    if family is not None and family not in _FAMILIES[scheme]:
         raise ValueError(f"gobridge: family {family!r} is not supported for {scheme}: addresses")
     impl = SCHEME_IMPLS.get(scheme)
     if impl is None:
@@ -115,13 +146,23 @@ def _bounded(conn: Connection, timeout: Optional[float]) -> Iterator[None]:
 
 def _handshake(conn: Connection, authkey: bytes, listener: bool, timeout: Optional[float]) -> None:
     """Run the authkey handshake (SPEC 14) on conn within timeout, in the
-    listener's or the client's order; close conn if it fails."""
+    listener's or the client's order; close conn if it fails. Whatever the
+    peer did wrong (a wrong key, a malformed or oversized message, end of
+    stream, a stall) is AuthenticationError, its cause chained, so that an
+    accept loop has one exception to catch."""
     try:
         with _bounded(conn, timeout):
             if listener:
                 _authkey.accept_handshake(conn, authkey, timeout=timeout)
             else:
                 _authkey.client_handshake(conn, authkey, timeout=timeout)
+    except AuthenticationError:
+        conn.close()
+        raise
+    except (EOFError, OSError) as e:
+        conn.close()
+        what = "the peer closed the connection" if isinstance(e, EOFError) else str(e) or type(e).__name__
+        raise AuthenticationError(f"handshake failed: {what}") from e
     except BaseException:
         conn.close()
         raise
@@ -144,16 +185,27 @@ class Listener:
     section 11, a unix socket at ``/dev/shm/NAME`` for the handshake), a
     ``fifo:/path`` one a listener over named pipes (SPEC 6.6).
 
+    ``"tcp:HOST:PORT"`` (or the stdlib's ``('host', port)``, ``family``
+    ``"AF_INET"``) listens on TCP (SPEC 5.3) at the first address HOST
+    resolves to; port 0 picks a free one, and :attr:`address` reports the
+    address bound (a tuple if given a tuple, as the stdlib's). **Secure by
+    default**: an address that is not a loopback one (``0.0.0.0``, a
+    network interface's) is refused with ``ValueError`` unless ``authkey``
+    is given or ``insecure_tcp=True`` says that every process able to reach
+    the port, on any machine, may connect and exchange messages.
+
     ``authkey`` (bytes, else ``TypeError``; ``b''`` included) makes
     :meth:`accept` run multiprocessing's handshake (SPEC 14) on every
     connection, on every transport, in the stdlib's order: challenge the
-    client, then answer its challenge. A client that fails it, or does not
+    client, then answer its challenge. A client that fails it in any way (a
+    wrong key, a malformed or oversized message, hanging up) or does not
     finish it within ``handshake_timeout`` seconds (default
-    :data:`HANDSHAKE_TIMEOUT`), makes that accept raise
-    ``multiprocessing.AuthenticationError`` (its connection closed); the
-    listener keeps serving. With no authkey the 0600 socket file is the
-    access control. ``family`` may only be ``None`` or the scheme's own
-    (``"AF_UNIX"``, ``"AF_FIFO"``, ``"AF_SHM"``).
+    :data:`HANDSHAKE_TIMEOUT`; None: no bound) makes that accept raise
+    ``multiprocessing.AuthenticationError``, the cause chained (its
+    connection closed); the listener keeps serving. With no authkey the 0600 socket file is the
+    access control (tcp:: loopback only, see above). ``family`` may only be
+    ``None`` or the scheme's own (``"AF_UNIX"``, ``"AF_FIFO"``, ``"AF_SHM"``,
+    ``"AF_INET"``).
     """
 
     def __init__(
@@ -165,30 +217,33 @@ class Listener:
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         handshake_timeout: Optional[float] = HANDSHAKE_TIMEOUT,
+        insecure_tcp: bool = False,
     ) -> None:
         self._impl: Optional[_ListenerImpl] = None
         self._authkey = _check_authkey(authkey)
         self._handshake_timeout = handshake_timeout
         self._tmpdir: Optional[str] = None
-        self._last_accepted: Optional[str] = None
+        self._last_accepted: Optional[PeerAddress] = None
         if not address:  # None or '', as multiprocessing's arbitrary_address
             address = self._arbitrary_address(family)
         try:
             text, rest, scheme = _resolve(address, family)
-            self._address = text
-            self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size))
+            self._address: PeerAddress = text
+            self._impl = scheme.listen(rest, backlog, _check_max_frame_size(max_frame_size),
+                                       self._authkey is not None or insecure_tcp)
+            if isinstance(self._impl, tcp.TcpListener):
+                self._address = self._impl.sockname if isinstance(address, tuple) else self._impl.address
         except BaseException:
             self._remove_tmpdir()
             raise
 
-    def _arbitrary_address(self, family: Optional[str]) -> str:
+    def _arbitrary_address(self, family: Optional[str]) -> Address:
         """A fresh private address of family (default ``AF_UNIX``), as
         multiprocessing's ``arbitrary_address``: for ``AF_UNIX`` and
         ``AF_FIFO`` a path in a new directory of mode 0700 that close()
         removes (the unix one a bare path, as multiprocessing reports it);
-        for ``AF_SHM`` a random ``shm:`` name. ``AF_INET`` is refused until a
-        tcp: transport exists, with multiprocessing's error for a family it
-        does not have."""
+        for ``AF_SHM`` a random ``shm:`` name; for ``AF_INET``
+        ``('localhost', 0)``, a free loopback port, as the stdlib's."""
         if family in (None, "AF_UNIX", "AF_FIFO"):
             self._tmpdir = tempfile.mkdtemp(prefix="gobridge-")
             path = os.path.join(self._tmpdir, "listener-" + secrets.token_hex(4))
@@ -196,7 +251,7 @@ class Listener:
         if family == "AF_SHM":
             return f"shm:gbl-{os.getpid()}-{secrets.token_hex(6)}"
         if family == "AF_INET":
-            raise ValueError(f"Family {family} is not recognized.")
+            return ("localhost", 0)
         raise ValueError("unrecognized family")
 
     def _remove_tmpdir(self) -> None:
@@ -205,15 +260,18 @@ class Listener:
             shutil.rmtree(d, ignore_errors=True)
 
     @property
-    def address(self) -> str:
+    def address(self) -> PeerAddress:
         """The address this listener was created with, or the one it picked
-        when given none."""
+        when given none. A tcp: listener reports the address it bound, its
+        port the one picked for port 0: ``"tcp:127.0.0.1:41234"``, or
+        ``('127.0.0.1', 41234)`` when it was given a tuple."""
         return self._address
 
     @property
-    def last_accepted(self) -> Optional[str]:
+    def last_accepted(self) -> Optional[PeerAddress]:
         """The peer address of the last accepted connection (usually '' for
-        unix sockets; the listener's address for fifo: and shm:)."""
+        unix sockets; the listener's address for fifo: and shm:; the
+        client's ``(host, port)`` for tcp:, as the stdlib's)."""
         return self._last_accepted
 
     def fileno(self) -> int:
@@ -274,13 +332,16 @@ def Client(
 ) -> Connection:
     """Connect to a listener, as ``multiprocessing.connection.Client``.
 
-    ``timeout`` (seconds) bounds the connect, and the handshake again; the
-    connection returned is blocking. No listener gives ``FileNotFoundError``
+    ``timeout`` (seconds) bounds the connect, and the handshake again (by
+    default :data:`HANDSHAKE_TIMEOUT`: a listener that stays silent cannot
+    hold the client); the connection returned is blocking. No listener gives ``FileNotFoundError``
     or ``ConnectionRefusedError`` naming the address; a timeout gives
     ``TimeoutError``. ``authkey`` (bytes, else ``TypeError``) runs
     multiprocessing's handshake (SPEC 14) in the client's order: answer the
-    listener's challenge, then challenge it; a wrong key raises
-    ``multiprocessing.AuthenticationError``.
+    listener's challenge, then challenge it; a wrong key, or any other
+    failure of the handshake, raises ``multiprocessing.AuthenticationError``.
+    A ``tcp:HOST:PORT`` address (or ``('host', port)``) connects over TCP
+    (SPEC 5.3), trying each address HOST resolves to.
     An ``shm:NAME`` address connects over shared memory (SPEC section 11),
     a ``fifo:/path`` one over a private pair of named pipes (SPEC 6.6).
     """
@@ -288,5 +349,5 @@ def Client(
     text, rest, scheme = _resolve(address, family)
     conn = scheme.client(rest, text, _check_max_frame_size(max_frame_size), timeout)
     if key is not None:
-        _handshake(conn, key, False, timeout)
+        _handshake(conn, key, False, HANDSHAKE_TIMEOUT if timeout is None else timeout)
     return conn

@@ -195,3 +195,151 @@ def test_authkey_must_be_bytes(sockdir):
         Client(os.path.join(sockdir, "t.sock"), authkey=memoryview(b"x"))
     assert os.listdir(sockdir) == []
     assert gobridge.AuthenticationError is AuthenticationError
+
+
+# --- the hostile side (SPEC 13, 14): each gives AuthenticationError and the
+# listener goes on serving -------------------------------------------------
+
+def raw_client(path):
+    """A stdlib Connection on a plain socket to path: sends whatever we say."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return mpc.Connection(s.detach())
+
+
+def reply_to(challenge, key=KEY):
+    """The reply a key holder sends to a #CHALLENGE# message (3.12 form)."""
+    import hmac
+
+    message = challenge[len(b"#CHALLENGE#"):]
+    assert message.startswith(b"{sha256}")
+    return b"{sha256}" + hmac.new(key, message, "sha256").digest()
+
+
+def still_serves(l, path):
+    join = in_thread(l.accept, 10)
+    with Client(path, authkey=KEY, timeout=10) as c, join() as s:
+        s.send_bytes(b"still serving")
+        assert c.recv_bytes() == b"still serving"
+
+
+@pytest.mark.parametrize("attack", ["oversized", "malformed", "no prefix", "wrong length", "hang up", "huge header"])
+def test_hostile_replies(sockdir, attack):
+    path = os.path.join(sockdir, "h.sock")
+    with Listener(path, authkey=KEY, handshake_timeout=5) as l:
+        join = in_thread(l.accept, 10)
+        raw = raw_client(path)
+        try:
+            assert raw.recv_bytes(256).startswith(b"#CHALLENGE#{sha256}")
+            sock = socket.socket(fileno=os.dup(raw.fileno()))
+            if attack == "oversized":
+                sock.sendall(b"\x00\x00\x10\x00" + b"x" * 4096)
+            elif attack == "huge header":
+                sock.sendall(b"\xff\xff\xff\xff" + (2**62).to_bytes(8, "big"))
+            elif attack == "malformed":
+                raw.send_bytes(b"{sha256}" + b"\x00" * 5)
+            elif attack == "no prefix":
+                raw.send_bytes(b"x" * 32)
+            elif attack == "wrong length":
+                raw.send_bytes(b"{md5}" + b"\x00" * 32)
+            sock.close()
+            if attack == "hang up":
+                raw.close()
+            with pytest.raises(AuthenticationError) as e:
+                join()
+            if attack in ("oversized", "huge header"):
+                assert isinstance(e.value.__cause__, gobridge.FrameTooLargeError)
+            if attack == "hang up":
+                assert isinstance(e.value.__cause__, EOFError)
+        finally:
+            raw.close()
+        still_serves(l, path)
+
+
+def test_a_replayed_reply_fails(sockdir):
+    path = os.path.join(sockdir, "r.sock")
+    with Listener(path, authkey=KEY) as l:
+        # Connection 1: a key holder; its reply is recorded.
+        join = in_thread(l.accept, 10)
+        first = raw_client(path)
+        recorded = reply_to(first.recv_bytes(256))
+        first.send_bytes(recorded)
+        assert first.recv_bytes(256) == b"#WELCOME#"
+        mpc.deliver_challenge(first, KEY)  # our half of the mutual handshake
+        join().close()
+        first.close()
+        # Connection 2: the recorded reply against a fresh challenge.
+        join = in_thread(l.accept, 10)
+        second = raw_client(path)
+        try:
+            challenge = second.recv_bytes(256)
+            assert reply_to(challenge) != recorded  # fresh random bytes
+            second.send_bytes(recorded)
+            assert second.recv_bytes(256) == b"#FAILURE#"
+            with pytest.raises(AuthenticationError, match="digest received was wrong"):
+                join()
+        finally:
+            second.close()
+        still_serves(l, path)
+
+
+def test_many_clients_at_once(sockdir):
+    path = os.path.join(sockdir, "m.sock")
+    n = 16
+    with Listener(path, backlog=n, authkey=KEY) as l:
+        results = {}
+
+        def client(i):
+            key = KEY if i % 4 else b"wrong"
+            try:
+                with Client(path, authkey=key, timeout=20) as c:
+                    c.send(i)
+                    results[i] = c.recv()
+            except AuthenticationError:
+                results[i] = "refused"
+
+        import threading
+        ts = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        refused = served = 0
+        for _ in range(n):
+            try:
+                with l.accept(timeout=20) as s:
+                    s.send(s.recv() * 10)
+                    served += 1
+            except AuthenticationError:
+                refused += 1
+        for t in ts:
+            t.join(20)
+        assert (served, refused) == (12, 4)
+        assert results == {i: (i * 10 if i % 4 else "refused") for i in range(n)}
+
+
+@pytest.mark.parametrize("attack", ["silent", "oversized", "not a challenge", "short challenge"])
+def test_hostile_listeners(sockdir, attack):
+    """A listener that does not play by the rules fails Client() with
+    AuthenticationError within its timeout, never a hang."""
+    path = os.path.join(sockdir, "hl.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        s, _ = srv.accept()
+        c = mpc.Connection(s.detach())
+        if attack == "oversized":
+            c.send_bytes(b"#CHALLENGE#{sha256}" + b"x" * 1000)
+        elif attack == "not a challenge":
+            c.send_bytes(b"#WELCOME#")
+        elif attack == "short challenge":
+            c.send_bytes(b"#CHALLENGE#" + b"x" * 19)
+        return c
+
+    join = in_thread(serve)
+    try:
+        with pytest.raises(AuthenticationError):
+            Client(path, authkey=KEY, timeout=0.5)
+        join().close()
+    finally:
+        srv.close()

@@ -59,6 +59,13 @@ func (l Limits) Unmarshal(p []byte, v any) error {
 	return wire.Unmarshal(b, v)
 }
 
+// Plain maps a value Decode returned onto the types package wire encodes
+// (its msgpack shape, as a typed Unmarshal sees it): tuples and sets become
+// []any (a set's elements in no particular order), bytearray []byte, a big
+// int uint64 when it fits; one that does not is wire.ErrTargetType. The CLI
+// prints pickled messages through it, as gobridge JSON.
+func Plain(x any) (any, error) { return msgpackShape(x) }
+
 // msgpackShape maps a decoded value onto the types wire.Marshal takes.
 func msgpackShape(x any) (any, error) {
 	switch x := x.(type) {

@@ -28,7 +28,7 @@ import gobridge
 from gobridge_bench import _echo, _payload, _sink
 
 
-def _client(addr: str, role: str, n: int) -> None:
+def _client(addr: Any, role: str, n: int) -> None:
     with gobridge.Client(addr, timeout=30) as c:
         if role == "echo":
             _echo(c)
@@ -39,7 +39,7 @@ def _client(addr: str, role: str, n: int) -> None:
 def _pp(addr: str, role: str, n: int, size: int) -> Any:
     ctx = multiprocessing.get_context("fork")
     with gobridge.Listener(addr) as listener:
-        child = ctx.Process(target=_client, args=(addr, role, n))
+        child = ctx.Process(target=_client, args=(listener.address, role, n))  # tcp: the port picked
         child.start()
         with listener.accept() as c:
             p = _payload(size)

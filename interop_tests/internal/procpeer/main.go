@@ -12,6 +12,8 @@
 //	                          Accept fails, echo each connection in a goroutine
 //	procpeer crash            send "hello", then half a frame, then exit 3
 //	procpeer hang             send "hello", then sleep (to be killed)
+//	procpeer pickle-fun2      seed 003's fun2 for a stdlib parent: receive one pickled
+//	                          message, print it, send back {"got": it, "from": "go"}
 //	procpeer fifo-write PATH N SIZE TAG
 //	                          write N frames of SIZE bytes, each filled with byte TAG+i
 package main
@@ -29,6 +31,7 @@ import (
 	"github.com/gobridge/gobridge/bridge"
 	"github.com/gobridge/gobridge/bridge/shm"
 	"github.com/gobridge/gobridge/wire"
+	"github.com/gobridge/gobridge/wire/pickle"
 )
 
 func main() {
@@ -70,6 +73,19 @@ func run(args []string) error {
 		wire.WriteFrame(f, hello, 0)
 		f.Write([]byte{0, 0, 0, 100, 0x91}) // a 100-byte frame, 1 byte of it
 		os.Exit(3)
+	}
+	if args[0] == "pickle-fun2" { // the end of a stdlib multiprocessing.Pipe(): pickles
+		c, err := bridge.Parent(bridge.WithCodec(pickle.Codec{}))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var v any
+		if err := c.Recv(&v); err != nil {
+			return err
+		}
+		fmt.Println(v)
+		return c.Send(map[string]any{"got": v, "from": "go"})
 	}
 	c, err := bridge.Parent()
 	if err != nil {

@@ -83,7 +83,7 @@ test: vet typecheck
 	export TMPDIR=$$run GOBRIDGE_TEST_PREFIX=gbt$${run##*-} && \
 	echo "test run: TMPDIR=$$TMPDIR GOBRIDGE_TEST_PREFIX=$$GOBRIDGE_TEST_PREFIX" && \
 	$(PY) interop_tests/leftovers.py snapshot && \
-	$(MAKE) test-go GO_PKGS="$$($(GO) list ./... | grep -v -e /bridge -e /internal/)" && \
+	$(MAKE) test-go GO_PKGS="$$($(GO) list ./... | grep -v -e /bridge -e /internal/ | xargs)" && \
 	$(MAKE) test-race test-fuzz test-py test-matrix leftovers; \
 	rc=$$?; rm -rf "$$run"; exit $$rc
 

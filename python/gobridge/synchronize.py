@@ -7,15 +7,21 @@ Semaphore is a count word with futex sleepers.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Set, TypeVar, Union
 
-from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, EV_STATE, KIND_BOUNDED_SEMAPHORE, KIND_EVENT, KIND_LOCK,
-                               KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT, SEM_WAITERS, VALUE_OFF)
+from ._internal import ofdlock
+from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, CV_FREE, CV_LIVE, CV_NOTIFIED, CV_NSLOTS, CV_SEQ, CV_SIZE,
+                               CV_SLOT, CV_SLOTS, CV_TICKET, CV_WAITING, EV_STATE, KIND_BOUNDED_SEMAPHORE,
+                               KIND_CONDITION, KIND_EVENT, KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT,
+                               SEM_WAITERS, VALUE_OFF)
 from ._internal.objects import ClosedError, LayoutError, SegmentTruncatedError, _Handle, _monotonic, _UserLock
 
-__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event"]
+_T = TypeVar("_T")
+
+__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition"]
 
 
 class Lock:
@@ -340,3 +346,235 @@ class Event:
         except (ClosedError, SegmentTruncatedError):
             state = "closed"
         return f"<Event at {id(self):#x} name={self.name!r} {state}>"
+
+
+_M32 = 0xFFFFFFFF
+_CV_WRLCK = [ofdlock.pack(fcntl.F_WRLCK, CV_LIVE + i) for i in range(CV_NSLOTS)]
+_CV_UNLCK = [ofdlock.pack(fcntl.F_UNLCK, CV_LIVE + i) for i in range(CV_NSLOTS)]
+
+
+class Condition:
+    """multiprocessing.Condition, named: Condition(name='c') in every
+    process that shares it (Go: mp.OpenCondition). Its lock is, by default,
+    an RLock on the condition's own segment; ``lock=`` a gobridge Lock or
+    RLock uses that one instead (every process sharing the condition must
+    then use that lock, and Go passes it to OpenCondition).
+
+    Crash-safe (SPEC 10.11): a holder that dies releases the lock, as Lock's
+    does; a waiter holds a liveness lock that the kernel drops when it dies,
+    so notify() never counts, waits for or wakes a dead waiter. At most 128
+    waiters at a time (RuntimeError beyond)."""
+
+    def __init__(self, lock: Optional[Union[Lock, RLock]] = None, *, name: Optional[str] = None,
+                 keep: bool = False, create: bool = True) -> None:
+        if lock is not None and not isinstance(lock, Lock):
+            raise TypeError("Condition's lock must be a gobridge Lock or RLock, "
+                            f"not {type(lock).__name__}")
+        self._h = _Handle(name, KIND_CONDITION, CV_SIZE, keep=keep, create=create)
+        self._w32 = self._h.view(0, CV_SIZE, "I")  # the whole object (the handle's views stop at 256)
+        self._lock: Lock = lock if lock is not None else RLock(_ul=_UserLock(self._h))
+        self._own = lock is None
+        self._mine: Set[int] = set()  # slots this handle's threads wait in (the kernel sees one owner)
+        self._pid = os.getpid()
+
+    @property
+    def name(self) -> str:
+        """The condition's name (under /dev/shm), for other processes to open."""
+        return self._h.name
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """Acquire the underlying lock (its acquire's arguments and result)."""
+        return self._lock.acquire(block, timeout)
+
+    def release(self) -> None:
+        """Release the underlying lock."""
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    # -- the lock ----------------------------------------------------------------
+
+    def _is_owned(self) -> bool:
+        lk = self._lock
+        if isinstance(lk, RLock):
+            return lk._owner == threading.get_ident() and lk._pid == os.getpid()
+        return lk._ul.held and lk._ul.pid == os.getpid()
+
+    def _release_save(self) -> int:
+        lk = self._lock
+        if isinstance(lk, RLock):
+            count = lk._count
+            lk._count = 1
+            lk.release()
+            return count
+        lk.release()
+        return 1
+
+    def _acquire_restore(self, count: int) -> None:
+        lk = self._lock
+        lk.acquire()
+        if isinstance(lk, RLock):
+            lk._count = count
+
+    # -- waiting -------------------------------------------------------------------
+
+    def _u32(self, off: int) -> int:
+        return int(self._w32[off >> 2])
+
+    def _set32(self, off: int, v: int) -> None:
+        self._w32[off >> 2] = v & _M32
+
+    def _forked(self) -> None:
+        if self._pid != os.getpid():
+            self._pid, self._mine = os.getpid(), set()
+
+    def _live(self, i: int) -> bool:
+        """Whether slot i's waiter is alive: this handle's, or another
+        description holds its liveness byte."""
+        return i in self._mine or ofdlock.probe(self._h.fd, fcntl.F_WRLCK, CV_LIVE + i) != fcntl.F_UNLCK
+
+    def _slot(self, i: int) -> "tuple[int, int]":
+        """Slot i's state and ticket, each read once; a state no process
+        writes is a LayoutError."""
+        h = self._h
+        st = self._u32(CV_SLOTS + i * CV_SLOT)
+        if st > CV_NOTIFIED:
+            raise LayoutError(f"{self.name!r}: condition slot {i} has state {st}")
+        return st, self._u32(CV_SLOTS + i * CV_SLOT + 4)
+
+    def _claim(self) -> int:
+        """Under the internal lock: take a free slot (or a dead waiter's)
+        and its liveness lock, register it with the next ticket."""
+        h = self._h
+        for i in range(CV_NSLOTS):
+            if i in self._mine:
+                continue
+            st, _ = self._slot(i)
+            if st != CV_FREE and self._live(i):
+                continue
+            try:
+                fcntl.fcntl(h.fd, fcntl.F_OFD_SETLK, _CV_WRLCK[i])
+            except (BlockingIOError, PermissionError):
+                continue  # held by a description that is not a waiter's: skip it
+            t = self._u32(CV_TICKET)
+            self._set32(CV_SLOTS + i * CV_SLOT + 4, t)
+            self._set32(CV_SLOTS + i * CV_SLOT, CV_WAITING)
+            self._set32(CV_TICKET, t + 1)
+            self._mine.add(i)
+            return i
+        raise RuntimeError(f"condition {self.name!r} has {CV_NSLOTS} waiters already")
+
+    def _leave(self, i: int) -> bool:
+        """Under the internal lock: free slot i; whether it was notified."""
+        h = self._h
+        notified = self._u32(CV_SLOTS + i * CV_SLOT) == CV_NOTIFIED
+        self._set32(CV_SLOTS + i * CV_SLOT, CV_FREE)
+        self._mine.discard(i)
+        fcntl.fcntl(h.fd, fcntl.F_OFD_SETLK, _CV_UNLCK[i])
+        return notified
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Release the lock, sleep until notified or timeout seconds pass,
+        take the lock again: True if notified, False on timeout. The caller
+        must hold the lock (AssertionError otherwise, as multiprocessing's)."""
+        assert self._is_owned(), "must acquire() condition before using wait()"
+        self._forked()
+        h = self._h
+        deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
+        h.lock()
+        try:
+            i = self._claim()
+        finally:
+            h.unlock()
+        count = self._release_save()
+        notified = False
+        try:
+            state = CV_SLOTS + i * CV_SLOT
+            while True:
+                seq = self._u32(CV_SEQ)  # before the state: a notify after this read changes it
+                if self._u32(state) == CV_NOTIFIED:
+                    break
+                if not h.sleep(CV_SEQ, seq, deadline):
+                    break
+                h.check()
+        finally:
+            try:
+                h.lock()
+                try:
+                    notified = self._leave(i)
+                finally:
+                    h.unlock()
+            finally:
+                self._acquire_restore(count)
+        return notified
+
+    def wait_for(self, predicate: Callable[[], _T], timeout: Optional[float] = None) -> _T:
+        """Wait until predicate() is true, at most timeout seconds; return
+        its last result (threading.Condition.wait_for's)."""
+        result = predicate()
+        if result:
+            return result
+        endtime = None if timeout is None else _monotonic() + timeout
+        waittime = None
+        while not result:
+            if endtime is not None:
+                waittime = endtime - _monotonic()
+                if waittime <= 0:
+                    break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        """Wake up to n waiters, the longest waiting first, skipping (and
+        freeing the slots of) dead ones. The caller must hold the lock."""
+        assert self._is_owned(), "lock is not owned"
+        self._forked()
+        h = self._h
+        woke = False
+        h.lock()
+        try:
+            nxt = self._u32(CV_TICKET)
+            waiting = []
+            for i in range(CV_NSLOTS):
+                st, t = self._slot(i)
+                if st == CV_FREE:
+                    continue
+                if not self._live(i):
+                    self._set32(CV_SLOTS + i * CV_SLOT, CV_FREE)  # a dead waiter's slot
+                elif st == CV_WAITING:
+                    waiting.append(((nxt - t) & _M32, i))
+            waiting.sort(reverse=True)  # oldest ticket first
+            for _, i in waiting[:max(n, 0)]:
+                self._set32(CV_SLOTS + i * CV_SLOT, CV_NOTIFIED)
+                woke = True
+            if woke:
+                self._set32(CV_SEQ, self._u32(CV_SEQ) + 1)
+        finally:
+            h.unlock()
+        if woke:
+            h.wake(CV_SEQ)
+
+    def notify_all(self) -> None:
+        """Wake every waiter. The caller must hold the lock."""
+        self.notify(CV_NSLOTS)
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the condition."""
+        self._h.close()
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        if not self._own:
+            return (_reopen_cond, (self.name, self._lock))
+        return (_reopen_cond, (self.name, None))
+
+    def __repr__(self) -> str:
+        return f"<Condition({self._lock!r}, name={self.name!r})>"
+
+
+def _reopen_cond(name: str, lock: Optional[Lock]) -> Condition:
+    return Condition(lock, name=name)

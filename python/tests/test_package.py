@@ -20,7 +20,7 @@ NAMES_BEFORE = [
     "DEFAULT_MAX_FRAME_SIZE", "MAX_DEPTH", "BridgeError", "ProtocolError", "FrameTooLargeError", "DecodeError",
     "EncodeError", "IntegerRangeError", "BufferTooShort", "PeerGoneError", "CorruptError", "encode", "decode",
     "Connection", "Pipe", "Listener", "Client", "parent", "child_environ", "mkfifo", "open_fifo", "Process",
-    "parse_address", "Queue", "JoinableQueue", "SimpleQueue", "Value", "Array", "RawValue", "RawArray", "Semaphore", "BoundedSemaphore", "Event", "Lock", "RLock",
+    "parse_address", "Queue", "JoinableQueue", "SimpleQueue", "Value", "Array", "RawValue", "RawArray", "Semaphore", "BoundedSemaphore", "Event", "Condition", "Lock", "RLock",
     "LayoutError",
     "NotReadyError", "SegmentTruncatedError", "ClosedError", "attach_shared_memory", "attach_shareable_list",
     "__version__",
@@ -28,7 +28,7 @@ NAMES_BEFORE = [
 PUBLIC_MODULES = {
     "connection": ["Connection", "Listener", "Client", "Pipe"],
     "queues": ["Queue", "JoinableQueue", "SimpleQueue"],
-    "synchronize": ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event"],
+    "synchronize": ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition"],
     "sharedctypes": ["Value", "Array", "RawValue", "RawArray", "Synchronized", "SynchronizedArray",
                      "SynchronizedString"],
     "mmap": ["mmap"],

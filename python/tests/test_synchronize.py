@@ -243,3 +243,171 @@ def test_event_refuses_other_kinds(name: str) -> None:
             gobridge.Lock(name=name)
     finally:
         e.close()
+
+
+# -- Condition -----------------------------------------------------------------------
+
+def slot_states(c: "gobridge.Condition") -> list:
+    return [struct.unpack_from("<I", raw(c), L.CV_SLOTS + i * L.CV_SLOT)[0] for i in range(L.CV_NSLOTS)]
+
+
+def wait_until(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.005)
+
+
+def test_condition_as_the_stdlib(name: str) -> None:
+    ref = multiprocessing.Condition()
+    c = gobridge.Condition(name=name)
+    try:
+        for cv in (ref, c):
+            with pytest.raises(AssertionError):
+                cv.wait(0)
+            with pytest.raises(AssertionError):
+                cv.notify()
+            with cv:
+                assert cv.wait(0.01) is False
+                assert cv.acquire()  # an RLock: again
+                cv.release()
+                assert cv.wait_for(lambda: 5, 0.01) == 5
+                assert cv.wait_for(lambda: 0, 0.01) == 0
+                cv.notify()
+                cv.notify_all()
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        c.close()
+
+
+def test_condition_notify_wakes_the_oldest_of_another_handle(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    others = [gobridge.Condition(name=name, create=False) for _ in range(3)]
+    results: list = []
+
+    def waiter(cv: "gobridge.Condition", k: int) -> None:
+        with cv:
+            results.append((k, cv.wait(20)))
+
+    try:
+        joins = []
+        for k, o in enumerate(others):
+            joins.append(in_thread(waiter, o, k))
+            wait_until(lambda: slot_states(c).count(L.CV_WAITING) == k + 1)
+        with c:
+            c.notify()
+        joins[0]()
+        assert results == [(0, True)]
+        with c:
+            c.notify_all()
+        for j in joins[1:]:
+            j()
+        assert sorted(results) == [(0, True), (1, True), (2, True)]
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        for o in others:
+            o.close()
+        c.close()
+
+
+def test_condition_threads_of_one_handle(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    box = {"ready": False}
+    try:
+        def waiter() -> bool:
+            with c:
+                return c.wait_for(lambda: box["ready"], 20)
+        joins = [in_thread(waiter) for _ in range(3)]
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 3)
+        with c:
+            box["ready"] = True
+            c.notify_all()
+        assert [j() for j in joins] == [True, True, True]
+    finally:
+        c.close()
+
+
+def test_condition_with_a_given_lock(name: str) -> None:
+    lk = gobridge.Lock(name=name + "-l")
+    c = gobridge.Condition(lk, name=name)
+    try:
+        with c:
+            assert not lk.acquire(False)  # the condition holds lk
+            assert c.wait(0.01) is False
+        assert lk.acquire(False)
+        lk.release()
+        with pytest.raises(TypeError):
+            gobridge.Condition(threading_lock(), name=name)  # type: ignore[arg-type]
+    finally:
+        c.close()
+        lk.close()
+
+
+def threading_lock():  # type: ignore[no-untyped-def]
+    import threading
+    return threading.Lock()
+
+
+def _cond_waiter(c: "gobridge.Condition") -> None:
+    with c:
+        c.wait()
+
+
+def test_condition_killed_waiter_never_takes_a_notify(name: str) -> None:
+    """A waiter SIGKILLed while waiting: notify(1) skips it though it waited
+    longest (its liveness lock is gone), wakes the live waiter and frees the
+    dead one's slot."""
+    c = gobridge.Condition(name=name)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        dead = ctx.Process(target=_cond_waiter, args=(c,))
+        dead.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 1)
+        live = ctx.Process(target=_cond_waiter, args=(c,))
+        live.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 2)
+        os.kill(dead.pid, 9)  # the older waiter
+        dead.join(30)
+        with c:
+            c.notify()
+        live.join(30)
+        assert live.exitcode == 0
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+        again = ctx.Process(target=_cond_waiter, args=(c,))  # a dead waiter's slot is reused too
+        again.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 1)
+        os.kill(again.pid, 9)
+        again.join(30)
+        last = ctx.Process(target=_cond_waiter, args=(c,))
+        last.start()
+        wait_until(lambda: slot_states(c)[0] == L.CV_WAITING and last.pid is not None
+                   and not _slot_is_dead(c, 0))
+        with c:
+            c.notify()
+        last.join(30)
+        assert last.exitcode == 0
+    finally:
+        c.close()
+
+
+def _slot_is_dead(c: "gobridge.Condition", i: int) -> bool:
+    import fcntl
+    from gobridge._internal import ofdlock
+    return ofdlock.probe(c._h.fd, fcntl.F_WRLCK, L.CV_LIVE + i) == fcntl.F_UNLCK
+
+
+def test_condition_hostile_slot_state_is_a_layout_error(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    try:
+        struct.pack_into("<I", raw(c), L.CV_SLOTS + 5 * L.CV_SLOT, 7)
+        with c:
+            with pytest.raises(O.LayoutError):
+                c.notify()
+        struct.pack_into("<I", raw(c), L.CV_SLOTS + 5 * L.CV_SLOT, L.CV_WAITING)  # no live waiter
+        with c:
+            c.notify()  # frees it
+            assert c.wait(0.01) is False
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        c.close()

@@ -76,3 +76,24 @@ func ExampleOpenEvent() {
 	fmt.Println(<-done, e.IsSet())
 	// Output: <nil> true
 }
+
+func ExampleOpenCondition() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-cond-%d", os.Getpid())
+	c, err := mp.OpenCondition(name, nil) // its own lock; Python: gobridge.Condition(name=name)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Acquire(ctx)
+	go func() { // as another process would
+		w, _ := mp.OpenCondition(name, nil)
+		defer w.Close()
+		w.Acquire(ctx) // once c.Wait has released the lock
+		w.Notify(1)
+		w.Release()
+	}()
+	fmt.Println(c.Wait(ctx)) // nil: notified, and the lock is held again
+	c.Release()
+	// Output: <nil>
+}

@@ -159,3 +159,101 @@ func TestEvent(t *testing.T) {
 		t.Fatalf("closed: %v", err)
 	}
 }
+
+func cvWaitingSlots(c *Condition) int {
+	n := 0
+	for i := 0; i < cvNSlots; i++ {
+		if c.o.u32(cvSlots+i*cvSlot) == cvWaiting {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCondition: Wait without the lock, a Wait that times out, Notify(1)
+// wakes the oldest waiter of another handle, NotifyAll the rest, a given
+// Lock, a hostile slot state.
+func TestCondition(t *testing.T) {
+	ctx := ctxT(t)
+	name := tag(t)
+	c, err := OpenCondition(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Wait(ctx); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("wait without the lock: %v", err)
+	}
+	if err := c.Notify(1); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("notify without the lock: %v", err)
+	}
+	c.Acquire(ctx)
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := c.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait: %v", err)
+	}
+	if ok, _ := c.own.tryAcquire(); ok {
+		t.Fatal("Wait returned without the lock")
+	}
+	c.Release()
+
+	const n = 3
+	done := make(chan int, n)
+	for k := 0; k < n; k++ {
+		w, err := OpenCondition(name, nil, WithAttachOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		go func(k int) {
+			w.Acquire(ctx)
+			if err := w.Wait(ctx); err != nil {
+				t.Error(err)
+			}
+			w.Release()
+			done <- k
+		}(k)
+		for cvWaitingSlots(c) != k+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	c.Acquire(ctx)
+	c.Notify(1)
+	c.Release()
+	if k := <-done; k != 0 {
+		t.Fatalf("notify woke waiter %d, not the oldest", k)
+	}
+	c.Acquire(ctx)
+	c.NotifyAll()
+	c.Release()
+	<-done
+	<-done
+
+	lk, err := OpenLock(tag(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	lc, err := OpenCondition(tag(t), lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	lc.Acquire(ctx)
+	if ok, _ := lk.TryAcquire(); ok {
+		t.Fatal("the condition does not hold its given lock")
+	}
+	lc.Release()
+
+	c.o.set32(cvSlots+5*cvSlot, 7)
+	c.Acquire(ctx)
+	if err := c.Notify(1); !errors.Is(err, ErrLayout) {
+		t.Fatalf("hostile slot: %v", err)
+	}
+	c.o.set32(cvSlots+5*cvSlot, cvWaiting) // nobody's: Notify frees it
+	if err := c.Notify(1); err != nil || c.o.u32(cvSlots+5*cvSlot) != cvFree {
+		t.Fatalf("dead slot: %v %d", err, c.o.u32(cvSlots+5*cvSlot))
+	}
+	c.Release()
+}

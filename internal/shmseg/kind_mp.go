@@ -13,4 +13,5 @@ const (
 	KindRLock            = "rlock"
 	KindBoundedSemaphore = "bounded_semaphore"
 	KindEvent            = "event"
+	KindCondition        = "condition"
 )

@@ -563,6 +563,27 @@ class Condition:
         """Wake every waiter. The caller must hold the lock."""
         self.notify(CV_NSLOTS)
 
+    def _states(self) -> "list[int]":
+        return [self._u32(CV_SLOTS + i * CV_SLOT) for i in range(CV_NSLOTS)]
+
+    @property
+    def _sleeping_count(self) -> "_Count":
+        """The slots taken (waiting or notified and not yet gone), under the
+        name of multiprocessing's counter, which CPython's tests check."""
+        return _Count(lambda: sum(st != CV_FREE for st in self._states()))
+
+    @property
+    def _woken_count(self) -> "_Count":
+        """0: a woken waiter frees its slot itself (multiprocessing counts
+        woken waiters here)."""
+        return _Count(lambda: 0)
+
+    @property
+    def _wait_semaphore(self) -> "_Count":
+        """The slots notified and not yet gone (multiprocessing's pending
+        wake-ups)."""
+        return _Count(lambda: sum(st == CV_NOTIFIED for st in self._states()))
+
     def close(self) -> None:
         """Release this handle; the last one removes the condition."""
         self._h.close()
@@ -574,6 +595,17 @@ class Condition:
 
     def __repr__(self) -> str:
         return f"<Condition({self._lock!r}, name={self.name!r})>"
+
+
+class _Count:
+    """A read-only count with multiprocessing's get_value()."""
+
+    def __init__(self, fn: Callable[[], int]) -> None:
+        self._fn = fn
+
+    def get_value(self) -> int:
+        """The count now."""
+        return self._fn()
 
 
 def _reopen_cond(name: str, lock: Optional[Lock]) -> Condition:

@@ -216,10 +216,12 @@ OPENERS = {
     "rlock": lambda n: gobridge.RLock(name=n),
     "bounded_semaphore": lambda n: gobridge.BoundedSemaphore(1, name=n),
     "event": lambda n: gobridge.Event(name=n),
+    "condition": lambda n: gobridge.Condition(name=n),
 }
 KINDS = {"queue": O.KIND_QUEUE, "joinable": O.KIND_JOINABLE, "value": O.KIND_VALUE, "array": O.KIND_ARRAY,
          "semaphore": O.KIND_SEMAPHORE, "lock": O.KIND_LOCK, "rlock": O.KIND_RLOCK,
-         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT}
+         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT,
+         "condition": O.KIND_CONDITION}
 
 
 @pytest.mark.parametrize("marked", [False, True])

@@ -308,6 +308,7 @@ OPENERS = {
     "Semaphore": lambda n, **k: gobridge.Semaphore(2, name=n, **k),
     "BoundedSemaphore": lambda n, **k: gobridge.BoundedSemaphore(2, name=n, **k),
     "Event": lambda n, **k: gobridge.Event(name=n, **k),
+    "Condition": lambda n, **k: gobridge.Condition(name=n, **k),
 }
 
 

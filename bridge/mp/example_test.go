@@ -97,3 +97,23 @@ func ExampleOpenCondition() {
 	c.Release()
 	// Output: <nil>
 }
+
+func ExampleOpenBarrier() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-barrier-%d", os.Getpid())
+	b, err := mp.OpenBarrier(name, 2, nil) // Python: gobridge.Barrier(2, name=name)
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	done := make(chan int)
+	go func() { // as another process would
+		o, _ := mp.OpenBarrier(name, 2, nil)
+		defer o.Close()
+		i, _ := o.Wait(ctx)
+		done <- i
+	}()
+	i, err := b.Wait(ctx)
+	fmt.Println(i+<-done, err) // the indexes are 0 and 1
+	// Output: 1 <nil>
+}

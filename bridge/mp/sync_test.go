@@ -257,3 +257,109 @@ func TestCondition(t *testing.T) {
 	}
 	c.Release()
 }
+
+// TestBarrier: three handles trip it three times with distinct indexes and
+// one action per trip; a Wait whose context ends breaks it; Reset; Abort;
+// a failing action; hostile fields.
+func TestBarrier(t *testing.T) {
+	ctx := ctxT(t)
+	name := tag(t)
+	trips := 0
+	b, err := OpenBarrier(name, 3, func() error { trips++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var others [2]*Barrier
+	for k := range others {
+		if others[k], err = OpenBarrier(name, 99, nil); err != nil {
+			t.Fatal(err)
+		}
+		defer others[k].Close()
+	}
+	if others[0].Parties() != 3 {
+		t.Fatalf("attacher's parties %d", others[0].Parties())
+	}
+	for round := 0; round < 3; round++ {
+		idx := make(chan int, 2)
+		for _, w := range others {
+			go func(w *Barrier) {
+				i, err := w.Wait(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				idx <- i
+			}(w)
+		}
+		for b.NWaiting() != 2 {
+			time.Sleep(time.Millisecond)
+		}
+		i, err := b.Wait(ctx)
+		if err != nil || i != 2 {
+			t.Fatalf("last party: %d %v", i, err)
+		}
+		if got := <-idx + <-idx; got != 1 {
+			t.Fatalf("indexes %d", got)
+		}
+	}
+	if trips != 3 {
+		t.Fatalf("%d actions", trips)
+	}
+
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := b.Wait(short); !errors.Is(err, ErrBrokenBarrier) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("timed out wait: %v", err)
+	}
+	if !b.Broken() {
+		t.Fatal("not broken")
+	}
+	if _, err := others[0].Wait(ctx); !errors.Is(err, ErrBrokenBarrier) {
+		t.Fatalf("wait on a broken barrier: %v", err)
+	}
+	b.Reset()
+	done := make(chan error, 1)
+	go func() { _, err := others[0].Wait(ctx); done <- err }()
+	for b.NWaiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	b.Abort()
+	if err := <-done; !errors.Is(err, ErrBrokenBarrier) {
+		t.Fatalf("abort: %v", err)
+	}
+	b.Reset()
+
+	boom := errors.New("boom")
+	f, err := OpenBarrier(name, 3, func() error { return boom })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	go func() { _, err := others[0].Wait(ctx); done <- err }()
+	go func() { _, err := others[1].Wait(ctx); done <- err }()
+	for b.NWaiting() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := f.Wait(ctx); !errors.Is(err, boom) {
+		t.Fatalf("failing action: %v", err)
+	}
+	for k := 0; k < 2; k++ {
+		if err := <-done; !errors.Is(err, ErrBrokenBarrier) {
+			t.Fatalf("after a failing action: %v", err)
+		}
+	}
+	b.Reset()
+
+	b.o.set32(barCount, 9)
+	if _, err := b.Wait(ctx); !errors.Is(err, ErrLayout) {
+		t.Fatalf("count 9: %v", err)
+	}
+	b.o.set32(barCount, 0)
+	b.o.set32(barParties, 0)
+	if _, err := OpenBarrier(name, 2, nil); !errors.Is(err, ErrLayout) {
+		t.Fatalf("0 parties: %v", err)
+	}
+	if _, err := OpenBarrier(tag(t), 0, nil); err == nil {
+		t.Fatal("0 parties accepted")
+	}
+}

@@ -14,4 +14,5 @@ const (
 	KindBoundedSemaphore = "bounded_semaphore"
 	KindEvent            = "event"
 	KindCondition        = "condition"
+	KindBarrier          = "barrier"
 )

@@ -13,6 +13,8 @@ import threading
 from typing import Any, Callable, Optional, Set, TypeVar, Union
 
 from ._internal import ofdlock
+from ._internal.layout import (BAR_BROKEN, BAR_BROKEN_SLOT, BAR_COUNT, BAR_FREE, BAR_GEN, BAR_LIVE, BAR_NSLOTS,
+                               BAR_PARTIES, BAR_PASSED, BAR_SIZE, BAR_SLOT, BAR_SLOTS, BAR_WAITING, KIND_BARRIER)
 from ._internal.layout import (BSEM_BOUND, BSEM_SIZE, CV_FREE, CV_LIVE, CV_NOTIFIED, CV_NSLOTS, CV_SEQ, CV_SIZE,
                                CV_SLOT, CV_SLOTS, CV_TICKET, CV_WAITING, EV_STATE, KIND_BOUNDED_SEMAPHORE,
                                KIND_CONDITION, KIND_EVENT, KIND_LOCK, KIND_RLOCK, KIND_SEMAPHORE, SEM_COUNT,
@@ -21,7 +23,9 @@ from ._internal.objects import ClosedError, LayoutError, SegmentTruncatedError, 
 
 _T = TypeVar("_T")
 
-__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition"]
+__all__ = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Event", "Condition", "Barrier", "BrokenBarrierError"]
+
+BrokenBarrierError = threading.BrokenBarrierError
 
 
 class Lock:
@@ -610,3 +614,267 @@ class _Count:
 
 def _reopen_cond(name: str, lock: Optional[Lock]) -> Condition:
     return Condition(lock, name=name)
+
+
+_BAR_WRLCK = [ofdlock.pack(fcntl.F_WRLCK, BAR_LIVE + i) for i in range(BAR_NSLOTS)]
+_BAR_UNLCK = [ofdlock.pack(fcntl.F_UNLCK, BAR_LIVE + i) for i in range(BAR_NSLOTS)]
+
+
+class Barrier:
+    """multiprocessing.Barrier (threading.Barrier's semantics), named:
+    Barrier(parties, name='b') in every process that shares it (Go:
+    mp.OpenBarrier). wait() blocks until ``parties`` parties wait, then all
+    return, each with a distinct index; the last to arrive runs ``action``
+    first. A wait that times out, abort(), an action that raises, or a party
+    killed while waiting breaks the barrier: every waiter raises
+    BrokenBarrierError (threading's), and so does every later wait until
+    reset(). At most 128 parties. Attaching keeps the existing parties (the
+    argument is ignored); action and timeout belong to the handle."""
+
+    def __init__(self, parties: int, action: Optional[Callable[[], object]] = None,
+                 timeout: Optional[float] = None, *, name: Optional[str] = None, keep: bool = False,
+                 create: bool = True) -> None:
+        if not 1 <= parties <= BAR_NSLOTS:
+            raise ValueError(f"parties must be between 1 and {BAR_NSLOTS}")
+        self._action = action
+        self._timeout = timeout
+        self._mine: Set[int] = set()
+        self._pid = os.getpid()
+        self._parties = parties
+
+        def init(h: _Handle) -> None:
+            _w(h)[BAR_PARTIES >> 2] = parties
+
+        def check(h: _Handle) -> None:
+            n = int(_w(h)[BAR_PARTIES >> 2])  # read once
+            if not 1 <= n <= BAR_NSLOTS:
+                raise LayoutError(f"{h.name!r}: barrier of {n} parties")
+            self._parties = n
+
+        self._h = _Handle(name, KIND_BARRIER, BAR_SIZE, init=init, check=check, keep=keep, create=create)
+        self._w32 = self._h.view(0, BAR_SIZE, "I")
+
+    @property
+    def name(self) -> str:
+        """The barrier's name (under /dev/shm), for other processes to open."""
+        return self._h.name
+
+    @property
+    def parties(self) -> int:
+        """The number of parties that must wait for the barrier to trip."""
+        return self._parties
+
+    @property
+    def n_waiting(self) -> int:
+        """The number of parties waiting now (a snapshot)."""
+        self._h.check()
+        return min(int(self._w32[BAR_COUNT >> 2]), self._parties)
+
+    @property
+    def broken(self) -> bool:
+        """True if the barrier is broken (until reset())."""
+        self._h.check()
+        return bool(self._w32[BAR_BROKEN >> 2] != 0)
+
+    # -- shared state, under the internal lock -------------------------------------
+
+    def _st(self, i: int) -> int:
+        st = int(self._w32[(BAR_SLOTS + i * BAR_SLOT) >> 2])
+        if st > BAR_BROKEN_SLOT:
+            raise LayoutError(f"{self.name!r}: barrier slot {i} has state {st}")
+        return st
+
+    def _set_st(self, i: int, v: int) -> None:
+        self._w32[(BAR_SLOTS + i * BAR_SLOT) >> 2] = v
+
+    def _live(self, i: int) -> bool:
+        return i in self._mine or ofdlock.probe(self._h.fd, fcntl.F_WRLCK, BAR_LIVE + i) != fcntl.F_UNLCK
+
+    def _release_all(self, state: int, broken: int) -> None:
+        """End this generation: every waiting party gets state (passed or
+        broken), the count goes to 0, broken is stored, gen += 1."""
+        w = self._w32
+        for i in range(BAR_NSLOTS):
+            if self._st(i) == BAR_WAITING:
+                self._set_st(i, state)
+        w[BAR_COUNT >> 2] = 0
+        w[BAR_BROKEN >> 2] = broken
+        w[BAR_GEN >> 2] = (int(w[BAR_GEN >> 2]) + 1) & _M32
+
+    def _reap(self) -> bool:
+        """Free the slots of dead parties; a dead party that was waiting
+        breaks the barrier. True if anything changed (wake the others)."""
+        changed = False
+        for i in range(BAR_NSLOTS):
+            st = self._st(i)
+            if st == BAR_FREE or self._live(i):
+                continue
+            self._set_st(i, BAR_FREE)
+            if st == BAR_WAITING:
+                self._release_all(BAR_BROKEN_SLOT, 1)
+                changed = True
+        return changed
+
+    def _check_count(self) -> int:
+        n = int(self._w32[BAR_COUNT >> 2])
+        if n > self._parties:
+            raise LayoutError(f"{self.name!r}: {n} parties waiting at a barrier of {self._parties}")
+        return n
+
+    def _claim(self) -> int:
+        h = self._h
+        for i in range(BAR_NSLOTS):
+            if i in self._mine or self._st(i) != BAR_FREE:
+                continue
+            try:
+                fcntl.fcntl(h.fd, fcntl.F_OFD_SETLK, _BAR_WRLCK[i])
+            except (BlockingIOError, PermissionError):
+                continue
+            self._mine.add(i)
+            return i
+        raise RuntimeError(f"barrier {self.name!r} has no free slot")
+
+    def _leave(self, i: int) -> int:
+        st = self._st(i)
+        self._set_st(i, BAR_FREE)
+        self._mine.discard(i)
+        fcntl.fcntl(self._h.fd, fcntl.F_OFD_SETLK, _BAR_UNLCK[i])
+        return st
+
+    # -- the API -----------------------------------------------------------------
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Wait until parties parties wait here, then return this party's
+        arrival index (0 to parties-1). timeout (default: the barrier's)
+        passing breaks the barrier; BrokenBarrierError if it is or becomes
+        broken, or is reset while waiting."""
+        if self._pid != os.getpid():
+            self._pid, self._mine = os.getpid(), set()
+        if timeout is None:
+            timeout = self._timeout
+        deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
+        h, w = self._h, self._w32
+        wake = False
+        h.lock()
+        try:
+            wake = self._reap()
+            if w[BAR_BROKEN >> 2]:
+                raise BrokenBarrierError
+            index = self._check_count()
+            if index >= self._parties:
+                raise LayoutError(f"{self.name!r}: barrier already full")
+            i = self._claim()
+            self._set_st(i, BAR_WAITING)
+            w[(BAR_SLOTS + i * BAR_SLOT + 4) >> 2] = index
+            w[BAR_COUNT >> 2] = index + 1
+            last = index + 1 == self._parties
+        finally:
+            h.unlock()
+            if wake:
+                h.wake(BAR_GEN)
+        if last:
+            return self._trip(i, index)
+        return self._sleep(i, index, deadline)
+
+    def _trip(self, i: int, index: int) -> int:
+        """The last party: run the action, then release everyone (or break
+        the barrier if the action raised)."""
+        h = self._h
+        err: Optional[BaseException] = None
+        try:
+            if self._action is not None:
+                self._action()
+        except BaseException as e:  # noqa: BLE001 - threading breaks the barrier on any
+            err = e
+        h.lock()
+        try:
+            st = self._st(i)
+            if st == BAR_WAITING:
+                self._release_all(BAR_PASSED if err is None else BAR_BROKEN_SLOT, 0 if err is None else 1)
+                st = self._st(i)
+            self._leave(i)
+        finally:
+            h.unlock()
+            h.wake(BAR_GEN)
+        if err is not None:
+            raise err
+        if st != BAR_PASSED:
+            raise BrokenBarrierError
+        return index
+
+    def _sleep(self, i: int, index: int, deadline: Optional[float]) -> int:
+        h, w = self._h, self._w32
+        off = (BAR_SLOTS + i * BAR_SLOT) >> 2
+        st = BAR_WAITING
+        try:
+            while True:
+                gen = int(w[BAR_GEN >> 2])  # before the state: a change after this read bumps it
+                if w[off] != BAR_WAITING:
+                    break
+                if not h.sleep(BAR_GEN, gen, deadline):
+                    break  # timed out
+                h.check()
+                if w[off] == BAR_WAITING and w[BAR_GEN >> 2] == gen:  # a slice: look for dead parties
+                    h.lock()
+                    try:
+                        wake = self._reap()
+                    finally:
+                        h.unlock()
+                    if wake:
+                        h.wake(BAR_GEN)
+        finally:
+            h.lock()
+            try:
+                st = self._st(i)
+                if st == BAR_WAITING:  # timed out (or interrupted): break the barrier, as threading's
+                    self._release_all(BAR_BROKEN_SLOT, 1)
+                    st = BAR_BROKEN_SLOT
+                self._leave(i)
+            finally:
+                h.unlock()
+                h.wake(BAR_GEN)
+        if st != BAR_PASSED:
+            raise BrokenBarrierError
+        return index
+
+    def reset(self) -> None:
+        """Return the barrier to its initial state: parties waiting now raise
+        BrokenBarrierError, and it is no longer broken."""
+        h = self._h
+        h.lock()
+        try:
+            self._release_all(BAR_BROKEN_SLOT, 0)
+        finally:
+            h.unlock()
+        h.wake(BAR_GEN)
+
+    def abort(self) -> None:
+        """Break the barrier: parties waiting now and every later wait()
+        raise BrokenBarrierError until reset()."""
+        h = self._h
+        h.lock()
+        try:
+            self._release_all(BAR_BROKEN_SLOT, 1)
+        finally:
+            h.unlock()
+        h.wake(BAR_GEN)
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the barrier."""
+        self._h.close()
+
+    def __reduce__(self) -> "tuple[Any, ...]":
+        return (_reopen_barrier, (self.name, self._parties, self._action, self._timeout))
+
+    def __repr__(self) -> str:
+        return f"<Barrier(parties={self._parties}, name={self.name!r})>"
+
+
+def _w(h: _Handle) -> Any:
+    """The first 256 bytes of h as u32s (a creator's or opener's check)."""
+    return h.w32
+
+
+def _reopen_barrier(name: str, parties: int, action: Optional[Callable[[], object]],
+                    timeout: Optional[float]) -> Barrier:
+    return Barrier(parties, action, timeout, name=name)

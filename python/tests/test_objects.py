@@ -217,11 +217,12 @@ OPENERS = {
     "bounded_semaphore": lambda n: gobridge.BoundedSemaphore(1, name=n),
     "event": lambda n: gobridge.Event(name=n),
     "condition": lambda n: gobridge.Condition(name=n),
+    "barrier": lambda n: gobridge.Barrier(2, name=n),
 }
 KINDS = {"queue": O.KIND_QUEUE, "joinable": O.KIND_JOINABLE, "value": O.KIND_VALUE, "array": O.KIND_ARRAY,
          "semaphore": O.KIND_SEMAPHORE, "lock": O.KIND_LOCK, "rlock": O.KIND_RLOCK,
          "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT,
-         "condition": O.KIND_CONDITION}
+         "condition": O.KIND_CONDITION, "barrier": O.KIND_BARRIER}
 
 
 @pytest.mark.parametrize("marked", [False, True])

@@ -309,6 +309,7 @@ OPENERS = {
     "BoundedSemaphore": lambda n, **k: gobridge.BoundedSemaphore(2, name=n, **k),
     "Event": lambda n, **k: gobridge.Event(name=n, **k),
     "Condition": lambda n, **k: gobridge.Condition(name=n, **k),
+    "Barrier": lambda n, **k: gobridge.Barrier(2, name=n, **k),
 }
 
 

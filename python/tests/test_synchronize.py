@@ -411,3 +411,118 @@ def test_condition_hostile_slot_state_is_a_layout_error(name: str) -> None:
         assert slot_states(c) == [0] * L.CV_NSLOTS
     finally:
         c.close()
+
+
+# -- Barrier -------------------------------------------------------------------------
+
+def bar_states(b: "gobridge.Barrier") -> list:
+    return [struct.unpack_from("<I", raw(b), L.BAR_SLOTS + i * L.BAR_SLOT)[0] for i in range(L.BAR_NSLOTS)]
+
+
+def test_barrier_as_the_stdlib(name: str) -> None:
+    hits: list = []
+    b = gobridge.Barrier(3, action=lambda: hits.append(1), name=name)
+    others = [gobridge.Barrier(99, name=name, create=False) for _ in range(2)]  # 99 ignored: 3 parties
+    try:
+        assert (b.parties, b.n_waiting, b.broken) == (3, 0, False)
+        assert others[0].parties == 3
+        for _round in range(3):
+            joins = [in_thread(o.wait, 20) for o in others]
+            wait_until(lambda: b.n_waiting == 2)
+            idx = b.wait()
+            assert sorted([idx] + [j() for j in joins]) == [0, 1, 2]
+        assert hits == [1, 1, 1]  # the last to arrive ran its action, once per trip
+        assert bar_states(b) == [0] * L.BAR_NSLOTS and b.n_waiting == 0
+        assert gobridge.BrokenBarrierError is __import__("threading").BrokenBarrierError
+    finally:
+        for o in others:
+            o.close()
+        b.close()
+
+
+def test_barrier_timeout_abort_reset(name: str) -> None:
+    b = gobridge.Barrier(2, name=name)
+    other = gobridge.Barrier(2, name=name, timeout=0.05)
+    try:
+        with pytest.raises(gobridge.BrokenBarrierError):
+            other.wait()  # the handle's default timeout breaks it
+        assert b.broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            b.wait(5)
+        b.reset()
+        assert not b.broken
+        join = in_thread(b.wait, 20)
+        wait_until(lambda: b.n_waiting == 1)
+        other.reset()  # a waiter during reset raises; the barrier is not broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert not b.broken
+        join = in_thread(b.wait, 20)
+        wait_until(lambda: b.n_waiting == 1)
+        other.abort()
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert b.broken
+        b.reset()
+
+        def boom() -> None:
+            raise KeyError("action")
+        raising = gobridge.Barrier(2, action=boom, name=name)
+        try:
+            join = in_thread(b.wait, 20)
+            wait_until(lambda: b.n_waiting == 1)
+            with pytest.raises(KeyError):
+                raising.wait()
+            with pytest.raises(gobridge.BrokenBarrierError):
+                join()
+            assert b.broken
+        finally:
+            raising.close()
+        assert bar_states(b) == [0] * L.BAR_NSLOTS
+    finally:
+        other.close()
+        b.close()
+
+
+def _bar_waiter(b: "gobridge.Barrier") -> None:
+    b.wait()
+
+
+def test_barrier_killed_party_breaks_it(name: str) -> None:
+    """A party SIGKILLed while waiting breaks the barrier for the others,
+    who raise BrokenBarrierError instead of waiting for a party that will
+    never come back."""
+    b = gobridge.Barrier(3, name=name)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        dead = ctx.Process(target=_bar_waiter, args=(b,))
+        dead.start()
+        wait_until(lambda: b.n_waiting == 1)
+        join = in_thread(b.wait, 60)
+        wait_until(lambda: b.n_waiting == 2)
+        os.kill(dead.pid, 9)
+        dead.join(30)
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert b.broken and bar_states(b) == [0] * L.BAR_NSLOTS
+    finally:
+        b.close()
+
+
+def test_barrier_hostile_fields(name: str) -> None:
+    with pytest.raises(ValueError):
+        gobridge.Barrier(0, name=name)
+    with pytest.raises(ValueError):
+        gobridge.Barrier(L.BAR_NSLOTS + 1, name=name)
+    b = gobridge.Barrier(2, name=name, keep=True)
+    try:
+        struct.pack_into("<I", raw(b), L.BAR_COUNT, 9)
+        with pytest.raises(O.LayoutError):
+            b.wait(0.01)
+        struct.pack_into("<I", raw(b), L.BAR_COUNT, 0)
+        struct.pack_into("<I", raw(b), L.BAR_PARTIES, 0)
+        with pytest.raises(O.LayoutError):
+            gobridge.Barrier(2, name=name)
+    finally:
+        b.close()
+        os.unlink(_shm.path(name))

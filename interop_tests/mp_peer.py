@@ -82,6 +82,13 @@ def main() -> None:
                 print("held", flush=True)
                 time.sleep(3600)
         cv.close()
+    elif role == "bar-wait":
+        bar = gobridge.Barrier(1, name=a[0], create=False)
+        try:
+            print(f"index={bar.wait()}", flush=True)
+        except gobridge.BrokenBarrierError:
+            print("broken", flush=True)
+        bar.close()
     elif role == "produce":
         q = gobridge.Queue(name=a[0])
         pid, n, size = int(a[1]), int(a[2]), int(a[3])

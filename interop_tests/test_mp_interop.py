@@ -333,6 +333,48 @@ def test_condition_sigkilled_holder_releases_its_lock(tag: str, holder: str) -> 
         c.close()
 
 
+def test_barrier_of_go_and_python_parties(tag: str) -> None:
+    """Two Go and two Python parties pass a Barrier(4) together (SPEC 10.12),
+    each with its own index, three times over."""
+    b = gobridge.Barrier(4, name=tag)
+    try:
+        for _ in range(3):
+            outs = run_all([go("bar-wait", tag), go("bar-wait", tag), py("bar-wait", tag), py("bar-wait", tag)])
+            assert sorted(o.strip() for o in outs) == [f"index={i}" for i in range(4)]
+            assert b.n_waiting == 0 and not b.broken
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("dead", ["go", "py"])
+def test_barrier_sigkilled_party_breaks_it_for_the_other_language(tag: str, dead: str) -> None:
+    """A party SIGKILLed while waiting at a Barrier(3): the party of the
+    other language waiting with it gets BrokenBarrierError / ErrBrokenBarrier
+    instead of waiting forever."""
+    side = {"go": go, "py": py}
+    b = gobridge.Barrier(3, name=tag)
+    d = Proc(side[dead]("bar-wait", tag))
+    w: "Proc | None" = None
+    try:
+        until(lambda: b.n_waiting == 1, "the first party never waited")
+        w = Proc(side["py" if dead == "go" else "go"]("bar-wait", tag))
+        until(lambda: b.n_waiting == 2, "the second party never waited")
+        d.p.kill()
+        d.p.wait()
+        assert "broken" in w.wait_for(lambda ls: "broken" in ls)
+        assert w.p.wait(30) == 0
+        assert b.broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            b.wait(5)
+        b.reset()
+        assert not b.broken
+    finally:
+        d.stop()
+        if w is not None:
+            w.stop()
+        b.close()
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

@@ -30,6 +30,7 @@
 //	                                    print "notified", release
 //	mppeer cond-notify C N              attach to condition C, acquire, notify N, release
 //	mppeer cond-hold C                  attach to condition C, acquire, print "held", sleep until killed
+//	mppeer bar-wait B                   attach to barrier B, wait, print "index=I" or "broken"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
 //	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
@@ -442,6 +443,22 @@ func run(ctx context.Context, a []string) error {
 			fmt.Println("held")
 			<-ctx.Done()
 		}
+		return nil
+	case "bar-wait":
+		b, err := mp.OpenBarrier(a[1], 1, nil, mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		i, err := b.Wait(ctx)
+		if errors.Is(err, mp.ErrBrokenBarrier) {
+			fmt.Println("broken")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("index=%d\n", i)
 		return nil
 	case "produce":
 		q, err := mp.OpenQueue(a[1])

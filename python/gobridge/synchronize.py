@@ -1,9 +1,14 @@
-"""Named Lock, RLock and Semaphore in shared memory, as ``multiprocessing.synchronize``
-has them (wire/SPEC.md sections 10.7, 10.8); Go's bridge/mp opens the same names.
+"""Named Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition and
+Barrier in shared memory, as ``multiprocessing.synchronize`` has them
+(wire/SPEC.md sections 10.7-10.12); Go's bridge/mp opens the same names.
 
 Each is a segment under ``/dev/shm`` (gobridge._internal.objects): a Lock is
 an OFD lock on byte 1 of it, released by the kernel when its holder dies; a
-Semaphore is a count word with futex sleepers.
+Semaphore is a count word with futex sleepers (a BoundedSemaphore stores its
+bound too); an Event is one futex state word; a Condition's and a Barrier's
+waiters each hold a slot and a liveness OFD lock, so that a waiter that dies
+is seen as dead by the others (never waited for, never notified, a broken
+barrier).
 """
 from __future__ import annotations
 

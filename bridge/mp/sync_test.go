@@ -3,8 +3,11 @@ package mp
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/gobridge/gobridge/internal/shmseg"
 )
 
 // TestBoundedSemaphore: Release above the initial value fails with
@@ -361,5 +364,57 @@ func TestBarrier(t *testing.T) {
 	}
 	if _, err := OpenBarrier(tag(t), 0, nil); err == nil {
 		t.Fatal("0 parties accepted")
+	}
+}
+
+// TestSyncTruncatedIsErrFault: another process truncates the segment of a
+// bounded semaphore, an event (under a sleeping Wait), a condition and a
+// barrier (under a sleeping Wait): every call fails with ErrFault, none
+// dies of SIGBUS or hangs.
+func TestSyncTruncatedIsErrFault(t *testing.T) {
+	ctx := ctxT(t)
+	bs, err := OpenBoundedSemaphore(tag(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bs.Close()
+	ev, err := OpenEvent(tag(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	cv, err := OpenCondition(tag(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cv.Close()
+	bar, err := OpenBarrier(tag(t), 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bar.Close()
+	evDone, barDone := make(chan error, 1), make(chan error, 1)
+	go func() { evDone <- ev.Wait(ctx) }()
+	go func() { _, err := bar.Wait(ctx); barDone <- err }()
+	for bar.NWaiting() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cv.Acquire(ctx)
+	for _, n := range []string{bs.Name(), ev.Name(), cv.Name(), bar.Name()} {
+		if err := os.Truncate(shmseg.Path(n), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for what, err := range map[string]error{
+		"event Wait": <-evDone, "barrier Wait": <-barDone,
+		"Release": bs.Release(), "Set": ev.Set(), "Clear": ev.Clear(), "Notify": cv.Notify(1),
+		"Abort": bar.Abort(), "Reset": bar.Reset(),
+	} {
+		if !errors.Is(err, ErrFault) {
+			t.Errorf("%s: %v, want ErrFault", what, err)
+		}
+	}
+	if ev.IsSet() || bar.Broken() || bar.NWaiting() != 0 {
+		t.Error("snapshots of a broken handle")
 	}
 }

@@ -526,3 +526,29 @@ def test_barrier_hostile_fields(name: str) -> None:
     finally:
         b.close()
         os.unlink(_shm.path(name))
+
+
+# -- truncation --------------------------------------------------------------------
+
+def test_truncated_segments_raise_instead_of_sigbus(name: str) -> None:
+    """Another process truncates each object's segment: every call raises
+    SegmentTruncatedError (a sleeping Event.wait and Barrier.wait included),
+    never SIGBUS."""
+    bs = gobridge.BoundedSemaphore(1, name=name + "-b")
+    ev = gobridge.Event(name=name + "-e")
+    cv = gobridge.Condition(name=name + "-c")
+    bar = gobridge.Barrier(2, name=name + "-w")
+    objs = [bs, ev, cv, bar]
+    try:
+        ev_join = in_thread(ev.wait, 20)
+        bar_join = in_thread(bar.wait, 20)
+        wait_until(lambda: bar.n_waiting == 1)
+        for o in objs:
+            os.truncate(_shm.path(o.name), 0)
+        for fn in (ev_join, bar_join, bs.release, ev.set, ev.clear, ev.is_set, lambda: bar.broken, bar.abort,
+                   bar.reset, cv.acquire):
+            with pytest.raises(O.SegmentTruncatedError):
+                fn()
+    finally:
+        for o in objs:
+            o.close()

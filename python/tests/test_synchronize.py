@@ -552,3 +552,41 @@ def test_truncated_segments_raise_instead_of_sigbus(name: str) -> None:
     finally:
         for o in objs:
             o.close()
+
+
+def _spawn_notifier(c: "gobridge.Condition") -> None:
+    with c:
+        c.notify_all()
+
+
+def _spawn_party(b: "gobridge.Barrier", q: "multiprocessing.SimpleQueue[int]") -> None:
+    q.put(b.wait())
+
+
+def test_condition_and_barrier_go_to_spawn_children(name: str) -> None:
+    """Both pickle by name (and a Condition with its given lock), so a spawn
+    child opens the same objects."""
+    lk = gobridge.RLock(name=name + "-l")
+    c = gobridge.Condition(lk, name=name + "-c")
+    b = gobridge.Barrier(2, name=name + "-b")
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        c2 = pickle.loads(pickle.dumps(c))
+        assert c2.name == c.name and c2._lock.name == lk.name
+        c2.close()
+        with c:
+            p = ctx.Process(target=_spawn_notifier, args=(c,))
+            p.start()
+            assert c.wait(30)  # the child takes the lock only once we wait
+        p.join(30)
+        assert p.exitcode == 0
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=_spawn_party, args=(b, q))
+        p.start()
+        assert sorted([b.wait(30), q.get()]) == [0, 1]
+        p.join(30)
+        assert p.exitcode == 0
+    finally:
+        b.close()
+        c.close()
+        lk.close()

@@ -2,6 +2,7 @@ package mp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -155,8 +156,13 @@ func (b *Barrier) reap() (bool, error) {
 // locked runs f with the internal lock (waiting as long as it takes) and
 // this handle's mutex, then wakes the sleepers on gen if wake.
 func (b *Barrier) locked(h *held, wake bool, f func() error) error {
+	return b.lockedCtx(nil, h, wake, f)
+}
+
+// lockedCtx is locked, giving up when ctx ends (nil: as long as it takes).
+func (b *Barrier) lockedCtx(ctx context.Context, h *held, wake bool, f func() error) error {
 	o := b.o
-	if err := o.lock(nil, h); err != nil {
+	if err := o.lock(ctx, h); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -179,7 +185,7 @@ func (b *Barrier) Wait(ctx context.Context) (index int, err error) {
 	var h held
 	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
 	slot, last := -1, false
-	err = b.locked(&h, true, func() error {
+	err = b.lockedCtx(ctx, &h, true, func() error {
 		if _, err := b.reap(); err != nil {
 			return err
 		}
@@ -213,6 +219,9 @@ func (b *Barrier) Wait(ctx context.Context) (index int, err error) {
 		index, last = int(n), int(n)+1 == b.parties
 		return nil
 	})
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return 0, fmt.Errorf("%w: %w", ErrBrokenBarrier, err) // the internal lock's holder is stopped
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -156,8 +156,8 @@ func (c *Condition) Wait(ctx context.Context) (err error) {
 	o := c.o
 	var h held
 	defer o.guard(&err, &h, debug.SetPanicOnFault(true))
-	if err := o.lock(nil, &h); err != nil {
-		return err
+	if err := o.lock(ctx, &h); err != nil {
+		return err // ctx ended first (the internal lock's holder is stopped): still holding the lock
 	}
 	i, err := c.claim()
 	o.unlock(&h)

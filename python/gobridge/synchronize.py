@@ -494,7 +494,8 @@ class Condition:
         self._forked()
         h = self._h
         deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
-        h.lock()
+        if not h.lock(deadline):
+            return False  # the internal lock's holder is stopped: time out without waiting
         try:
             i = self._claim()
         finally:
@@ -760,7 +761,8 @@ class Barrier:
         deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
         h, w = self._h, self._w32
         wake = False
-        h.lock()
+        if not h.lock(deadline):
+            raise BrokenBarrierError  # the internal lock's holder is stopped: time out without waiting
         try:
             wake = self._reap()
             if w[BAR_BROKEN >> 2]:

@@ -330,7 +330,9 @@ n = sys.argv[1]
 q = gobridge.Queue(name=n + "-q")
 s = gobridge.Semaphore(0, name=n + "-s")
 lk = gobridge.Lock(name=n + "-l")
-q._h.lock_get(); q._h.lock(); s._h.lock(); lk.acquire()
+c = gobridge.Condition(name=n + "-c")
+b = gobridge.Barrier(2, name=n + "-b")
+q._h.lock_get(); q._h.lock(); s._h.lock(); lk.acquire(); c._h.lock(); b._h.lock()
 print("locked", flush=True)
 time.sleep(3600)
 """
@@ -343,6 +345,20 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
     q = gobridge.Queue(name=n + "-q")
     s = gobridge.Semaphore(0, name=n + "-s")
     lk = gobridge.Lock(name=n + "-l")
+    c = gobridge.Condition(name=n + "-c")
+    b = gobridge.Barrier(2, name=n + "-b")
+
+    def cond_wait() -> bool:
+        with c:
+            return c.wait(0.3)
+
+    def barrier_wait() -> bool:
+        try:
+            b.wait(0.3)
+        except gobridge.BrokenBarrierError:
+            return False
+        return True
+
     q.put("waiting")
     p = subprocess.Popen([sys.executable, "-c", HOLDER, n], stdout=subprocess.PIPE, text=True)
     try:
@@ -353,6 +369,8 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
             "get": lambda: q.get(timeout=0.3),
             "semaphore": lambda: s.acquire(timeout=0.3),
             "lock": lambda: lk.acquire(timeout=0.3),
+            "condition": cond_wait,
+            "barrier": barrier_wait,
         }
         for what, call in calls.items():
             t0 = time.monotonic()
@@ -372,9 +390,8 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
     try:
         assert q.get(timeout=5) == "waiting"  # the holder is gone
     finally:
-        q.close()
-        s.close()
-        lk.close()
+        for o in (q, s, lk, c, b):
+            o.close()
 
 
 # -- issue 12 item 6: every method after close -----------------------------------------

@@ -150,6 +150,9 @@ func (c *Condition) leave(i int) bool {
 // otherwise. ErrNotHeld if the condition's own lock is not held by this
 // handle.
 func (c *Condition) Wait(ctx context.Context) (err error) {
+	if err := c.o.usable(); err != nil {
+		return err
+	}
 	if !c.held() {
 		return ErrNotHeld
 	}
@@ -208,6 +211,9 @@ func (c *Condition) finish(h *held, i int) bool {
 // freeing the slots of) dead ones. ErrNotHeld if the condition's own lock
 // is not held by this handle.
 func (c *Condition) Notify(n int) (err error) {
+	if err := c.o.usable(); err != nil {
+		return err
+	}
 	if !c.held() {
 		return ErrNotHeld
 	}

@@ -490,6 +490,7 @@ class Condition:
         """Release the lock, sleep until notified or timeout seconds pass,
         take the lock again: True if notified, False on timeout. The caller
         must hold the lock (AssertionError otherwise, as multiprocessing's)."""
+        self._h.check()  # ClosedError after close, as every method
         assert self._is_owned(), "must acquire() condition before using wait()"
         self._forked()
         h = self._h
@@ -542,6 +543,7 @@ class Condition:
     def notify(self, n: int = 1) -> None:
         """Wake up to n waiters, the longest waiting first, skipping (and
         freeing the slots of) dead ones. The caller must hold the lock."""
+        self._h.check()
         assert self._is_owned(), "lock is not owned"
         self._forked()
         h = self._h

@@ -409,6 +409,10 @@ def test_every_method_after_close_says_closed(name: str) -> None:
         "semaphore": gobridge.Semaphore(1, name=name + "-s"),
         "lock": gobridge.Lock(name=name + "-l"),
         "rlock": gobridge.RLock(name=name + "-r"),
+        "bounded_semaphore": gobridge.BoundedSemaphore(1, name=name + "-b"),
+        "event": gobridge.Event(name=name + "-e"),
+        "condition": gobridge.Condition(name=name + "-c"),
+        "barrier": gobridge.Barrier(2, name=name + "-w"),
     }
     objs["queue"].put(1)
     for o in objs.values():
@@ -420,15 +424,19 @@ def test_every_method_after_close_says_closed(name: str) -> None:
         "semaphore": ["acquire", "release", "get_value"],
         "lock": ["acquire"],
         "rlock": ["acquire"],
+        "bounded_semaphore": ["acquire", "release", "get_value"],
+        "event": ["set", "clear", "is_set", "wait"],
+        "condition": ["acquire", "wait", "notify", "notify_all", "wait_for"],
+        "barrier": ["wait", "reset", "abort"],
     }
     for what, names in calls.items():
         for m in names:
-            args = (1,) if m in ("put", "put_nowait") else ()
+            args = (1,) if m in ("put", "put_nowait") else (lambda: False,) if m == "wait_for" else ()
             with pytest.raises(O.ClosedError, match="is closed"):
                 getattr(objs[what], m)(*args)
     v, a = objs["value"], objs["array"]
     for f in (lambda: v.value, lambda: setattr(v, "value", 2), lambda: a[0], lambda: a.__setitem__(0, 1),
-              lambda: list(a)):
+              lambda: list(a), lambda: objs["barrier"].broken, lambda: objs["barrier"].n_waiting):
         with pytest.raises(O.ClosedError, match="is closed"):
             f()
     assert issubclass(O.ClosedError, ValueError) and issubclass(O.ClosedError, OSError)

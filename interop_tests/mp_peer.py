@@ -70,6 +70,25 @@ def main() -> None:
         ev = gobridge.Event(name=a[0], create=False)
         ev.set()
         ev.close()
+    elif role in ("cond-wait", "cond-notify", "cond-hold"):
+        cv = gobridge.Condition(name=a[0], create=False)
+        with cv:
+            if role == "cond-wait":
+                assert cv.wait()
+                print("notified", flush=True)
+            elif role == "cond-notify":
+                cv.notify(int(a[1]))
+            else:
+                print("held", flush=True)
+                time.sleep(3600)
+        cv.close()
+    elif role == "bar-wait":
+        bar = gobridge.Barrier(1, name=a[0], create=False)
+        try:
+            print(f"index={bar.wait()}", flush=True)
+        except gobridge.BrokenBarrierError:
+            print("broken", flush=True)
+        bar.close()
     elif role == "produce":
         q = gobridge.Queue(name=a[0])
         pid, n, size = int(a[1]), int(a[2]), int(a[3])

@@ -270,7 +270,9 @@ def test_objects_on_the_name_of_a_go_shm_listener(tag: str) -> None:
     try:
         _wait_exists(tag, lst)
         for open_ in (lambda: gobridge.Queue(name=tag), lambda: gobridge.Value("q", 0, name=tag),
-                      lambda: gobridge.Lock(name=tag), lambda: gobridge.Semaphore(1, name=tag)):
+                      lambda: gobridge.Lock(name=tag), lambda: gobridge.Semaphore(1, name=tag),
+                      lambda: gobridge.BoundedSemaphore(1, name=tag), lambda: gobridge.Event(name=tag),
+                      lambda: gobridge.Condition(name=tag), lambda: gobridge.Barrier(2, name=tag)):
             t0 = time.monotonic()
             with pytest.raises((O.LayoutError, _shm.NotRegularError)):
                 open_()

@@ -62,12 +62,14 @@ def test_put_keep_then_rm(tag: str) -> None:
 def test_shm_ls_shows_kinds(tag: str) -> None:
     objs = [gobridge.Queue(name=tag + "-q"), gobridge.JoinableQueue(name=tag + "-j"), gobridge.Value("d", 1, name=tag + "-v"),
             gobridge.Array("i", 3, name=tag + "-a"), gobridge.Semaphore(2, name=tag + "-s"), gobridge.Lock(name=tag + "-l"),
-            gobridge.RLock(name=tag + "-r")]
+            gobridge.RLock(name=tag + "-r"), gobridge.BoundedSemaphore(1, name=tag + "-b"), gobridge.Event(name=tag + "-e"),
+            gobridge.Condition(name=tag + "-c"), gobridge.Barrier(2, name=tag + "-w")]
     try:
         ls = json.loads(gb("shm", "ls", "--json", "--prefix", PREFIX).stdout)
         kinds = {e["tag"][len(tag) + 1:]: e["kind"] for e in ls if e["tag"].startswith(tag + "-")}
         assert kinds == {"q": "queue", "j": "joinable_queue", "v": "value", "a": "array", "s": "semaphore",
-                         "l": "lock", "r": "rlock"}
+                         "l": "lock", "r": "rlock", "b": "bounded_semaphore", "e": "event", "c": "condition",
+                         "w": "barrier"}
     finally:
         for o in objs:
             o.close()

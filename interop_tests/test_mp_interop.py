@@ -259,6 +259,122 @@ def test_event_set_by_one_language_wakes_the_other(tag: str, waiter: str, setter
         e.close()
 
 
+def cv_waiting(c: "gobridge.Condition") -> int:
+    """How many of c's slots hold a waiter (SPEC 10.11), read as a peer would."""
+    from gobridge._internal import layout as L
+    return sum(c._w32[(L.CV_SLOTS + i * L.CV_SLOT) >> 2] == L.CV_WAITING for i in range(L.CV_NSLOTS))
+
+
+def until(pred, what: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("waiter,notifier", [("go", "py"), ("py", "go"), ("go", "go"), ("py", "py")])
+def test_condition_notified_across_languages(tag: str, waiter: str, notifier: str) -> None:
+    """A Condition waited on in one language and notified from the other
+    (SPEC 10.11)."""
+    side = {"go": go, "py": py}
+    c = gobridge.Condition(name=tag)
+    w = Proc(side[waiter]("cond-wait", tag))
+    try:
+        until(lambda: cv_waiting(c) == 1, "the waiter never waited")
+        run_all([side[notifier]("cond-notify", tag, "1")])
+        w.wait_for(lambda ls: "notified" in ls)
+        assert w.p.wait(30) == 0
+        assert cv_waiting(c) == 0
+    finally:
+        w.stop()
+        c.close()
+
+
+@pytest.mark.parametrize("dead", ["go", "py"])
+def test_condition_sigkilled_waiter_never_takes_a_notify(tag: str, dead: str) -> None:
+    """The longest waiter, of one language, is SIGKILLed; notify(1) from
+    that language skips it (its liveness lock went with it) and wakes the
+    live waiter of the other language."""
+    side = {"go": go, "py": py}
+    other = "py" if dead == "go" else "go"
+    c = gobridge.Condition(name=tag)
+    d = Proc(side[dead]("cond-wait", tag))
+    w: "Proc | None" = None
+    try:
+        until(lambda: cv_waiting(c) == 1, "the first waiter never waited")
+        w = Proc(side[other]("cond-wait", tag))
+        until(lambda: cv_waiting(c) == 2, "the second waiter never waited")
+        d.p.kill()
+        d.p.wait()
+        run_all([side[dead]("cond-notify", tag, "1")])
+        w.wait_for(lambda ls: "notified" in ls)
+        assert w.p.wait(30) == 0
+        assert cv_waiting(c) == 0  # the dead waiter's slot was freed
+    finally:
+        d.stop()
+        if w is not None:
+            w.stop()
+        c.close()
+
+
+@pytest.mark.parametrize("holder", ["go", "py"])
+def test_condition_sigkilled_holder_releases_its_lock(tag: str, holder: str) -> None:
+    c = gobridge.Condition(name=tag)
+    h = Proc((go if holder == "go" else py)("cond-hold", tag))
+    try:
+        h.wait_for(lambda ls: "held" in ls)
+        assert not c.acquire(timeout=0.1)
+        h.p.kill()
+        h.p.wait()
+        assert c.acquire(timeout=5), "the dead holder's lock was not released"
+        c.release()
+    finally:
+        h.stop()
+        c.close()
+
+
+def test_barrier_of_go_and_python_parties(tag: str) -> None:
+    """Two Go and two Python parties pass a Barrier(4) together (SPEC 10.12),
+    each with its own index, three times over."""
+    b = gobridge.Barrier(4, name=tag)
+    try:
+        for _ in range(3):
+            outs = run_all([go("bar-wait", tag), go("bar-wait", tag), py("bar-wait", tag), py("bar-wait", tag)])
+            assert sorted(o.strip() for o in outs) == [f"index={i}" for i in range(4)]
+            assert b.n_waiting == 0 and not b.broken
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("dead", ["go", "py"])
+def test_barrier_sigkilled_party_breaks_it_for_the_other_language(tag: str, dead: str) -> None:
+    """A party SIGKILLed while waiting at a Barrier(3): the party of the
+    other language waiting with it gets BrokenBarrierError / ErrBrokenBarrier
+    instead of waiting forever."""
+    side = {"go": go, "py": py}
+    b = gobridge.Barrier(3, name=tag)
+    d = Proc(side[dead]("bar-wait", tag))
+    w: "Proc | None" = None
+    try:
+        until(lambda: b.n_waiting == 1, "the first party never waited")
+        w = Proc(side["py" if dead == "go" else "go"]("bar-wait", tag))
+        until(lambda: b.n_waiting == 2, "the second party never waited")
+        d.p.kill()
+        d.p.wait()
+        assert "broken" in w.wait_for(lambda ls: "broken" in ls)
+        assert w.p.wait(30) == 0
+        assert b.broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            b.wait(5)
+        b.reset()
+        assert not b.broken
+    finally:
+        d.stop()
+        if w is not None:
+            w.stop()
+        b.close()
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

@@ -124,8 +124,27 @@ def shared_objects(name: str) -> int:
     sem = gobridge.Semaphore(3, name=name + "-s")
     if sem.acquire(timeout=0.1):
         sem.release()
+    bsem = gobridge.BoundedSemaphore(1, name=name + "-b")
+    try:
+        bsem.release()
+    except ValueError:  # released too many times
+        pass
+    ev = gobridge.Event(name=name + "-e")
+    ev.set()
+    was_set: bool = ev.wait(0.1) and ev.is_set()
+    cond = gobridge.Condition(name=name + "-c")
+    with cond:
+        woken: bool = cond.wait(0.01)
+        ready: int = cond.wait_for(lambda: 1, 0.01)
+        cond.notify_all()
+    bar = gobridge.Barrier(1, action=lambda: None, name=name + "-w")
+    try:
+        index: int = bar.wait(1.0)
+    except gobridge.BrokenBarrierError:
+        index = -1
     n: int = int(counter.value) + len(arr) + (1 if got is not None else 0) + int(total)
-    for obj in (counter, arr, sem):
+    n += int(was_set) + int(woken) + ready + index + bar.parties + bar.n_waiting + int(bar.broken)
+    for obj in (counter, arr, sem, bsem, ev, cond, bar):
         obj.close()
     try:
         q.put(1)

@@ -356,6 +356,10 @@ func TestForeignSegmentIsNeverWritten(t *testing.T) {
 				"array":  func(n string) error { _, err := OpenArrayLen[int32](n, 4); return err },
 				"rlock":  func(n string) error { _, err := OpenRLock(n); return err },
 				"jqueue": func(n string) error { _, err := OpenJoinableQueue(n); return err },
+				"bsem":   func(n string) error { _, err := OpenBoundedSemaphore(n, 1); return err },
+				"event":  func(n string) error { _, err := OpenEvent(n); return err },
+				"cond":   func(n string) error { _, err := OpenCondition(n, nil); return err },
+				"bar":    func(n string) error { _, err := OpenBarrier(n, 2, nil); return err },
 			}
 			for what, open := range opens {
 				name := testenv.Tag(t)

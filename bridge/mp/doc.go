@@ -1,6 +1,6 @@
 // Package mp gives Go the shared objects of Python's multiprocessing — Queue,
-// JoinableQueue, Value, Array, Semaphore, BoundedSemaphore, Lock, RLock and
-// Event — as named objects in shared memory that Go and Python processes
+// JoinableQueue, Value, Array, Semaphore, BoundedSemaphore, Lock, RLock,
+// Event, Condition and Barrier — as named objects in shared memory that Go and Python processes
 // open by name, with no broker process in between. Python's side is gobridge.Queue, gobridge.Value, ...
 // (python/gobridge/queues.py, sharedctypes.py, synchronize.py); the layouts
 // are wire/SPEC.md section 10. A Python SimpleQueue is a queue here
@@ -9,7 +9,8 @@
 // char) is a Value[byte] or Array[byte] opened WithTypecode('c').
 //
 // Open an object with OpenQueue, OpenJoinableQueue, OpenValue, OpenArray,
-// OpenSemaphore, OpenBoundedSemaphore, OpenLock, OpenRLock or OpenEvent:
+// OpenSemaphore, OpenBoundedSemaphore, OpenLock, OpenRLock, OpenEvent,
+// OpenCondition or OpenBarrier:
 // each creates the object when the name is free and attaches to it
 // otherwise (WithCreateOnly and WithAttachOnly choose one). Call Close when done; the last handle to close removes the
 // object from /dev/shm unless it was opened WithKeep.

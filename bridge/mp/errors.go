@@ -47,6 +47,11 @@ var (
 	// released too many times", as multiprocessing does). The count is
 	// unchanged.
 	ErrReleasedTooMany = errors.New("mp: semaphore or lock released too many times")
+	// ErrBrokenBarrier: Barrier.Wait on a broken barrier, or one that broke
+	// (Abort, a Wait whose context ended, a failing action, a party killed
+	// while waiting) or was Reset while it waited (Python raises
+	// threading.BrokenBarrierError, as multiprocessing's Barrier does).
+	ErrBrokenBarrier = errors.New("mp: broken barrier")
 	// ErrTaskDone: TaskDone called more times than there were items
 	// (Python raises ValueError).
 	ErrTaskDone = errors.New("mp: task_done() called too many times")

@@ -76,3 +76,44 @@ func ExampleOpenEvent() {
 	fmt.Println(<-done, e.IsSet())
 	// Output: <nil> true
 }
+
+func ExampleOpenCondition() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-cond-%d", os.Getpid())
+	c, err := mp.OpenCondition(name, nil) // its own lock; Python: gobridge.Condition(name=name)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Acquire(ctx)
+	go func() { // as another process would
+		w, _ := mp.OpenCondition(name, nil)
+		defer w.Close()
+		w.Acquire(ctx) // once c.Wait has released the lock
+		w.Notify(1)
+		w.Release()
+	}()
+	fmt.Println(c.Wait(ctx)) // nil: notified, and the lock is held again
+	c.Release()
+	// Output: <nil>
+}
+
+func ExampleOpenBarrier() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-barrier-%d", os.Getpid())
+	b, err := mp.OpenBarrier(name, 2, nil) // Python: gobridge.Barrier(2, name=name)
+	if err != nil {
+		panic(err)
+	}
+	defer b.Close()
+	done := make(chan int)
+	go func() { // as another process would
+		o, _ := mp.OpenBarrier(name, 2, nil)
+		defer o.Close()
+		i, _ := o.Wait(ctx)
+		done <- i
+	}()
+	i, err := b.Wait(ctx)
+	fmt.Println(i+<-done, err) // the indexes are 0 and 1
+	// Output: 1 <nil>
+}

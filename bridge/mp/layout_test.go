@@ -76,6 +76,28 @@ func TestLayoutsMatchContract(t *testing.T) {
 	ints("bounded_semaphore", map[string]int64{"size": int64(minSize(kindBoundedSem))})
 	l.CheckFields("event", map[string]vectors.Field{"state": {Off: evState, Size: 4}})
 	ints("event", map[string]int64{"size": int64(minSize(kindEvent))})
+	l.CheckFields("condition", map[string]vectors.Field{
+		"seq":    {Off: cvSeq, Size: 4},
+		"ticket": {Off: cvTicket, Size: 4},
+		"slots":  {Off: cvSlots, Size: cvNSlots * cvSlot},
+	})
+	ints("condition", map[string]int64{
+		"size": int64(minSize(kindCondition)), "slots": cvNSlots, "slot_size": cvSlot, "liveness_lock_byte": cvLive,
+	})
+	l.CheckFields("barrier", map[string]vectors.Field{
+		"parties": {Off: barParties, Size: 4},
+		"gen":     {Off: barGen, Size: 4},
+		"broken":  {Off: barBroken, Size: 4},
+		"count":   {Off: barCount, Size: 4},
+		"slots":   {Off: barSlots, Size: barNSlots * barSlot},
+	})
+	ints("barrier", map[string]int64{
+		"size": int64(minSize(kindBarrier)), "slots": barNSlots, "slot_size": barSlot, "liveness_lock_byte": barLive,
+	})
+	l.CheckInts("barrier", "states", map[string]int64{
+		"free": barFree, "waiting": barWaiting, "passed": barPassed, "broken": barBrokenSt,
+	})
+	l.CheckInts("condition", "states", map[string]int64{"free": cvFree, "waiting": cvWaiting, "notified": cvNotified})
 
 	ints("queue", map[string]int64{
 		"record_header": recHeader, "min_capacity": minCap, "default_capacity": DefaultCapacity,

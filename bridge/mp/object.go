@@ -50,12 +50,15 @@ const (
 	kindRLock         = 7
 	kindBoundedSem    = 8
 	kindEvent         = 9
+	kindCondition     = 10
+	kindBarrier       = 11
 )
 
 var kindNames = map[byte]string{
 	kindQueue: shmseg.KindQueue, kindJoinableQueue: shmseg.KindJoinableQueue, kindValue: shmseg.KindValue,
 	kindArray: shmseg.KindArray, kindSemaphore: shmseg.KindSemaphore, kindLock: shmseg.KindLock, kindRLock: shmseg.KindRLock,
 	kindBoundedSem: shmseg.KindBoundedSemaphore, kindEvent: shmseg.KindEvent,
+	kindCondition: shmseg.KindCondition, kindBarrier: shmseg.KindBarrier,
 }
 
 // fits reports whether a handle of kind want may open a segment holding kind
@@ -72,6 +75,10 @@ func minSize(k byte) int {
 		return qRing + minCap
 	case kindBoundedSem:
 		return bsemSize
+	case kindCondition:
+		return cvSize
+	case kindBarrier:
+		return barSize
 	}
 	return valueOff + 8
 }

@@ -16,7 +16,7 @@ func TestSegmentKindsMatchContract(t *testing.T) {
 	code := []string{
 		shmseg.KindMMap, shmseg.KindRaw, KindShareableList,
 		shmseg.KindQueue, shmseg.KindJoinableQueue, shmseg.KindValue, shmseg.KindArray,
-		shmseg.KindSemaphore, shmseg.KindLock, shmseg.KindRLock, shmseg.KindBoundedSemaphore, shmseg.KindEvent,
+		shmseg.KindSemaphore, shmseg.KindLock, shmseg.KindRLock, shmseg.KindBoundedSemaphore, shmseg.KindEvent, shmseg.KindCondition, shmseg.KindBarrier,
 	}
 	file := vectors.LoadLayouts(t).Strings("segment_kinds", "kinds")
 	slices.Sort(code)

@@ -13,4 +13,6 @@ const (
 	KindRLock            = "rlock"
 	KindBoundedSemaphore = "bounded_semaphore"
 	KindEvent            = "event"
+	KindCondition        = "condition"
+	KindBarrier          = "barrier"
 )

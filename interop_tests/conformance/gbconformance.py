@@ -12,8 +12,9 @@ the stdlib's:
   BoundedSemaphore; ``connection`` is gobridge.connection). A name gobridge
   lacks raises AttributeError where a test calls it: it is never replaced by
   the stdlib's. Helpers a test only uses to coordinate (Event, Condition,
-  Barrier) are gobridge's when it has them, the stdlib's otherwise (Event is
-  gobridge's, and _TestEvent tests it);
+  Barrier) are gobridge's when it has them, the stdlib's otherwise (Event,
+  Condition and Barrier are gobridge's, and _TestEvent, _TestCondition and
+  _TestBarrier test them);
   ``Process`` is the stdlib's, of the chosen start method (fork by default).
 - the test modules are private copies (executed from the interpreter's own
   files under a private module name), whose global ``multiprocessing`` is a
@@ -57,8 +58,9 @@ START_METHOD = os.environ.get("GOBRIDGE_CONFORMANCE_START", "fork")
 TEST_TIMEOUT = float(os.environ.get("GOBRIDGE_CONFORMANCE_TIMEOUT", "30"))
 
 #: _test_multiprocessing's classes under test, in CPython's order.
-MP_CLASSES = ["_TestQueue", "_TestLock", "_TestSemaphore", "_TestEvent", "_TestValue", "_TestArray", "_TestConnection",
-              "_TestListener", "_TestListenerClient", "_TestPoll", "TestWait"]
+MP_CLASSES = ["_TestQueue", "_TestLock", "_TestSemaphore", "_TestCondition", "_TestEvent", "_TestBarrier",
+              "_TestValue", "_TestArray", "_TestConnection", "_TestListener", "_TestListenerClient", "_TestPoll",
+              "TestWait"]
 #: test_mmap's classes.
 MMAP_CLASSES = ["MmapTests", "LargeMmapTests"]
 

@@ -13,7 +13,7 @@ pipes; :mod:`gobridge.signals` closes resources on SIGTERM/SIGINT.
 The modules are named as multiprocessing's: :mod:`gobridge.connection`
 (Connection, Listener, Client, Pipe), :mod:`gobridge.queues` (Queue,
 JoinableQueue, SimpleQueue), :mod:`gobridge.synchronize` (Lock, RLock,
-Semaphore, BoundedSemaphore, Event), :mod:`gobridge.sharedctypes` (Value, Array, RawValue, RawArray),
+Semaphore, BoundedSemaphore, Event, Condition, Barrier), :mod:`gobridge.sharedctypes` (Value, Array, RawValue, RawArray),
 :mod:`gobridge.mmap`,
 :mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
 here. ``gobridge._transport`` (the connection core and its transports) and
@@ -27,7 +27,7 @@ from ._internal.objects import ClosedError, LayoutError, NotReadyError, SegmentT
 from ._internal.shmseg import attach_shareable_list, attach_shared_memory
 from .queues import JoinableQueue, Queue, SimpleQueue
 from .sharedctypes import Array, RawArray, RawValue, Value
-from .synchronize import BoundedSemaphore, Event, Lock, RLock, Semaphore
+from .synchronize import Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, RLock, Semaphore
 from ._errors import (
     BridgeError,
     BufferTooShort,
@@ -81,6 +81,9 @@ __all__ = [
     "Semaphore",
     "BoundedSemaphore",
     "Event",
+    "Condition",
+    "Barrier",
+    "BrokenBarrierError",
     "Lock",
     "RLock",
     "LayoutError",

@@ -80,6 +80,21 @@ def test_value_array_semaphore():
     assert LAYOUTS["bounded_semaphore"]["size"] == L.BSEM_SIZE
     assert fields("event") == {"state": (L.EV_STATE, 4)}
     assert LAYOUTS["event"]["size"] == L.VALUE_OFF + 8
+    c = LAYOUTS["condition"]
+    assert fields("condition") == {"seq": (L.CV_SEQ, 4), "ticket": (L.CV_TICKET, 4),
+                                   "slots": (L.CV_SLOTS, L.CV_NSLOTS * L.CV_SLOT)}
+    assert (c["size"], c["slots"], c["slot_size"], c["liveness_lock_byte"]) == (
+        L.CV_SIZE, L.CV_NSLOTS, L.CV_SLOT, L.CV_LIVE)
+    assert c["slot_fields"] == {"state": [0, 4], "ticket": [4, 4]}
+    assert c["states"] == {"free": L.CV_FREE, "waiting": L.CV_WAITING, "notified": L.CV_NOTIFIED}
+    b = LAYOUTS["barrier"]
+    assert fields("barrier") == {"parties": (L.BAR_PARTIES, 4), "gen": (L.BAR_GEN, 4), "broken": (L.BAR_BROKEN, 4),
+                                 "count": (L.BAR_COUNT, 4), "slots": (L.BAR_SLOTS, L.BAR_NSLOTS * L.BAR_SLOT)}
+    assert (b["size"], b["slots"], b["slot_size"], b["liveness_lock_byte"]) == (
+        L.BAR_SIZE, L.BAR_NSLOTS, L.BAR_SLOT, L.BAR_LIVE)
+    assert b["slot_fields"] == {"state": [0, 4], "index": [4, 4]}
+    assert b["states"] == {"free": L.BAR_FREE, "waiting": L.BAR_WAITING, "passed": L.BAR_PASSED,
+                           "broken": L.BAR_BROKEN_SLOT}
 
 
 def test_queue_layout():
@@ -113,5 +128,7 @@ def test_struct_flock():
 @pytest.mark.parametrize("section", sorted(k for k in LAYOUTS if k != "about"))
 def test_every_section_is_checked(section):
     """A section added to layouts.json needs a check here."""
-    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "bounded_semaphore", "event", "queue", "segment_kinds", "flock"}
+    checked = {"shm_conn", "ring_ctl", "object", "value", "semaphore", "bounded_semaphore", "event", "condition",
+               "barrier",
+               "queue", "segment_kinds", "flock"}
     assert section in checked

@@ -216,10 +216,13 @@ OPENERS = {
     "rlock": lambda n: gobridge.RLock(name=n),
     "bounded_semaphore": lambda n: gobridge.BoundedSemaphore(1, name=n),
     "event": lambda n: gobridge.Event(name=n),
+    "condition": lambda n: gobridge.Condition(name=n),
+    "barrier": lambda n: gobridge.Barrier(2, name=n),
 }
 KINDS = {"queue": O.KIND_QUEUE, "joinable": O.KIND_JOINABLE, "value": O.KIND_VALUE, "array": O.KIND_ARRAY,
          "semaphore": O.KIND_SEMAPHORE, "lock": O.KIND_LOCK, "rlock": O.KIND_RLOCK,
-         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT}
+         "bounded_semaphore": O.KIND_BOUNDED_SEMAPHORE, "event": O.KIND_EVENT,
+         "condition": O.KIND_CONDITION, "barrier": O.KIND_BARRIER}
 
 
 @pytest.mark.parametrize("marked", [False, True])
@@ -327,7 +330,9 @@ n = sys.argv[1]
 q = gobridge.Queue(name=n + "-q")
 s = gobridge.Semaphore(0, name=n + "-s")
 lk = gobridge.Lock(name=n + "-l")
-q._h.lock_get(); q._h.lock(); s._h.lock(); lk.acquire()
+c = gobridge.Condition(name=n + "-c")
+b = gobridge.Barrier(2, name=n + "-b")
+q._h.lock_get(); q._h.lock(); s._h.lock(); lk.acquire(); c._h.lock(); b._h.lock()
 print("locked", flush=True)
 time.sleep(3600)
 """
@@ -340,6 +345,20 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
     q = gobridge.Queue(name=n + "-q")
     s = gobridge.Semaphore(0, name=n + "-s")
     lk = gobridge.Lock(name=n + "-l")
+    c = gobridge.Condition(name=n + "-c")
+    b = gobridge.Barrier(2, name=n + "-b")
+
+    def cond_wait() -> bool:
+        with c:
+            return c.wait(0.3)
+
+    def barrier_wait() -> bool:
+        try:
+            b.wait(0.3)
+        except gobridge.BrokenBarrierError:
+            return False
+        return True
+
     q.put("waiting")
     p = subprocess.Popen([sys.executable, "-c", HOLDER, n], stdout=subprocess.PIPE, text=True)
     try:
@@ -350,6 +369,8 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
             "get": lambda: q.get(timeout=0.3),
             "semaphore": lambda: s.acquire(timeout=0.3),
             "lock": lambda: lk.acquire(timeout=0.3),
+            "condition": cond_wait,
+            "barrier": barrier_wait,
         }
         for what, call in calls.items():
             t0 = time.monotonic()
@@ -369,9 +390,8 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
     try:
         assert q.get(timeout=5) == "waiting"  # the holder is gone
     finally:
-        q.close()
-        s.close()
-        lk.close()
+        for o in (q, s, lk, c, b):
+            o.close()
 
 
 # -- issue 12 item 6: every method after close -----------------------------------------
@@ -389,6 +409,10 @@ def test_every_method_after_close_says_closed(name: str) -> None:
         "semaphore": gobridge.Semaphore(1, name=name + "-s"),
         "lock": gobridge.Lock(name=name + "-l"),
         "rlock": gobridge.RLock(name=name + "-r"),
+        "bounded_semaphore": gobridge.BoundedSemaphore(1, name=name + "-b"),
+        "event": gobridge.Event(name=name + "-e"),
+        "condition": gobridge.Condition(name=name + "-c"),
+        "barrier": gobridge.Barrier(2, name=name + "-w"),
     }
     objs["queue"].put(1)
     for o in objs.values():
@@ -400,15 +424,19 @@ def test_every_method_after_close_says_closed(name: str) -> None:
         "semaphore": ["acquire", "release", "get_value"],
         "lock": ["acquire"],
         "rlock": ["acquire"],
+        "bounded_semaphore": ["acquire", "release", "get_value"],
+        "event": ["set", "clear", "is_set", "wait"],
+        "condition": ["acquire", "wait", "notify", "notify_all", "wait_for"],
+        "barrier": ["wait", "reset", "abort"],
     }
     for what, names in calls.items():
         for m in names:
-            args = (1,) if m in ("put", "put_nowait") else ()
+            args = (1,) if m in ("put", "put_nowait") else (lambda: False,) if m == "wait_for" else ()
             with pytest.raises(O.ClosedError, match="is closed"):
                 getattr(objs[what], m)(*args)
     v, a = objs["value"], objs["array"]
     for f in (lambda: v.value, lambda: setattr(v, "value", 2), lambda: a[0], lambda: a.__setitem__(0, 1),
-              lambda: list(a)):
+              lambda: list(a), lambda: objs["barrier"].broken, lambda: objs["barrier"].n_waiting):
         with pytest.raises(O.ClosedError, match="is closed"):
             f()
     assert issubclass(O.ClosedError, ValueError) and issubclass(O.ClosedError, OSError)

@@ -308,6 +308,8 @@ OPENERS = {
     "Semaphore": lambda n, **k: gobridge.Semaphore(2, name=n, **k),
     "BoundedSemaphore": lambda n, **k: gobridge.BoundedSemaphore(2, name=n, **k),
     "Event": lambda n, **k: gobridge.Event(name=n, **k),
+    "Condition": lambda n, **k: gobridge.Condition(name=n, **k),
+    "Barrier": lambda n, **k: gobridge.Barrier(2, name=n, **k),
 }
 
 

@@ -243,3 +243,350 @@ def test_event_refuses_other_kinds(name: str) -> None:
             gobridge.Lock(name=name)
     finally:
         e.close()
+
+
+# -- Condition -----------------------------------------------------------------------
+
+def slot_states(c: "gobridge.Condition") -> list:
+    return [struct.unpack_from("<I", raw(c), L.CV_SLOTS + i * L.CV_SLOT)[0] for i in range(L.CV_NSLOTS)]
+
+
+def wait_until(pred, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.005)
+
+
+def test_condition_as_the_stdlib(name: str) -> None:
+    ref = multiprocessing.Condition()
+    c = gobridge.Condition(name=name)
+    try:
+        for cv in (ref, c):
+            with pytest.raises(AssertionError):
+                cv.wait(0)
+            with pytest.raises(AssertionError):
+                cv.notify()
+            with cv:
+                assert cv.wait(0.01) is False
+                assert cv.acquire()  # an RLock: again
+                cv.release()
+                assert cv.wait_for(lambda: 5, 0.01) == 5
+                assert cv.wait_for(lambda: 0, 0.01) == 0
+                cv.notify()
+                cv.notify_all()
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        c.close()
+
+
+def test_condition_notify_wakes_the_oldest_of_another_handle(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    others = [gobridge.Condition(name=name, create=False) for _ in range(3)]
+    results: list = []
+
+    def waiter(cv: "gobridge.Condition", k: int) -> None:
+        with cv:
+            results.append((k, cv.wait(20)))
+
+    try:
+        joins = []
+        for k, o in enumerate(others):
+            joins.append(in_thread(waiter, o, k))
+            wait_until(lambda: slot_states(c).count(L.CV_WAITING) == k + 1)
+        with c:
+            c.notify()
+        joins[0]()
+        assert results == [(0, True)]
+        with c:
+            c.notify_all()
+        for j in joins[1:]:
+            j()
+        assert sorted(results) == [(0, True), (1, True), (2, True)]
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        for o in others:
+            o.close()
+        c.close()
+
+
+def test_condition_threads_of_one_handle(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    box = {"ready": False}
+    try:
+        def waiter() -> bool:
+            with c:
+                return c.wait_for(lambda: box["ready"], 20)
+        joins = [in_thread(waiter) for _ in range(3)]
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 3)
+        with c:
+            box["ready"] = True
+            c.notify_all()
+        assert [j() for j in joins] == [True, True, True]
+    finally:
+        c.close()
+
+
+def test_condition_with_a_given_lock(name: str) -> None:
+    lk = gobridge.Lock(name=name + "-l")
+    c = gobridge.Condition(lk, name=name)
+    try:
+        with c:
+            assert not lk.acquire(False)  # the condition holds lk
+            assert c.wait(0.01) is False
+        assert lk.acquire(False)
+        lk.release()
+        with pytest.raises(TypeError):
+            gobridge.Condition(threading_lock(), name=name)  # type: ignore[arg-type]
+    finally:
+        c.close()
+        lk.close()
+
+
+def threading_lock():  # type: ignore[no-untyped-def]
+    import threading
+    return threading.Lock()
+
+
+def _cond_waiter(c: "gobridge.Condition") -> None:
+    with c:
+        c.wait()
+
+
+def test_condition_killed_waiter_never_takes_a_notify(name: str) -> None:
+    """A waiter SIGKILLed while waiting: notify(1) skips it though it waited
+    longest (its liveness lock is gone), wakes the live waiter and frees the
+    dead one's slot."""
+    c = gobridge.Condition(name=name)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        dead = ctx.Process(target=_cond_waiter, args=(c,))
+        dead.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 1)
+        live = ctx.Process(target=_cond_waiter, args=(c,))
+        live.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 2)
+        os.kill(dead.pid, 9)  # the older waiter
+        dead.join(30)
+        with c:
+            c.notify()
+        live.join(30)
+        assert live.exitcode == 0
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+        again = ctx.Process(target=_cond_waiter, args=(c,))  # a dead waiter's slot is reused too
+        again.start()
+        wait_until(lambda: slot_states(c).count(L.CV_WAITING) == 1)
+        os.kill(again.pid, 9)
+        again.join(30)
+        last = ctx.Process(target=_cond_waiter, args=(c,))
+        last.start()
+        wait_until(lambda: slot_states(c)[0] == L.CV_WAITING and last.pid is not None
+                   and not _slot_is_dead(c, 0))
+        with c:
+            c.notify()
+        last.join(30)
+        assert last.exitcode == 0
+    finally:
+        c.close()
+
+
+def _slot_is_dead(c: "gobridge.Condition", i: int) -> bool:
+    import fcntl
+    from gobridge._internal import ofdlock
+    return ofdlock.probe(c._h.fd, fcntl.F_WRLCK, L.CV_LIVE + i) == fcntl.F_UNLCK
+
+
+def test_condition_hostile_slot_state_is_a_layout_error(name: str) -> None:
+    c = gobridge.Condition(name=name)
+    try:
+        struct.pack_into("<I", raw(c), L.CV_SLOTS + 5 * L.CV_SLOT, 7)
+        with c:
+            with pytest.raises(O.LayoutError):
+                c.notify()
+        struct.pack_into("<I", raw(c), L.CV_SLOTS + 5 * L.CV_SLOT, L.CV_WAITING)  # no live waiter
+        with c:
+            c.notify()  # frees it
+            assert c.wait(0.01) is False
+        assert slot_states(c) == [0] * L.CV_NSLOTS
+    finally:
+        c.close()
+
+
+# -- Barrier -------------------------------------------------------------------------
+
+def bar_states(b: "gobridge.Barrier") -> list:
+    return [struct.unpack_from("<I", raw(b), L.BAR_SLOTS + i * L.BAR_SLOT)[0] for i in range(L.BAR_NSLOTS)]
+
+
+def test_barrier_as_the_stdlib(name: str) -> None:
+    hits: list = []
+    b = gobridge.Barrier(3, action=lambda: hits.append(1), name=name)
+    others = [gobridge.Barrier(99, name=name, create=False) for _ in range(2)]  # 99 ignored: 3 parties
+    try:
+        assert (b.parties, b.n_waiting, b.broken) == (3, 0, False)
+        assert others[0].parties == 3
+        for _round in range(3):
+            joins = [in_thread(o.wait, 20) for o in others]
+            wait_until(lambda: b.n_waiting == 2)
+            idx = b.wait()
+            assert sorted([idx] + [j() for j in joins]) == [0, 1, 2]
+        assert hits == [1, 1, 1]  # the last to arrive ran its action, once per trip
+        assert bar_states(b) == [0] * L.BAR_NSLOTS and b.n_waiting == 0
+        assert gobridge.BrokenBarrierError is __import__("threading").BrokenBarrierError
+    finally:
+        for o in others:
+            o.close()
+        b.close()
+
+
+def test_barrier_timeout_abort_reset(name: str) -> None:
+    b = gobridge.Barrier(2, name=name)
+    other = gobridge.Barrier(2, name=name, timeout=0.05)
+    try:
+        with pytest.raises(gobridge.BrokenBarrierError):
+            other.wait()  # the handle's default timeout breaks it
+        assert b.broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            b.wait(5)
+        b.reset()
+        assert not b.broken
+        join = in_thread(b.wait, 20)
+        wait_until(lambda: b.n_waiting == 1)
+        other.reset()  # a waiter during reset raises; the barrier is not broken
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert not b.broken
+        join = in_thread(b.wait, 20)
+        wait_until(lambda: b.n_waiting == 1)
+        other.abort()
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert b.broken
+        b.reset()
+
+        def boom() -> None:
+            raise KeyError("action")
+        raising = gobridge.Barrier(2, action=boom, name=name)
+        try:
+            join = in_thread(b.wait, 20)
+            wait_until(lambda: b.n_waiting == 1)
+            with pytest.raises(KeyError):
+                raising.wait()
+            with pytest.raises(gobridge.BrokenBarrierError):
+                join()
+            assert b.broken
+        finally:
+            raising.close()
+        assert bar_states(b) == [0] * L.BAR_NSLOTS
+    finally:
+        other.close()
+        b.close()
+
+
+def _bar_waiter(b: "gobridge.Barrier") -> None:
+    b.wait()
+
+
+def test_barrier_killed_party_breaks_it(name: str) -> None:
+    """A party SIGKILLed while waiting breaks the barrier for the others,
+    who raise BrokenBarrierError instead of waiting for a party that will
+    never come back."""
+    b = gobridge.Barrier(3, name=name)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        dead = ctx.Process(target=_bar_waiter, args=(b,))
+        dead.start()
+        wait_until(lambda: b.n_waiting == 1)
+        join = in_thread(b.wait, 60)
+        wait_until(lambda: b.n_waiting == 2)
+        os.kill(dead.pid, 9)
+        dead.join(30)
+        with pytest.raises(gobridge.BrokenBarrierError):
+            join()
+        assert b.broken and bar_states(b) == [0] * L.BAR_NSLOTS
+    finally:
+        b.close()
+
+
+def test_barrier_hostile_fields(name: str) -> None:
+    with pytest.raises(ValueError):
+        gobridge.Barrier(0, name=name)
+    with pytest.raises(ValueError):
+        gobridge.Barrier(L.BAR_NSLOTS + 1, name=name)
+    b = gobridge.Barrier(2, name=name, keep=True)
+    try:
+        struct.pack_into("<I", raw(b), L.BAR_COUNT, 9)
+        with pytest.raises(O.LayoutError):
+            b.wait(0.01)
+        struct.pack_into("<I", raw(b), L.BAR_COUNT, 0)
+        struct.pack_into("<I", raw(b), L.BAR_PARTIES, 0)
+        with pytest.raises(O.LayoutError):
+            gobridge.Barrier(2, name=name)
+    finally:
+        b.close()
+        os.unlink(_shm.path(name))
+
+
+# -- truncation --------------------------------------------------------------------
+
+def test_truncated_segments_raise_instead_of_sigbus(name: str) -> None:
+    """Another process truncates each object's segment: every call raises
+    SegmentTruncatedError (a sleeping Event.wait and Barrier.wait included),
+    never SIGBUS."""
+    bs = gobridge.BoundedSemaphore(1, name=name + "-b")
+    ev = gobridge.Event(name=name + "-e")
+    cv = gobridge.Condition(name=name + "-c")
+    bar = gobridge.Barrier(2, name=name + "-w")
+    objs = [bs, ev, cv, bar]
+    try:
+        ev_join = in_thread(ev.wait, 20)
+        bar_join = in_thread(bar.wait, 20)
+        wait_until(lambda: bar.n_waiting == 1)
+        for o in objs:
+            os.truncate(_shm.path(o.name), 0)
+        for fn in (ev_join, bar_join, bs.release, ev.set, ev.clear, ev.is_set, lambda: bar.broken, bar.abort,
+                   bar.reset, cv.acquire):
+            with pytest.raises(O.SegmentTruncatedError):
+                fn()
+    finally:
+        for o in objs:
+            o.close()
+
+
+def _spawn_notifier(c: "gobridge.Condition") -> None:
+    with c:
+        c.notify_all()
+
+
+def _spawn_party(b: "gobridge.Barrier", q: "multiprocessing.SimpleQueue[int]") -> None:
+    q.put(b.wait())
+
+
+def test_condition_and_barrier_go_to_spawn_children(name: str) -> None:
+    """Both pickle by name (and a Condition with its given lock), so a spawn
+    child opens the same objects."""
+    lk = gobridge.RLock(name=name + "-l")
+    c = gobridge.Condition(lk, name=name + "-c")
+    b = gobridge.Barrier(2, name=name + "-b")
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        c2 = pickle.loads(pickle.dumps(c))
+        assert c2.name == c.name and c2._lock.name == lk.name
+        c2.close()
+        with c:
+            p = ctx.Process(target=_spawn_notifier, args=(c,))
+            p.start()
+            assert c.wait(30)  # the child takes the lock only once we wait
+        p.join(30)
+        assert p.exitcode == 0
+        q = ctx.SimpleQueue()
+        p = ctx.Process(target=_spawn_party, args=(b, q))
+        p.start()
+        assert sorted([b.wait(30), q.get()]) == [0, 1]
+        p.join(30)
+        assert p.exitcode == 0
+    finally:
+        b.close()
+        c.close()
+        lk.close()

@@ -26,6 +26,11 @@
 //	mppeer event-wait E [TIMEOUT]       attach to event E, print "waiting", wait (at most TIMEOUT), print
 //	                                    "set" or "timeout"
 //	mppeer event-set E                  attach to event E and set it
+//	mppeer cond-wait C                  attach to condition C (its own lock), acquire, wait until notified,
+//	                                    print "notified", release
+//	mppeer cond-notify C N              attach to condition C, acquire, notify N, release
+//	mppeer cond-hold C                  attach to condition C, acquire, print "held", sleep until killed
+//	mppeer bar-wait B                   attach to barrier B, wait, print "index=I" or "broken"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
 //	mppeer hold-lock L                  acquire lock L, print "held", sleep until killed
@@ -416,6 +421,45 @@ func run(ctx context.Context, a []string) error {
 		}
 		defer e.Close()
 		return e.Set()
+	case "cond-wait", "cond-notify", "cond-hold":
+		c, err := mp.OpenCondition(a[1], nil, mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.Acquire(ctx); err != nil {
+			return err
+		}
+		defer c.Release()
+		switch a[0] {
+		case "cond-wait":
+			if err := c.Wait(ctx); err != nil {
+				return err
+			}
+			fmt.Println("notified")
+		case "cond-notify":
+			return c.Notify(atoi(a[2]))
+		default:
+			fmt.Println("held")
+			<-ctx.Done()
+		}
+		return nil
+	case "bar-wait":
+		b, err := mp.OpenBarrier(a[1], 1, nil, mp.WithAttachOnly())
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		i, err := b.Wait(ctx)
+		if errors.Is(err, mp.ErrBrokenBarrier) {
+			fmt.Println("broken")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("index=%d\n", i)
+		return nil
 	case "produce":
 		q, err := mp.OpenQueue(a[1])
 		if err != nil {

@@ -49,10 +49,13 @@ O_REDO = 16
 KIND_QUEUE, KIND_JOINABLE, KIND_VALUE, KIND_ARRAY, KIND_SEMAPHORE, KIND_LOCK, KIND_RLOCK = range(1, 8)
 KIND_BOUNDED_SEMAPHORE = 8
 KIND_EVENT = 9
+KIND_CONDITION = 10
+KIND_BARRIER = 11
 KIND_NAMES = {
     KIND_QUEUE: "queue", KIND_JOINABLE: "joinable_queue", KIND_VALUE: "value", KIND_ARRAY: "array",
     KIND_SEMAPHORE: "semaphore", KIND_LOCK: "lock", KIND_RLOCK: "rlock",
     KIND_BOUNDED_SEMAPHORE: "bounded_semaphore", KIND_EVENT: "event",
+    KIND_CONDITION: "condition", KIND_BARRIER: "barrier",
 }
 LOCK_INTERNAL, LOCK_USER, LOCK_GET = 0, 1, 2  # the bytes OFD-locked
 
@@ -67,6 +70,28 @@ BSEM_SIZE = 80
 
 # --- Event (SPEC 10.10) ---------------------------------------------------------
 EV_STATE = 64  # u32 futex word: bit 0 set, bits 1-31 the sets that found it clear
+
+# --- Condition (SPEC 10.11) -----------------------------------------------------
+CV_SEQ = 64  # u32 futex word: +1 by every notify that marked a waiter
+CV_TICKET = 68  # u32: the next waiter's ticket (wrapping)
+CV_SLOTS = 72  # CV_NSLOTS slots of CV_SLOT bytes: u32 state, u32 ticket
+CV_NSLOTS = 128
+CV_SLOT = 8
+CV_SIZE = CV_SLOTS + CV_NSLOTS * CV_SLOT
+CV_LIVE = 64  # a waiter in slot i holds the OFD write lock on byte CV_LIVE + i
+CV_FREE, CV_WAITING, CV_NOTIFIED = 0, 1, 2
+
+# --- Barrier (SPEC 10.12) -------------------------------------------------------
+BAR_PARTIES = 64  # u32, fixed at creation, 1..BAR_NSLOTS
+BAR_GEN = 68  # u32 futex word: +1 at every trip, reset, abort or break
+BAR_BROKEN = 72  # u32: not 0 = broken
+BAR_COUNT = 76  # u32: parties arrived in this generation
+BAR_SLOTS = 80  # BAR_NSLOTS slots of BAR_SLOT bytes: u32 state, u32 arrival index
+BAR_NSLOTS = 128
+BAR_SLOT = 8
+BAR_SIZE = BAR_SLOTS + BAR_NSLOTS * BAR_SLOT
+BAR_LIVE = 64  # a party in slot i holds the OFD write lock on byte BAR_LIVE + i
+BAR_FREE, BAR_WAITING, BAR_PASSED, BAR_BROKEN_SLOT = 0, 1, 2, 3
 
 # --- queues (SPEC 10.4) -------------------------------------------------------
 Q_MAXSIZE, Q_CAPACITY, Q_HEAD, Q_TAIL, Q_PUTSEQ, Q_GETSEQ = 64, 72, 80, 88, 96, 104

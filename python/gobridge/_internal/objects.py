@@ -34,10 +34,10 @@ from typing import Any, Callable, List, Optional
 from . import futex as _futex
 from . import ofdlock
 from . import shmseg as _shm
-from .layout import (BSEM_SIZE, KIND_ARRAY, KIND_BOUNDED_SEMAPHORE, KIND_EVENT, KIND_JOINABLE, KIND_LOCK,
-                     KIND_NAMES, KIND_QUEUE, KIND_RLOCK, KIND_SEMAPHORE, KIND_VALUE, LOCK_GET, LOCK_INTERNAL,
-                     LOCK_USER, OBJ_HEADER, OBJ_MAGIC, OBJ_REDO_MAX, OBJ_VERSION, O_HOLDER, O_REDO_N, Q_GET_REDO_N,
-                     Q_MIN_CAP, Q_RING)
+from .layout import (BAR_SIZE, BSEM_SIZE, CV_SIZE, KIND_ARRAY, KIND_BARRIER, KIND_BOUNDED_SEMAPHORE, KIND_CONDITION,
+                     KIND_EVENT, KIND_JOINABLE, KIND_LOCK, KIND_NAMES, KIND_QUEUE, KIND_RLOCK, KIND_SEMAPHORE,
+                     KIND_VALUE, LOCK_GET, LOCK_INTERNAL, LOCK_USER, OBJ_HEADER, OBJ_MAGIC, OBJ_REDO_MAX, OBJ_VERSION, O_HOLDER,
+                     O_REDO_N, Q_GET_REDO_N, Q_MIN_CAP, Q_RING)
 from .layout import VALUE_OFF as VALUE_OFF
 
 __all__ = ["TYPECODES", "LayoutError", "NotReadyError", "SegmentTruncatedError", "ClosedError"]
@@ -130,6 +130,10 @@ def _fits(want: int, have: int) -> bool:
 def _min_size(kind: int) -> int:
     if kind == KIND_BOUNDED_SEMAPHORE:
         return BSEM_SIZE
+    if kind == KIND_CONDITION:
+        return CV_SIZE
+    if kind == KIND_BARRIER:
+        return BAR_SIZE
     return Q_RING + MIN_CAP if kind in _QUEUES else VALUE_OFF + 8
 
 

@@ -140,6 +140,9 @@ class ShmTransport:
     memory and socket are released."""
 
     no_batching: Optional[str] = None
+    #: No descriptor announces the ring's bytes, so reads may fill the
+    #: connection's buffer (gobridge._transport.base).
+    read_ahead = True
 
     def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool, name: str) -> None:
         self._in, self._out = (r1, r0) if dialer else (r0, r1)

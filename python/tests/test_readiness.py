@@ -63,6 +63,7 @@ def _ready_everywhere(conn):
         sel.register(fd, selectors.EVENT_READ)
         got["selectors"] = bool(sel.select(WAIT))
     got["mp.wait"] = multiprocessing.connection.wait([conn], WAIT) == [conn]
+    got["gobridge.wait"] = gobridge.connection.wait([conn], WAIT) == [conn]
 
     async def reader():
         loop = asyncio.get_running_loop()
@@ -84,6 +85,7 @@ def _not_ready(conn):
     return {
         "select": not select.select([fd], [], [], 0)[0],
         "mp.wait": multiprocessing.connection.wait([conn], 0) == [],
+        "gobridge.wait": gobridge.connection.wait([conn], 0) == [],
         "poll()": not conn.poll(0),
     }
 
@@ -232,3 +234,56 @@ def test_forked_readers_get_distinct_messages(duplex):
     finally:
         r.close()
         w.close()
+
+
+def test_wait_mixes_every_kind_of_object(sockdir):
+    """gobridge.connection.wait takes what the stdlib's does (connections of
+    both libraries, sockets, ints) plus shm: connections, which have no
+    descriptor; it answers only the ready ones, in the list's order."""
+    import multiprocessing
+    from gbtest_support import unique_name
+    ga, gb = gobridge.Pipe()
+    ma, mb = multiprocessing.Pipe()
+    sa, sb = socket.socketpair()
+    pr, pw = os.pipe()
+    with gobridge.Listener("shm:" + unique_name("wait")) as l:
+        join = in_thread(l.accept)
+        shm_client = gobridge.Client(l.address)
+        shm_server = join()
+    objs = [ga, ma, sa, pr, shm_server]
+    try:
+        assert gobridge.connection.wait(objs, 0) == []
+        assert gobridge.connection.wait(objs, 0.05) == []
+        shm_client.send("ring")
+        assert gobridge.connection.wait(objs, WAIT) == [shm_server]
+        assert gobridge.connection.wait([shm_server]) == [shm_server]  # no timeout, no descriptor
+        assert shm_server.recv() == "ring"
+        gb.send(1)
+        mb.send(2)
+        sb.send(b"3")
+        os.write(pw, b"4")
+        shm_client.send(5)
+        join = in_thread(gobridge.connection.wait, objs)  # timeout=None
+        assert join() == objs
+        assert multiprocessing.connection.wait([ga], 0) == [ga]  # the stdlib agrees on gobridge's
+        # a blocked wait is woken by a descriptor and by a ring
+        assert ga.recv() == 1 and ma.recv() == 2 and sa.recv(1) == b"3" and os.read(pr, 1) == b"4"
+        assert shm_server.recv() == 5
+        join = in_thread(gobridge.connection.wait, objs, WAIT)
+        gb.send("late")
+        assert join() == [ga]
+        assert ga.recv() == "late"
+        join = in_thread(gobridge.connection.wait, objs, WAIT)
+        shm_client.send("late")
+        assert join() == [shm_server]
+        assert shm_server.recv() == "late"
+        shm_client.close()  # end of stream is ready, as on a socket
+        assert gobridge.connection.wait([shm_server], WAIT) == [shm_server]
+        ga.close()
+        with pytest.raises(OSError):
+            gobridge.connection.wait([ga], 0)
+    finally:
+        for c in (ga, gb, ma, mb, sa, sb, shm_client, shm_server):
+            c.close()
+        os.close(pr)
+        os.close(pw)

@@ -41,7 +41,7 @@ from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, Unio
 
 from .._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from .._errors import BufferTooShort, CorruptError, FrameTooLargeError, ProtocolError
-from .fd import FdTransport
+from .fd import FdTransport, SharedFdTransport
 
 __all__ = ["Connection", "Pipe", "Transport", "HEADER", "pack_header"]
 
@@ -280,6 +280,17 @@ class Connection:
                 self._hview = None
                 self._rstart = self._rend = 0
                 t.close()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Refused outside multiprocessing: a connection pickles (as the
+        stdlib's does) only for multiprocessing's own pickler, which passes
+        its descriptor to a spawn or forkserver child (``Process(args=(conn,))``)
+        or, through ``multiprocessing.reduction``'s resource sharer, to a
+        running one; see _reduce_connection."""
+        raise TypeError(
+            f"gobridge: cannot pickle {type(self).__name__} outside multiprocessing: pass it to a "
+            "multiprocessing Process (or Queue/Pipe) and its descriptor is passed along"
+        )
 
     def __enter__(self) -> Connection:
         return self
@@ -698,6 +709,54 @@ class Connection:
                     "bad message stream: a receive was interrupted inside a message"
                 ))
             raise
+
+
+# --- pickling for multiprocessing children (spawn, forkserver) ----------------
+#
+# As multiprocessing.connection's reduce_connection: the descriptor travels
+# as a reduction.DupFd (duplicated into the spawned child's pass_fds, sent
+# to the forkserver, or through the resource sharer to a running process),
+# and the child builds a connection of the same kind over it.
+
+
+def _reduce_connection(conn: Connection) -> Tuple[Callable[..., Connection], Tuple[Any, ...]]:
+    t = conn._handle
+    if t is None:
+        raise OSError("handle is closed")
+    fds = getattr(t, "fds", None)
+    if type(t) not in (FdTransport, SharedFdTransport) or fds is None:
+        raise TypeError(
+            f"gobridge: a connection over {t.describe()} cannot be pickled: only descriptor "
+            "connections (sockets, pipes, FIFOs) go to multiprocessing children; "
+            "give the child the address and connect there"
+        )
+    from multiprocessing import reduction
+    if conn._wbuf:
+        conn.flush()  # the child must not see later frames before these
+    rfd, wfd = fds()
+    dup_r = reduction.DupFd(rfd) if rfd is not None else None
+    dup_w = None if wfd is None else dup_r if wfd == rfd else reduction.DupFd(wfd)
+    return _rebuild_connection, (type(t) is SharedFdTransport, dup_r, dup_w, conn._readable,
+                                 conn._writable, conn._max_frame_size)
+
+
+def _rebuild_connection(shared: bool, dup_r: Any, dup_w: Any, readable: bool, writable: bool,
+                        max_frame_size: int) -> Connection:
+    rfd = dup_r.detach() if dup_r is not None else None
+    wfd = rfd if dup_w is dup_r else (dup_w.detach() if dup_w is not None else None)
+    for fd in {rfd, wfd} - {None}:
+        assert fd is not None
+        os.set_blocking(fd, True)
+    cls = SharedFdTransport if shared else FdTransport
+    return Connection._over(cls(rfd, wfd), readable, writable, max_frame_size=max_frame_size)
+
+
+def _register_reducers() -> None:
+    from multiprocessing import reduction
+    reduction.register(Connection, _reduce_connection)
+
+
+_register_reducers()
 
 
 def Pipe(

@@ -59,6 +59,11 @@ class FdTransport:
         except OSError:
             pass
 
+    def fds(self) -> "tuple[Optional[int], Optional[int]]":
+        """(read descriptor, write descriptor), for pickling (the same one twice
+        for a socket)."""
+        return self._rfd, self._wfd
+
     def describe(self) -> str:
         fd = self._rfd if self._rfd is not None else self._wfd
         return f"fd={fd}"

@@ -262,6 +262,28 @@ class ShmConnection(Connection):
     def __repr__(self) -> str:
         return f"<ShmConnection shm:{self.name} {'closed' if self.closed else 'open'}>"
 
+    def __reduce__(self) -> "tuple[Callable[..., object], tuple[object, ...]]":
+        """Refused: see _reduce_shm_connection."""
+        return _reduce_shm_connection(self)
+
+
+def _reduce_shm_connection(conn: ShmConnection) -> "tuple[Callable[..., object], tuple[object, ...]]":
+    """An shm: connection is not pickled (for multiprocessing children or
+    otherwise): its rings have exactly one reader and one writer, which a
+    copy in a child would break. TypeError, with what to do instead."""
+    raise TypeError(
+        f"gobridge: an shm: connection (shm:{conn.name}) cannot be pickled: its rings have one "
+        "reader and one writer; pass the child the address and connect there, or use a unix: connection"
+    )
+
+
+def _register_reducers() -> None:
+    from multiprocessing import reduction
+    reduction.register(ShmConnection, _reduce_shm_connection)
+
+
+_register_reducers()
+
 
 # --- the connection's memory (SPEC 11.2, 11.3) ---------------------------------
 

@@ -46,6 +46,14 @@ from .process import Process
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # gobridge.asyncio is imported on first use (it imports asyncio).
+    if name == "asyncio":
+        import importlib
+        return importlib.import_module(".asyncio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
     "MAX_DEPTH",

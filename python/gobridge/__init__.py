@@ -16,7 +16,8 @@ JoinableQueue, SimpleQueue), :mod:`gobridge.synchronize` (Lock, RLock,
 Semaphore), :mod:`gobridge.sharedctypes` (Value, Array, RawValue, RawArray),
 :mod:`gobridge.mmap`,
 :mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
-here. ``gobridge._transport`` (the connection core and its transports) and
+here. :mod:`gobridge.asyncio` (imported on first use) has the connections,
+listeners and clients again with awaited calls. ``gobridge._transport`` (the connection core and its transports) and
 ``gobridge._internal`` (futex, ring, segments, OFD locks, layouts) are
 private.
 """

@@ -26,6 +26,17 @@ Cancellation is safe:
   for it, and ``async with`` waits for it before closing. A failure of that
   background write is raised by the next send.
 
+The named objects (:class:`Queue`, :class:`JoinableQueue`,
+:class:`Semaphore`, :class:`Lock`) are the blocking ones (SPEC 10: every
+Go and Python process that opens the name shares them) with awaited
+``get``/``put``/``acquire``/``join``: each try is the non-blocking
+operation, and between tries the task sleeps on the event loop, from
+``POLL_FIRST`` seconds doubling to ``POLL_MAX`` (10 ms): no thread per
+waiter, an idle waiter costs well under 1% of a CPU, and a value that
+arrives while a task is idle is taken within ``POLL_MAX``. The operation
+that takes a message or a count never awaits, so a cancelled ``get()``
+loses no message and a cancelled ``acquire()`` holds nothing.
+
 Like the blocking connection, one receiver and one sender at a time make
 sense; concurrent calls here are queued (one lock per direction), so
 frames never interleave.
@@ -35,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import queue as _stdqueue
 import fcntl
 import os
 import secrets
@@ -52,8 +64,11 @@ from ._transport.base import Connection as _BlockingConnection
 from ._transport.base import _check_max_frame_size, frame_too_large_received, frame_too_large_to_send, payload_view
 from ._transport.fd import PIPE_BUF, FdTransport, SharedFdTransport
 from . import connection as _connection
+from . import queues as _queues
+from . import synchronize as _synchronize
+from ._internal.layout import Q_UNFIN
 
-__all__ = ["Connection", "Listener", "Client", "wrap"]
+__all__ = ["Connection", "Listener", "Client", "wrap", "Queue", "JoinableQueue", "Semaphore", "Lock"]
 
 Address = Union[str, "os.PathLike[str]"]
 WritableBuffer = Union[bytearray, memoryview]
@@ -796,3 +811,207 @@ async def Client(
         lambda: _connection.Client(address, family, authkey, max_frame_size=mfs, timeout=timeout),
         _BlockingConnection.close)
     return wrap(conn)
+
+
+# --- named objects ---------------------------------------------------------
+
+#: Seconds between the tries of an awaited get/put/acquire/join: the first
+#: wait, doubling up to the last (what an idle waiter costs, and how late it
+#: may see a change).
+POLL_FIRST = 0.0002
+POLL_MAX = 0.01
+
+
+async def _retry(attempt: Callable[[], Optional[_T]], timeout: Optional[float]) -> Optional[_T]:
+    """attempt() until it returns non-None, sleeping with backoff between
+    tries; None once timeout seconds (None: no limit) have passed."""
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    got = attempt()
+    if got is not None:
+        return got
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    delay = POLL_FIRST
+    while True:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            delay = min(delay, left)
+        await asyncio.sleep(delay)
+        got = attempt()
+        if got is not None:
+            return got
+        delay = min(delay * 2, POLL_MAX)
+
+
+class Queue:
+    """:class:`gobridge.Queue` (``multiprocessing.Queue``, named) with
+    awaited ``get``/``put``: the same arguments, the same shared queue, one
+    handle (see the module's doc for how the waits are done)."""
+
+    _blocking_type: Type[_queues.Queue] = _queues.Queue
+
+    def __init__(self, maxsize: int = 0, *, name: Optional[str] = None,
+                 capacity: int = _queues.DEFAULT_CAPACITY, keep: bool = False, create: bool = True) -> None:
+        """As :class:`gobridge.Queue`."""
+        self._q = self._blocking_type(maxsize, name=name, capacity=capacity, keep=keep, create=create)
+
+    @property
+    def name(self) -> str:
+        """The queue's name, for other processes to open."""
+        return self._q.name
+
+    def __repr__(self) -> str:
+        return f"<gobridge.asyncio.{type(self).__name__} {self._q!r}>"
+
+    async def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        """Remove and return a message, waiting up to timeout seconds (None:
+        forever) for one; ``queue.Empty`` when none came (at once when block
+        is False). Cancelling it loses no message."""
+        if not block:
+            return self._q.get_nowait()
+
+        def attempt() -> Optional[List[Any]]:
+            try:
+                return [self._q.get_nowait()]
+            except _stdqueue.Empty:
+                return None
+
+        got = await _retry(attempt, timeout)
+        if got is None:
+            raise _stdqueue.Empty
+        return got[0]
+
+    def get_nowait(self) -> Any:
+        """As :meth:`gobridge.Queue.get_nowait`."""
+        return self._q.get_nowait()
+
+    async def put(self, obj: object, block: bool = True, timeout: Optional[float] = None) -> None:
+        """Put obj, waiting up to timeout seconds (None: forever) for room;
+        ``queue.Full`` when there was none (at once when block is False).
+        Cancelled, it put nothing."""
+        q = self._q
+        if q._closed:
+            raise q._closed_error()
+        q._used = True
+        payload = encode(obj)  # once: an EncodeError before any wait
+        if not block:
+            q._put(payload, False, None)
+            return
+
+        def attempt() -> Optional[bool]:
+            if q._closed:
+                raise q._closed_error()
+            try:
+                q._put(payload, False, None)
+                return True
+            except _stdqueue.Full:
+                return None
+
+        if await _retry(attempt, timeout) is None:
+            raise _stdqueue.Full
+
+    def put_nowait(self, obj: object) -> None:
+        """As :meth:`gobridge.Queue.put_nowait`."""
+        self._q.put_nowait(obj)
+
+    def qsize(self) -> int:
+        """The number of messages (a snapshot)."""
+        return self._q.qsize()
+
+    def empty(self) -> bool:
+        """Whether the queue holds no message (a snapshot)."""
+        return self._q.empty()
+
+    def full(self) -> bool:
+        """Whether the queue holds maxsize messages (a snapshot)."""
+        return self._q.full()
+
+    def close(self) -> None:
+        """Release this handle (the last one removes the queue unless kept). Idempotent."""
+        self._q.close()
+
+    async def __aenter__(self: "_Q") -> "_Q":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+_Q = TypeVar("_Q", bound=Queue)
+
+
+class JoinableQueue(Queue):
+    """:class:`gobridge.JoinableQueue` with awaited ``get``/``put``/``join``."""
+
+    _blocking_type = _queues.JoinableQueue
+
+    def task_done(self) -> None:
+        """Mark one message got as processed (as :meth:`gobridge.JoinableQueue.task_done`)."""
+        q = self._q
+        assert isinstance(q, _queues.JoinableQueue)
+        q.task_done()
+
+    async def join(self) -> None:
+        """Wait until every message put has been marked by :meth:`task_done`."""
+        q = self._q
+
+        def attempt() -> Optional[bool]:
+            if q._closed or q._h.closed:
+                raise q._closed_error()
+            q._h.check()
+            return True if q._h.u32(Q_UNFIN) == 0 else None
+
+        await _retry(attempt, None)
+
+
+class Semaphore:
+    """:class:`gobridge.Semaphore` (named) with ``await acquire()`` and
+    ``async with``."""
+
+    def __init__(self, value: int = 1, *, name: Optional[str] = None, keep: bool = False,
+                 create: bool = True) -> None:
+        """As :class:`gobridge.Semaphore`."""
+        self._s: Union[_synchronize.Semaphore, _synchronize.Lock] = _synchronize.Semaphore(
+            value, name=name, keep=keep, create=create)
+
+    @property
+    def name(self) -> str:
+        """The object's name, for other processes to open."""
+        return self._s.name
+
+    def __repr__(self) -> str:
+        return f"<gobridge.asyncio.{type(self).__name__} {self._s!r}>"
+
+    async def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        """True once acquired; False when block is False and it is not
+        free, or after timeout seconds (None: no limit). Cancelled, it holds
+        nothing."""
+        if not block:
+            return self._s.acquire(False)
+        return await _retry(lambda: True if self._s.acquire(False) else None, timeout) is not None
+
+    def release(self) -> None:
+        """As the blocking object's release."""
+        self._s.release()
+
+    def close(self) -> None:
+        """Release this handle; the last one removes the object."""
+        self._s.close()
+
+    async def __aenter__(self) -> bool:
+        return await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Lock(Semaphore):
+    """:class:`gobridge.Lock` (named; a dead holder's lock is released) with
+    ``await acquire()`` and ``async with lock:``. The holder is this handle,
+    not the task: one task at a time should hold it."""
+
+    def __init__(self, *, name: Optional[str] = None, keep: bool = False, create: bool = True) -> None:
+        """As :class:`gobridge.Lock`."""
+        self._s = _synchronize.Lock(name=name, keep=keep, create=create)

@@ -295,3 +295,147 @@ def test_open_fifo_shared_writers(sockdir):
         assert sorted(len(m) for m in got) == sorted([100_000 + i for i in range(20)] * 2)
 
     run(main())
+
+
+# --- named objects -------------------------------------------------------------
+
+
+def test_queue_get_put_across_processes():
+    """An asyncio getter and putter against a blocking process on the same
+    named queue; a cancelled get loses no message; timeouts raise as
+    multiprocessing's."""
+    import queue
+    name = unique_name("aq")
+    back = unique_name("aqb")
+    code = ("import sys, gobridge\n"
+            "q = gobridge.Queue(name=sys.argv[1], create=False)\n"
+            "b = gobridge.Queue(name=sys.argv[2], create=False)\n"
+            "for i in range(200): q.put(['from child', i])\n"
+            "got = [b.get(timeout=20) for _ in range(200)]\n"
+            "assert got == [['to child', i] for i in range(200)], got\n"
+            "q.close(); b.close()\n")
+
+    async def main():
+        async with ga.Queue(4, name=name) as q, ga.Queue(4, name=back) as b:
+            with pytest.raises(queue.Empty):
+                await q.get(timeout=0.01)
+            with pytest.raises(queue.Empty):
+                await q.get(False)
+            waiting = asyncio.create_task(q.get())
+            await asyncio.sleep(0.005)
+            waiting.cancel()  # cancelled while waiting: it took nothing
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            proc = subprocess.Popen([sys.executable, "-c", code, name, back])
+            try:
+                getters = [asyncio.create_task(q.get()) for _ in range(200)]
+                got = await asyncio.gather(*getters)
+                assert sorted(got) == [["from child", i] for i in range(200)]
+                for i in range(200):  # maxsize 4: most puts wait for room
+                    await b.put(["to child", i])
+                assert await asyncio.get_running_loop().run_in_executor(None, proc.wait) == 0
+            finally:
+                proc.kill()
+                proc.wait()
+            for i in range(4):
+                await q.put(i)
+            with pytest.raises(queue.Full):
+                await q.put(4, timeout=0.01)
+            with pytest.raises(ValueError):
+                await q.get(timeout=-1)
+            assert [await q.get() for _ in range(4)] == [0, 1, 2, 3]
+
+    run(main())
+
+
+def test_cancelled_gets_lose_no_message():
+    """Many getters cancelled at random points while a putter runs: every
+    message is got exactly once, by a getter that returned or later."""
+    import random
+    name = unique_name("ac")
+
+    async def main():
+        async with ga.Queue(name=name) as q:
+            got = []
+
+            async def getter():
+                while True:
+                    got.append(await q.get())
+
+            tasks = [asyncio.create_task(getter()) for _ in range(20)]
+            rng = random.Random(16)
+            for i in range(500):
+                await q.put(i)
+                if rng.random() < 0.2:
+                    k = rng.randrange(len(tasks))
+                    tasks[k].cancel()
+                    tasks[k] = asyncio.create_task(getter())
+                await asyncio.sleep(0)
+            await _until(lambda: len(got) >= 500)  # a lost message: the guard in run() fails the test
+            assert q.qsize() == 0
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert sorted(got) == list(range(500))
+
+    run(main())
+
+
+def test_joinable_semaphore_lock():
+    name = unique_name("aj")
+
+    async def main():
+        async with ga.JoinableQueue(name=name) as q:
+            for i in range(3):
+                await q.put(i)
+
+            async def worker():
+                for _ in range(3):
+                    await q.get()
+                    await asyncio.sleep(0)
+                    q.task_done()
+
+            w = asyncio.create_task(worker())
+            await asyncio.wait_for(q.join(), BOUND)
+            await w
+        sem = ga.Semaphore(2, name=unique_name("as"))
+        blocking = gobridge.Semaphore(name=sem.name, create=False)
+        try:
+            assert await sem.acquire() and await sem.acquire()
+            assert not await sem.acquire(timeout=0.01)
+            assert not await sem.acquire(False)
+            third = asyncio.create_task(sem.acquire())
+            await asyncio.sleep(0.005)
+            third.cancel()  # held nothing
+            with pytest.raises(asyncio.CancelledError):
+                await third
+            later = asyncio.create_task(sem.acquire())
+            await asyncio.get_running_loop().run_in_executor(None, blocking.release)
+            assert await later
+            assert blocking.get_value() == 0
+        finally:
+            blocking.close()
+            sem.close()
+        lock = ga.Lock(name=unique_name("al"))
+        other = gobridge.Lock(name=lock.name, create=False)
+        try:
+            inside = []
+
+            async def critical(i):
+                async with lock:
+                    inside.append(i)
+                    assert len(inside) == 1
+                    await asyncio.sleep(0.001)
+                    inside.remove(i)
+
+            assert other.acquire()
+            pending = asyncio.gather(*(critical(i) for i in range(5)))
+            await asyncio.sleep(0.005)
+            assert inside == []  # held by the other handle
+            other.release()
+            await pending
+        finally:
+            other.close()
+            lock.close()
+
+    run(main())

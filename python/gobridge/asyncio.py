@@ -30,12 +30,16 @@ The named objects (:class:`Queue`, :class:`JoinableQueue`,
 :class:`Semaphore`, :class:`Lock`) are the blocking ones (SPEC 10: every
 Go and Python process that opens the name shares them) with awaited
 ``get``/``put``/``acquire``/``join``: each try is the non-blocking
-operation, and between tries the task sleeps on the event loop, from
-``POLL_FIRST`` seconds doubling to ``POLL_MAX`` (10 ms): no thread per
-waiter, an idle waiter costs well under 1% of a CPU, and a value that
-arrives while a task is idle is taken within ``POLL_MAX``. The operation
-that takes a message or a count never awaits, so a cancelled ``get()``
-loses no message and a cancelled ``acquire()`` holds nothing.
+operation, and between tries the task waits for one timer per event loop
+that looks at every waiting object without a lock or a system call (a
+queue's message count, a semaphore's value), first after ``POLL_FIRST``
+seconds, the gap doubling while nothing changes up to ``POLL_MAX`` (50 ms),
+and wakes the tasks whose object changed. No thread, no busy loop: the
+idle cost is one loop wake-up per ``POLL_MAX`` whatever the number of
+waiters, and a value that arrives after a long idle spell is taken within
+``POLL_MAX``. The operation that takes a message or a count runs in the
+task and never awaits, so a cancelled ``get()`` loses no message and a
+cancelled ``acquire()`` holds nothing.
 
 Like the blocking connection, one receiver and one sender at a time make
 sense; concurrent calls here are queued (one lock per direction), so
@@ -53,6 +57,7 @@ import secrets
 import socket
 import struct
 import time
+import weakref
 from types import TracebackType
 from typing import Any, Awaitable, Callable, List, Optional, Type, TypeVar, Union
 
@@ -66,7 +71,7 @@ from ._transport.fd import PIPE_BUF, FdTransport, SharedFdTransport
 from . import connection as _connection
 from . import queues as _queues
 from . import synchronize as _synchronize
-from ._internal.layout import Q_UNFIN
+from ._internal.layout import Q_UNFIN, SEM_COUNT
 
 __all__ = ["Connection", "Listener", "Client", "wrap", "Queue", "JoinableQueue", "Semaphore", "Lock"]
 
@@ -815,34 +820,94 @@ async def Client(
 
 # --- named objects ---------------------------------------------------------
 
-#: Seconds between the tries of an awaited get/put/acquire/join: the first
-#: wait, doubling up to the last (what an idle waiter costs, and how late it
-#: may see a change).
+#: Seconds between the looks of an event loop's named-object waiters: the
+#: first, doubling while nothing changes up to the last (what idle waiters
+#: cost, and how late a long-idle waiter may see a change).
 POLL_FIRST = 0.0002
-POLL_MAX = 0.01
+POLL_MAX = 0.05
 
 
-async def _retry(attempt: Callable[[], Optional[_T]], timeout: Optional[float]) -> Optional[_T]:
-    """attempt() until it returns non-None, sleeping with backoff between
-    tries; None once timeout seconds (None: no limit) have passed."""
+class _Ticker:
+    """The one timer of an event loop's named-object waiters: each tick
+    runs every waiter's cheap, lock-free ``ready()`` look and wakes the
+    tasks whose object may have changed, which then try the real
+    (non-blocking) operation themselves. The tick never takes a message
+    or a count itself, so a task cancelled at any point holds nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: "dict[asyncio.Future[bool], tuple[Callable[[], bool], Optional[float]]]" = {}
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._delay = POLL_FIRST
+
+    def wait(self, ready: Callable[[], bool], deadline: Optional[float], fresh: bool) -> "asyncio.Future[bool]":
+        """A future set True when ready() says so, False at deadline (a
+        loop.time() value). fresh: a new wait, looked at soon again."""
+        fut: asyncio.Future[bool] = self._loop.create_future()
+        self._waiters[fut] = (ready, deadline)
+        if fresh:
+            self._delay = POLL_FIRST
+            if self._timer is not None and self._timer.when() > self._loop.time() + POLL_FIRST:
+                self._timer.cancel()
+                self._timer = None
+        self._schedule()
+        return fut
+
+    def _schedule(self) -> None:
+        if self._timer is not None or not self._waiters:
+            return
+        when = self._loop.time() + self._delay
+        for _, deadline in self._waiters.values():
+            if deadline is not None and deadline < when:
+                when = deadline
+        self._timer = self._loop.call_at(when, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        for fut, (ready, deadline) in list(self._waiters.items()):
+            if fut.done():  # cancelled
+                del self._waiters[fut]
+                continue
+            try:
+                if deadline is not None and deadline <= now:
+                    fut.set_result(False)  # the task makes one last try
+                elif ready():
+                    fut.set_result(True)
+                else:
+                    continue
+            except Exception as e:  # the object broke or closed: the task raises it
+                fut.set_exception(e)
+            del self._waiters[fut]
+        # Only a fresh wait brings the gap back down: a waiter whose look
+        # says "maybe" but whose try fails keeps backing off.
+        self._delay = min(self._delay * 2, POLL_MAX)
+        self._schedule()
+
+
+_TICKERS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker]" = weakref.WeakKeyDictionary()
+
+
+async def _retry(attempt: Callable[[], Optional[_T]], ready: Callable[[], bool], timeout: Optional[float]) -> Optional[_T]:
+    """attempt() until it returns non-None, waiting on the loop's ticker for
+    ready() between tries; None once timeout seconds (None: no limit) pass."""
     if timeout is not None and timeout < 0:
         raise ValueError("'timeout' must be a non-negative number")
     got = attempt()
     if got is not None:
         return got
-    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
-    delay = POLL_FIRST
+    loop = asyncio.get_running_loop()
+    ticker = _TICKERS.get(loop)
+    if ticker is None:
+        ticker = _TICKERS[loop] = _Ticker(loop)
+    deadline = None if timeout is None else loop.time() + timeout
+    fresh = True
     while True:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            delay = min(delay, left)
-        await asyncio.sleep(delay)
+        in_time = await ticker.wait(ready, deadline, fresh)
+        fresh = False
         got = attempt()
-        if got is not None:
+        if got is not None or not in_time:
             return got
-        delay = min(delay * 2, POLL_MAX)
 
 
 class Queue:
@@ -878,7 +943,8 @@ class Queue:
             except _stdqueue.Empty:
                 return None
 
-        got = await _retry(attempt, timeout)
+        q = self._q
+        got = await _retry(attempt, lambda: q._closed or q._snapshot() > 0, timeout)
         if got is None:
             raise _stdqueue.Empty
         return got[0]
@@ -900,16 +966,23 @@ class Queue:
             q._put(payload, False, None)
             return
 
+        gets = q._h.w32
+        seen = [0]
+
         def attempt() -> Optional[bool]:
             if q._closed:
                 raise q._closed_error()
+            seen[0] = gets[_queues._NGET]  # before the try: a get after it shows
             try:
                 q._put(payload, False, None)
                 return True
             except _stdqueue.Full:
                 return None
 
-        if await _retry(attempt, timeout) is None:
+        def ready() -> bool:  # a get since the last try made room, maybe
+            return q._closed or gets[_queues._NGET] != seen[0]
+
+        if await _retry(attempt, ready, timeout) is None:
             raise _stdqueue.Full
 
     def put_nowait(self, obj: object) -> None:
@@ -963,7 +1036,7 @@ class JoinableQueue(Queue):
             q._h.check()
             return True if q._h.u32(Q_UNFIN) == 0 else None
 
-        await _retry(attempt, None)
+        await _retry(attempt, lambda: q._closed or q._h.u32(Q_UNFIN) == 0, None)
 
 
 class Semaphore:
@@ -990,7 +1063,11 @@ class Semaphore:
         nothing."""
         if not block:
             return self._s.acquire(False)
-        return await _retry(lambda: True if self._s.acquire(False) else None, timeout) is not None
+        return await _retry(lambda: True if self._s.acquire(False) else None, self._ready, timeout) is not None
+
+    def _ready(self) -> bool:
+        s = self._s
+        return not isinstance(s, _synchronize.Semaphore) or s._h.closed or s._h.u32(SEM_COUNT) > 0
 
     def release(self) -> None:
         """As the blocking object's release."""

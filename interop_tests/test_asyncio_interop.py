@@ -12,6 +12,7 @@ import pytest
 
 import gobridge.asyncio as ga
 from conftest import wait_for_path
+from shm_support import unique_tag
 
 BOUND = 60.0  # a guard against hangs, not a timing assertion
 
@@ -144,3 +145,31 @@ def test_go_peer_killed_while_tasks_await(gb_bin, sockdir, scheme):
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_queue_between_go_and_asyncio(gb_bin):
+    """Go (`gobridge queue put/get`, bridge/mp) and asyncio tasks share one
+    named queue: Go's puts reach 50 awaiting getters, asyncio's puts reach
+    Go's get, through a maxsize that makes both sides wait."""
+    name = unique_tag("aq")
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        async with ga.Queue(3, name=name) as q:
+            getters = [asyncio.create_task(q.get()) for _ in range(50)]
+            put = await loop.run_in_executor(None, lambda: subprocess.run(
+                [gb_bin, "queue", "put", name, *[json.dumps({"go": i}) for i in range(50)], "--timeout", "30"],
+                capture_output=True, text=True))
+            assert put.returncode == 0, put.stderr
+            got = await asyncio.gather(*getters)
+            assert sorted(g["go"] for g in got) == list(range(50))
+            reader = loop.run_in_executor(None, lambda: subprocess.run(
+                [gb_bin, "queue", "get", name, "--count", "40", "--timeout", "30"],
+                capture_output=True, text=True))
+            for i in range(40):  # maxsize 3: these wait for Go's gets
+                await q.put(["py", i])
+            out = await reader
+            assert out.returncode == 0, out.stderr
+            assert [json.loads(line) for line in out.stdout.splitlines()] == [["py", i] for i in range(40)]
+
+    run(main())

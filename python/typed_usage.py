@@ -257,6 +257,33 @@ def errors_are_builtins() -> List[type]:
     return kinds
 
 
+async def async_echo(address: str) -> Tuple[Any, int]:
+    """gobridge.asyncio: a listener, a client, a wrapped Pipe() end."""
+    import asyncio
+
+    import gobridge.asyncio as ga
+
+    async with ga.Listener(address, backlog=4, max_frame_size=1 << 20) as listener:
+        client_task: "asyncio.Task[ga.Connection]" = asyncio.create_task(ga.Client(address, timeout=5.0))
+        server: ga.Connection = await listener.accept()
+        client = await client_task
+        async with client, server:
+            await client.send({"q": 1})
+            value: Any = await server.recv()
+            await server.send_bytes(b"abc", 1, 2)
+            raw: bytes = await client.recv_bytes(maxlength=10)
+            buf = bytearray(8)
+            await client.send_bytes(raw)
+            n: int = await server.recv_bytes_into(buf, 1)
+            ready: bool = server.poll()
+            await client.drain()
+    a, b = gobridge.Pipe()
+    end: ga.Connection = ga.wrap(a)
+    end.close()
+    b.close()
+    return value, n + int(ready)
+
+
 if __name__ == "__main__":
     print(roundtrip([1, "a", [1, 2], {"x": None}]))
     print(one_way())

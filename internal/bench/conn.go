@@ -31,6 +31,11 @@ var connTransports = []struct {
 
 const mib = 1 << 20
 
+// asyncioTransports are the transports gobridge.asyncio runs on (a
+// descriptor to wait on): their tables also have "asyncio" rows, the
+// Python side awaiting on an event loop, next to the blocking ones.
+var asyncioTransports = map[string]bool{"unix": true, "fifo": true, "tcp": true}
+
 // benchTransports measures, in one run, every transport for every pairing
 // (RTT median and p99, 64-byte messages/s, 1 MiB throughput) next to
 // multiprocessing.Pipe, multiprocessing.Queue, a Go AF_UNIX socket carrying
@@ -182,6 +187,22 @@ func benchConns(ctx context.Context, o Options, only string) ([]Result, error) {
 					return err
 				}
 				add(tr.name+" 1MiB", "py->go", "MB/s", false, rate)
+				if !asyncioTransports[tr.name] {
+					return nil
+				}
+				step(tr.name + ": go-python, the Python side on gobridge.asyncio")
+				if samples, err = goPyRoundTripsRole(ctx, o, l, addr, rtts, "aecho"); err != nil {
+					return err
+				}
+				add(tr.name+" asyncio rtt", "go-py", "us", true, samples...)
+				if rate, err = goToPyRole(ctx, o, l, addr, msgs, "asink"); err != nil {
+					return err
+				}
+				add(tr.name+" asyncio 64B", "go->py", "msg/s", false, rate)
+				if rate, err = pyToGoRole(ctx, o, l, addr, msgs, "asource"); err != nil {
+					return err
+				}
+				add(tr.name+" asyncio 64B", "py->go", "msg/s", false, rate)
 				return nil
 			}()
 			if err != nil {

@@ -112,7 +112,13 @@ func benchUnix(ctx context.Context, o Options) ([]Result, error) {
 }
 
 func goPyRoundTrips(ctx context.Context, o Options, l *bridge.Listener, addr string, n int) ([]float64, error) {
-	c, wait, err := acceptPeer(ctx, o, l, "echo", addr)
+	return goPyRoundTripsRole(ctx, o, l, addr, n, "echo")
+}
+
+// goPyRoundTripsRole is goPyRoundTrips against the Python echo role named
+// (echo, or aecho: the same over gobridge.asyncio).
+func goPyRoundTripsRole(ctx context.Context, o Options, l *bridge.Listener, addr string, n int, role string) ([]float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, role, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +155,13 @@ func roundTrips(ctx context.Context, c *bridge.Conn, n int) ([]float64, error) {
 }
 
 func goToPy(ctx context.Context, o Options, l *bridge.Listener, addr string, n int) (float64, error) {
-	c, wait, err := acceptPeer(ctx, o, l, "sink", addr, fmt.Sprint(n))
+	return goToPyRole(ctx, o, l, addr, n, "sink")
+}
+
+// goToPyRole is goToPy into the Python sink role named (sink, or asink:
+// gobridge.asyncio).
+func goToPyRole(ctx context.Context, o Options, l *bridge.Listener, addr string, n int, role string) (float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, role, addr, fmt.Sprint(n))
 	if err != nil {
 		return 0, err
 	}
@@ -170,7 +182,13 @@ func goToPy(ctx context.Context, o Options, l *bridge.Listener, addr string, n i
 }
 
 func pyToGo(ctx context.Context, o Options, l *bridge.Listener, addr string, n int, batch ...string) (float64, error) {
-	c, wait, err := acceptPeer(ctx, o, l, append([]string{"source", addr, fmt.Sprint(n), "64"}, batch...)...)
+	return pyToGoRole(ctx, o, l, addr, n, "source", batch...)
+}
+
+// pyToGoRole is pyToGo from the Python source role named (source, or
+// asource: gobridge.asyncio).
+func pyToGoRole(ctx context.Context, o Options, l *bridge.Listener, addr string, n int, role string, batch ...string) (float64, error) {
+	c, wait, err := acceptPeer(ctx, o, l, append([]string{role, addr, fmt.Sprint(n), "64"}, batch...)...)
 	if err != nil {
 		return 0, err
 	}

@@ -60,7 +60,7 @@ TEST_TIMEOUT = float(os.environ.get("GOBRIDGE_CONFORMANCE_TIMEOUT", "30"))
 #: _test_multiprocessing's classes under test, in CPython's order.
 MP_CLASSES = ["_TestQueue", "_TestLock", "_TestSemaphore", "_TestCondition", "_TestEvent", "_TestBarrier",
               "_TestValue", "_TestArray", "_TestConnection", "_TestListener", "_TestListenerClient", "_TestPoll",
-              "TestWait"]
+              "_TestPicklingConnections", "TestWait"]
 #: test_mmap's classes.
 MMAP_CLASSES = ["MmapTests", "LargeMmapTests"]
 
@@ -260,7 +260,22 @@ def build(start_method: str = START_METHOD, module: str = __name__) -> Dict[str,
         cls.__qualname__ = name
         cls.__module__ = module
         classes[name] = _finish(cls, expected, tuple(_windows_tagname_tests(base)))
+    if module == __name__:
+        # Where a spawn or forkserver child's unpickler looks them up (by
+        # module and name); __getattr__ builds them there.
+        os.environ["GOBRIDGE_CONFORMANCE_START"] = start_method
+        globals().update(classes)
     return classes
+
+
+def __getattr__(name: str) -> type:
+    """A conformance class, built on first use: how a spawn or forkserver
+    child finds the class of the test that started it."""
+    if name in MMAP_CLASSES or name.startswith("WithProcesses") or name in MP_CLASSES:
+        classes = build(START_METHOD)
+        if name in classes:
+            return classes[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _IsolatedMmap(gobridge.mmap.mmap):

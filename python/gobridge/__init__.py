@@ -16,7 +16,8 @@ JoinableQueue, SimpleQueue), :mod:`gobridge.synchronize` (Lock, RLock,
 Semaphore, BoundedSemaphore, Event, Condition, Barrier), :mod:`gobridge.sharedctypes` (Value, Array, RawValue, RawArray),
 :mod:`gobridge.mmap`,
 :mod:`gobridge.process`, :mod:`gobridge.signals`; every public name is also
-here. ``gobridge._transport`` (the connection core and its transports) and
+here. :mod:`gobridge.asyncio` (imported on first use) has the connections,
+listeners and clients again with awaited calls. ``gobridge._transport`` (the connection core and its transports) and
 ``gobridge._internal`` (futex, ring, segments, OFD locks, layouts) are
 private.
 """
@@ -45,6 +46,14 @@ from .connection import AuthenticationError, Client, Connection, Listener, Pipe
 from .process import Process
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # gobridge.asyncio is imported on first use (it imports asyncio).
+    if name == "asyncio":
+        import importlib
+        return importlib.import_module(".asyncio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",

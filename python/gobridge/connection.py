@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import selectors
 import shutil
 import tempfile
 import time
 from multiprocessing import AuthenticationError
 from types import TracebackType
-from typing import Callable, Dict, Iterator, NamedTuple, Optional, Protocol, Tuple, Type, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Tuple, Type, Union
 
 from . import _authkey
 from ._address import RESERVED_SCHEMES, SCHEMES, join_tcp, parse_address
@@ -34,7 +35,7 @@ from ._transport import fifo, shm, tcp, unix
 from ._transport.base import Connection, Pipe, _check_max_frame_size
 
 __all__ = [
-    "Connection", "Pipe", "Listener", "Client", "SCHEME_IMPLS", "AuthenticationError", "HANDSHAKE_TIMEOUT",
+    "Connection", "Pipe", "Listener", "Client", "wait", "SCHEME_IMPLS", "AuthenticationError", "HANDSHAKE_TIMEOUT",
     "Address", "PeerAddress",
 ]
 
@@ -351,3 +352,63 @@ def Client(
     if key is not None:
         _handshake(conn, key, False, HANDSHAKE_TIMEOUT if timeout is None else timeout)
     return conn
+
+
+# wait(): how often connections without a descriptor (shm:) are polled, at
+# first and at most, in seconds.
+_POLL_FIRST = 0.0002
+_POLL_MAX = 0.01
+
+
+def wait(object_list: Iterable[Any], timeout: Optional[float] = None) -> List[Any]:
+    """Wait till an object in object_list is ready/readable, as
+    ``multiprocessing.connection.wait``; return those that are (in
+    object_list's order), or ``[]`` after timeout seconds (None: no limit).
+
+    Accepts what the stdlib's does (connections, gobridge's and the
+    stdlib's, sockets, objects with ``fileno()``, descriptors as ints) and
+    also ``shm:`` connections, which have no descriptor: while any is in
+    the list, the descriptors are waited on in slices of at most 10 ms and
+    the rings polled between them (readable: a message, end of stream or a
+    dead peer, as :meth:`Connection.poll` says). A gobridge connection
+    holding a message that is not yet returned (only shm: ones keep any
+    between calls) is ready at once. A closed connection raises OSError, as
+    the stdlib's does.
+    """
+    objs = list(object_list)
+    polled: List[Connection] = []  # no descriptor: Connection.poll
+    with selectors.DefaultSelector() as sel:
+        for obj in objs:
+            if isinstance(obj, Connection):
+                if obj.closed:
+                    raise OSError("handle is closed")
+                try:
+                    obj.fileno()
+                except OSError:
+                    polled.append(obj)
+                    continue
+                if obj._rend > obj._rstart:  # part of a message an interrupted receive took
+                    polled.append(obj)
+            sel.register(obj, selectors.EVENT_READ)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        step = _POLL_FIRST
+        while True:
+            ready = {id(o) for o in polled if o.poll(0)}
+            slice_: Optional[float]
+            if ready or (deadline is not None and deadline <= time.monotonic()):
+                slice_ = 0
+            elif polled:
+                slice_ = step
+                if deadline is not None:
+                    slice_ = max(0.0, min(slice_, deadline - time.monotonic()))
+                step = min(step * 2, _POLL_MAX)
+            else:
+                slice_ = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if sel.get_map():
+                ready.update(id(key.fileobj) for key, _ in sel.select(slice_))
+            elif slice_:
+                time.sleep(slice_)
+            if ready:
+                return [o for o in objs if id(o) in ready]
+            if deadline is not None and deadline <= time.monotonic():
+                return []

@@ -86,14 +86,14 @@ def test_send_recv_values_with_stdlib_peer(raw_pair):
 
 
 def test_many_small_frames_in_one_read(conn_raw):
-    """Frames written in one burst come out one by one, and poll sees the buffer."""
+    """Frames written in one burst come out one by one (each read exactly, the
+    rest left in the socket: test_readiness.py)."""
     conn, raw = conn_raw()
     frames = b"".join(struct.pack("!i", len(p)) + p for p in (gobridge.encode(i) for i in range(1000)))
     join = in_thread(raw.write, frames)
     assert conn.poll(10)
     assert conn.recv() == 0
     join()
-    # everything else is buffered now: poll answers without the socket
     raw.close()
     for i in range(1, 1000):
         assert conn.poll(0)

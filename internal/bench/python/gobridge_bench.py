@@ -9,6 +9,8 @@ Peer roles (the Go side listens on ADDR and drives the measurement):
   source ADDR N SIZE [BATCH]
                         connect, send N messages of SIZE payload bytes (batched in
                         set_write_buffer(BATCH) when given), wait for a reply
+  aecho ADDR, asink ADDR N, asource ADDR N SIZE
+                        the same three on gobridge.asyncio (one event loop, awaited calls)
 
 Python<->Python baselines, measured with a forked child as multiprocessing does:
   mp-pipe-rtt N         multiprocessing.Pipe round trips          -> {"samples_us": [...]}
@@ -50,6 +52,33 @@ def _source(conn: Any, n: int, size: int) -> None:
     for _ in range(n):
         conn.send(p)
     conn.recv()
+
+
+async def _aecho(addr: str) -> None:
+    import gobridge.asyncio as ga
+    async with await ga.Client(addr) as c:
+        try:
+            while True:
+                await c.send(await c.recv())
+        except EOFError:
+            pass
+
+
+async def _asink(addr: str, n: int) -> None:
+    import gobridge.asyncio as ga
+    async with await ga.Client(addr) as c:
+        for _ in range(n):
+            await c.recv()
+        await c.send("done")
+
+
+async def _asource(addr: str, n: int, size: int) -> None:
+    import gobridge.asyncio as ga
+    p = _payload(size)
+    async with await ga.Client(addr) as c:
+        for _ in range(n):
+            await c.send(p)
+        await c.recv()
 
 
 def _child(other_end: Any, fn: Callable[..., None], *args: Any) -> None:
@@ -106,6 +135,14 @@ def main(argv: List[str]) -> int:
             if len(args) > 3:
                 c.set_write_buffer(int(args[3]))  # the wait for the reply flushes
             _source(c, int(args[1]), int(args[2]))
+    elif role in ("aecho", "asink", "asource"):
+        import asyncio
+        if role == "aecho":
+            asyncio.run(_aecho(args[0]))
+        elif role == "asink":
+            asyncio.run(_asink(args[0], int(args[1])))
+        else:
+            asyncio.run(_asource(args[0], int(args[1]), int(args[2])))
     elif role == "mp-pipe-rtt":
         print(json.dumps({"samples_us": _rtt(multiprocessing.Pipe, int(args[0]))}))
     elif role == "gb-pipe-rtt":

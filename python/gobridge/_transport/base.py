@@ -9,9 +9,15 @@ Sends may be batched (:meth:`Connection.set_write_buffer`, Go's
 ``bridge.WithWriteBuffer``): frames then wait in the sender's buffer until it
 fills, :meth:`Connection.flush`, a receive or poll, or close.
 
-The reader keeps a buffer of its own: one ``readv`` fetches as many frames as
-the kernel holds (up to the buffer size), later receives slice them out
-without a system call, and ``poll`` counts them. A payload too large for the
+Reads are exact on every descriptor transport (SPEC 6.4): a receive reads
+the 4-byte (or 12-byte) header, then exactly that payload, and never a byte
+of the next message, as CPython does. What has not been returned stays in
+the kernel, so ``select``/``selectors``/``multiprocessing.connection.wait``/
+``loop.add_reader`` on ``fileno()`` see it, and processes sharing one end
+after ``fork()`` each get distinct messages. A transport whose bytes no
+descriptor announces (the shm ring) sets ``read_ahead = True``: its reads
+fill the receive buffer with as many frames as are there, later receives
+slice them out, and ``poll`` counts them. A payload too large for the
 buffer is read straight into its final object, which grows at most
 ``_GROW_STEP`` bytes ahead of what has arrived, so a header that lies about
 its size costs little.
@@ -35,7 +41,7 @@ from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, Unio
 
 from .._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from .._errors import BufferTooShort, CorruptError, FrameTooLargeError, ProtocolError
-from .fd import FdTransport
+from .fd import FdTransport, SharedFdTransport
 
 __all__ = ["Connection", "Pipe", "Transport", "HEADER", "pack_header"]
 
@@ -113,6 +119,12 @@ class Transport(Protocol):
     #: Why frames cannot be batched (set_write_buffer refuses), or None.
     no_batching: Optional[str]
 
+    # Optional: read_ahead = True lets reads fill the receive buffer past the
+    # message asked for (only where no descriptor announces readiness, and
+    # nothing else can read the bytes: the shm ring); without it every read
+    # is exact. fast_readinto, if not None, is readinto without a Python
+    # frame (None from it: nothing there on a non-blocking descriptor).
+
     def write(self, header: bytes, payload: Union[bytes, bytearray, memoryview]) -> None:
         """Write header then payload, whole, waiting for room."""
 
@@ -166,7 +178,7 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_broken",
-        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "__weakref__",
+        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "_exact", "_fastread", "_hview", "__weakref__",
     )
 
     def __init__(
@@ -209,6 +221,10 @@ class Connection:
         self._write = transport.write
         self._readinto = transport.readinto
         self._take: Optional[TakeFrame] = getattr(transport, "take_frame", None)
+        self._exact = not getattr(transport, "read_ahead", False)
+        self._fastread: Callable[[memoryview], Optional[int]] = (
+            getattr(transport, "fast_readinto", None) or transport.readinto)
+        self._hview: Optional[memoryview] = None
         # The transport while the connection is open, None once closed (the
         # hot paths test it, as CPython's test self._handle).
         self._handle = transport
@@ -261,8 +277,20 @@ class Connection:
                 self._handle = None
                 self._rview = memoryview(b"")
                 self._rbuf = None
+                self._hview = None
                 self._rstart = self._rend = 0
                 t.close()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Refused outside multiprocessing: a connection pickles (as the
+        stdlib's does) only for multiprocessing's own pickler, which passes
+        its descriptor to a spawn or forkserver child (``Process(args=(conn,))``)
+        or, through ``multiprocessing.reduction``'s resource sharer, to a
+        running one; see _reduce_connection."""
+        raise TypeError(
+            f"gobridge: cannot pickle {type(self).__name__} outside multiprocessing: pass it to a "
+            "multiprocessing Process (or Queue/Pipe) and its descriptor is passed along"
+        )
 
     def __enter__(self) -> Connection:
         return self
@@ -420,6 +448,10 @@ class Connection:
             raise self._not_readable()
         if self._wbuf:
             self.flush()
+        if self._exact and self._rstart == self._rend:
+            view = self._exact_frame(self._max_frame_size)
+            if view is not None:
+                return _decode(view)
         # Fast path: the whole frame is already buffered.
         start = self._rstart
         avail = self._rend - start
@@ -451,6 +483,10 @@ class Connection:
             if maxlength < 0:
                 raise ValueError("negative maxlength")
             limit = min(limit, maxlength)
+        if self._exact and self._rstart == self._rend:
+            view = self._exact_frame(limit)
+            if view is not None:
+                return view.tobytes()
         start = self._rstart
         avail = self._rend - start
         if avail >= 4:
@@ -499,7 +535,8 @@ class Connection:
     def poll(self, timeout: Optional[float] = 0.0) -> bool:
         """Whether a message (whole or partial) or end of stream can be read now.
 
-        Buffered bytes count without a system call. ``timeout=None`` waits
+        On a descriptor this is exactly what ``select`` on :meth:`fileno`
+        says (no message is held back in user space between calls). ``timeout=None`` waits
         indefinitely; 0 (the default) does not wait. A connection the peer
         broke (:class:`CorruptError`) is readable: the receive raises.
         """
@@ -514,6 +551,44 @@ class Connection:
             return True
         return t.wait(timeout)
 
+    def _exact_frame(self, limit: int) -> Optional[memoryview]:
+        """The exact reads' fast path (the buffer is empty): read a 4-byte
+        header, then exactly its payload, into the receive buffer; return a
+        view of the payload (valid until the next receive), consumed. None:
+        not that simple (end of stream, a short read, a 12-byte header, a
+        payload over limit or larger than the buffer); what was read is left
+        in the buffer, unconsumed, for the general path to go on from."""
+        hview = self._hview
+        if hview is None:
+            self._rbuf = bytearray(_BUF_SIZE)
+            self._rview = memoryview(self._rbuf)
+            hview = self._hview = self._rview[:4]
+        readinto = self._fastread
+        self._rstart = self._rend = 0
+        try:
+            got = readinto(hview)
+            if got != 4:
+                self._rend = got or 0  # None: a non-blocking descriptor had nothing
+                return None
+            # The header stays in the buffer until the payload is in: an
+            # interrupted read (a signal handler raised) resumes from it.
+            self._rend = 4
+            n = _unpack_header(hview)[0]
+            if not 0 <= n <= limit or n > _BUF_SIZE - 4:
+                return None
+            if n:
+                view = self._rview[4:4 + n]
+                got = readinto(view)
+                if got != n:
+                    self._rend = 4 + (got or 0)
+                    return None
+                self._rend = 0
+                return view
+        except CorruptError as e:
+            raise self._break(e) from None
+        self._rend = 0
+        return self._rview[4:4]
+
     def _taken(self, limit: int) -> Optional[bytes]:
         assert self._take is not None
         try:
@@ -526,6 +601,7 @@ class Connection:
         if self._rbuf is None:
             self._rbuf = bytearray(_BUF_SIZE)
             self._rview = memoryview(self._rbuf)
+            self._hview = self._rview[:4]
         view = self._rview
         if self._handle is None:
             raise OSError("handle is closed")
@@ -538,7 +614,11 @@ class Connection:
                 view[:kept] = view[self._rstart:self._rend]
                 self._rstart, self._rend = 0, kept
             try:
-                got = readinto(view[self._rend:])
+                # Exact reads (every descriptor transport): never past the
+                # bytes asked for, so nothing of a later message leaves the
+                # kernel before its receive (readiness stays exact, forked
+                # readers never share bytes).
+                got = readinto(view[self._rend:self._rstart + need] if self._exact else view[self._rend:])
             except CorruptError as e:
                 raise self._break(e) from None
             if got == 0:
@@ -629,6 +709,54 @@ class Connection:
                     "bad message stream: a receive was interrupted inside a message"
                 ))
             raise
+
+
+# --- pickling for multiprocessing children (spawn, forkserver) ----------------
+#
+# As multiprocessing.connection's reduce_connection: the descriptor travels
+# as a reduction.DupFd (duplicated into the spawned child's pass_fds, sent
+# to the forkserver, or through the resource sharer to a running process),
+# and the child builds a connection of the same kind over it.
+
+
+def _reduce_connection(conn: Connection) -> Tuple[Callable[..., Connection], Tuple[Any, ...]]:
+    t = conn._handle
+    if t is None:
+        raise OSError("handle is closed")
+    fds = getattr(t, "fds", None)
+    if type(t) not in (FdTransport, SharedFdTransport) or fds is None:
+        raise TypeError(
+            f"gobridge: a connection over {t.describe()} cannot be pickled: only descriptor "
+            "connections (sockets, pipes, FIFOs) go to multiprocessing children; "
+            "give the child the address and connect there"
+        )
+    from multiprocessing import reduction
+    if conn._wbuf:
+        conn.flush()  # the child must not see later frames before these
+    rfd, wfd = fds()
+    dup_r = reduction.DupFd(rfd) if rfd is not None else None
+    dup_w = None if wfd is None else dup_r if wfd == rfd else reduction.DupFd(wfd)
+    return _rebuild_connection, (type(t) is SharedFdTransport, dup_r, dup_w, conn._readable,
+                                 conn._writable, conn._max_frame_size)
+
+
+def _rebuild_connection(shared: bool, dup_r: Any, dup_w: Any, readable: bool, writable: bool,
+                        max_frame_size: int) -> Connection:
+    rfd = dup_r.detach() if dup_r is not None else None
+    wfd = rfd if dup_w is dup_r else (dup_w.detach() if dup_w is not None else None)
+    for fd in {rfd, wfd} - {None}:
+        assert fd is not None
+        os.set_blocking(fd, True)
+    cls = SharedFdTransport if shared else FdTransport
+    return Connection._over(cls(rfd, wfd), readable, writable, max_frame_size=max_frame_size)
+
+
+def _register_reducers() -> None:
+    from multiprocessing import reduction
+    reduction.register(Connection, _reduce_connection)
+
+
+_register_reducers()
 
 
 def Pipe(

@@ -4,10 +4,11 @@ FIFOs (wire/SPEC.md 5, 6). gobridge._transport.base frames the bytes."""
 from __future__ import annotations
 
 import fcntl
+import io
 import math
 import os
 import select
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 __all__ = ["FdTransport", "SharedFdTransport", "PIPE_BUF"]
 
@@ -32,7 +33,7 @@ class FdTransport:
     A FIFO's write end that other writers share is a :class:`SharedFdTransport`.
     """
 
-    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching")
+    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching", "fast_readinto")
 
     def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
         self._rfd = rfd
@@ -40,6 +41,15 @@ class FdTransport:
         self._poller: Any = None
         #: Why set_write_buffer is refused, or None.
         self.no_batching: Optional[str] = None
+        #: readinto without a Python frame (one read(2), None where a
+        #: non-blocking descriptor has nothing), for the connection's
+        #: fast path; None: use readinto.
+        self.fast_readinto: Optional[Callable[[memoryview], Optional[int]]] = None
+        if rfd is not None:
+            try:
+                self.fast_readinto = io.FileIO(rfd, "rb", closefd=False).readinto
+            except (OSError, ValueError):
+                pass
 
     def __del__(self) -> None:
         # A safety net against descriptor leaks, as in multiprocessing; the
@@ -48,6 +58,11 @@ class FdTransport:
             self.close()
         except OSError:
             pass
+
+    def fds(self) -> "tuple[Optional[int], Optional[int]]":
+        """(read descriptor, write descriptor), for pickling (the same one twice
+        for a socket)."""
+        return self._rfd, self._wfd
 
     def describe(self) -> str:
         fd = self._rfd if self._rfd is not None else self._wfd

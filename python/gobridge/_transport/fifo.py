@@ -582,6 +582,28 @@ class FifoListener:
                 if fd == rfd:
                     self._read_requests(rfd)
 
+    def accept_nowait(self) -> Tuple[Optional[Connection], List[int]]:
+        """One step of :meth:`accept` that never waits (gobridge.asyncio's):
+        the connection of a finished handshake, or None and the descriptors
+        to wait on (readable: call again). Reads the requests there are and
+        starts their handshakes."""
+        rfd = self._rfd
+        if rfd is None:
+            raise OSError("listener is closed")
+        conn = self._pending.take()
+        if conn is not None:
+            return conn, []
+        while self._names and self._start(self._names[0]):
+            self._names.popleft()
+        if not self._names and not self._pending.full():
+            self._read_requests(rfd)
+            while self._names and self._start(self._names[0]):
+                self._names.popleft()
+        fds = [self._pending.fileno()]
+        if not self._names and not self._pending.full():
+            fds.append(rfd)
+        return None, fds
+
     def _start(self, name: bytes) -> bool:
         """Start the handshake for a request; False when the handshakes are full."""
         if self._pending.full():

@@ -140,6 +140,9 @@ class ShmTransport:
     memory and socket are released."""
 
     no_batching: Optional[str] = None
+    #: No descriptor announces the ring's bytes, so reads may fill the
+    #: connection's buffer (gobridge._transport.base).
+    read_ahead = True
 
     def __init__(self, mm: _mmap.mmap, sock: socket.socket, r0: Ring, r1: Ring, dialer: bool, name: str) -> None:
         self._in, self._out = (r1, r0) if dialer else (r0, r1)
@@ -258,6 +261,28 @@ class ShmConnection(Connection):
 
     def __repr__(self) -> str:
         return f"<ShmConnection shm:{self.name} {'closed' if self.closed else 'open'}>"
+
+    def __reduce__(self) -> "tuple[Callable[..., object], tuple[object, ...]]":
+        """Refused: see _reduce_shm_connection."""
+        return _reduce_shm_connection(self)
+
+
+def _reduce_shm_connection(conn: ShmConnection) -> "tuple[Callable[..., object], tuple[object, ...]]":
+    """An shm: connection is not pickled (for multiprocessing children or
+    otherwise): its rings have exactly one reader and one writer, which a
+    copy in a child would break. TypeError, with what to do instead."""
+    raise TypeError(
+        f"gobridge: an shm: connection (shm:{conn.name}) cannot be pickled: its rings have one "
+        "reader and one writer; pass the child the address and connect there, or use a unix: connection"
+    )
+
+
+def _register_reducers() -> None:
+    from multiprocessing import reduction
+    reduction.register(ShmConnection, _reduce_shm_connection)
+
+
+_register_reducers()
 
 
 # --- the connection's memory (SPEC 11.2, 11.3) ---------------------------------

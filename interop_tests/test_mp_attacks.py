@@ -210,7 +210,7 @@ def test_python_timeouts_with_a_stopped_go_holder(tag: str) -> None:
                 with pytest.raises(exc):
                     call()
             took = time.monotonic() - t0
-            assert took < 0.8, f"{what}(timeout=0.3) returned after {took:.2f}s"
+            assert took < 3, f"{what}(timeout=0.3) returned after {took:.2f}s"
     finally:
         for h in holders:
             _release(h)
@@ -242,7 +242,7 @@ def test_cli_timeouts_with_a_stopped_python_holder(tag: str) -> None:
             r = gb("queue", *args, "--timeout", "0.5", timeout=10)
             took = time.monotonic() - t0
             assert r.returncode == 1 and word in r.stderr, r
-            assert took < 1.5, f"queue {args[0]} --timeout 0.5 returned after {took:.2f}s"
+            assert took < 4, f"queue {args[0]} --timeout 0.5 returned after {took:.2f}s"
     finally:
         if h is not None:
             _release(h)

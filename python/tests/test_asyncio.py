@@ -255,11 +255,42 @@ def test_shm_refused_and_errors_of_client(sockdir):
         gobridge.mkfifo(os.path.join(sockdir, "nobody"))
         with pytest.raises(TimeoutError):
             await ga.Client("fifo:" + os.path.join(sockdir, "nobody"), timeout=0.05)
-        with pytest.raises(ValueError):
+        with pytest.raises(FileNotFoundError):
             await ga.Client("unix:" + os.path.join(sockdir, "x"), authkey=b"k")  # as gobridge.Client
 
     run(main())
     assert sorted(os.listdir(sockdir)) == ["nobody"]
+
+
+@pytest.mark.parametrize("scheme", ["unix", "fifo", "tcp"])
+def test_authkey_handshake_both_ways(sockdir, scheme):
+    """An asyncio Listener with an authkey accepts a client with the key (as
+    gobridge.Listener does, SPEC 14); a wrong key fails that client's accept
+    with AuthenticationError on both ends and the listener keeps serving."""
+    address = "tcp:127.0.0.1:0" if scheme == "tcp" else f"{scheme}:" + os.path.join(sockdir, "k")
+
+    async def main():
+        async with ga.Listener(address, authkey=b"secret") as listener:
+            where = listener.address
+
+            async def serve():
+                with pytest.raises(gobridge.AuthenticationError):
+                    await listener.accept()
+                c = await listener.accept()
+                async with c:
+                    await c.send(await c.recv())
+
+            server = asyncio.ensure_future(serve())
+            with pytest.raises(gobridge.AuthenticationError):
+                await ga.Client(where, authkey=b"wrong")
+            c = await ga.Client(where, authkey=b"secret")
+            async with c:
+                await c.send({"n": 1})
+                assert await c.recv() == {"n": 1}
+            await server
+
+    run(main())
+    assert os.listdir(sockdir) == []
 
 
 def test_open_fifo_shared_writers(sockdir):

@@ -135,7 +135,7 @@ class Connection:
             )
         if conn._wbuf:
             conn.flush()
-        rfd, wfd = t.fds()
+        rfd, wfd = t._rfd, t._wfd
         self._conn = conn
         self._rfd = rfd if conn.readable else None
         self._wfd = wfd if conn.writable else None
@@ -597,12 +597,12 @@ class Listener:
             ) from None
 
     @property
-    def address(self) -> str:
-        """The address listened on (the one picked when given none)."""
+    def address(self) -> Any:
+        """The address listened on (the one picked when given none), as :class:`gobridge.Listener`'s."""
         return self._listener.address
 
     @property
-    def last_accepted(self) -> Optional[str]:
+    def last_accepted(self) -> Any:
         """The peer address of the last accepted connection, as :class:`gobridge.Listener`'s."""
         return self._listener.last_accepted
 
@@ -621,7 +621,7 @@ class Listener:
             if impl is None:
                 raise OSError("listener is closed")
             step = getattr(impl, "accept_nowait", None)
-            peer: Optional[str]
+            peer: Any
             if step is not None:
                 conn, fds = step()
                 peer = None

@@ -1,7 +1,7 @@
 """What idle gobridge.asyncio waiters cost (issue 16): not a benchmark the
 CLI runs, a script to run by hand:
 
-    python internal/bench/python/gobridge_bench_idle.py [SECONDS]
+    python interop_tests/asyncio_idle.py [SECONDS]
 
 Each case leaves tasks awaiting something that never comes (a queue get, a
 put on a full queue, a semaphore, a lock held by another handle, connection

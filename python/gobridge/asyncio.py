@@ -640,7 +640,9 @@ class Listener:
             handshake = getattr(_connection, "_handshake")
             timeout = getattr(blocking, "_handshake_timeout")
             accepted = conn
-            await _in_executor(lambda: handshake(accepted, authkey, True, timeout), lambda _: None)
+            # Cancelled, the handshake still ends within its timeout; the
+            # connection is then closed (a failed handshake closes it itself).
+            await _in_executor(lambda: handshake(accepted, authkey, True, timeout), lambda _: accepted.close())
         return wrap(conn)
 
     def close(self) -> None:

@@ -3,10 +3,12 @@ package interop_tests
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,11 +67,22 @@ func normalizeInts(v any) any {
 // and fifo:, each doing request/response; the Python side is one event loop.
 func TestGoClientsAsyncioListener(t *testing.T) {
 	const clients, rounds = 100, 20
-	for _, scheme := range []string{"unix", "fifo"} {
+	for _, scheme := range []string{"unix", "fifo", "tcp"} {
 		t.Run(scheme, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			addr := scheme + ":" + filepath.Join(testenv.ShortDir(t), "a")
+			if scheme == "tcp" {
+				l, err := bridge.Listen("tcp:127.0.0.1:0")
+				if errors.Is(err, bridge.ErrUnsupportedTransport) {
+					t.Skip("no tcp: transport in this build")
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				l.Close()
+				addr = "tcp:127.0.0.1:0"
+			}
 			cmd := testenv.PythonCmd(t, asyncioPeer(), "echo", addr, fmt.Sprint(clients))
 			cmd.Stderr = os.Stderr
 			out, err := cmd.StdoutPipe()
@@ -80,9 +93,11 @@ func TestGoClientsAsyncioListener(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "listening\n" {
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "listening ") {
 				t.Fatalf("peer: %q, %v", line, err)
 			}
+			addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
 			var wg sync.WaitGroup
 			errs := make(chan error, clients)
 			for i := 0; i < clients; i++ {

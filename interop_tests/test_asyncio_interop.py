@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
+import gobridge
 import gobridge.asyncio as ga
+import gobridge.connection
 from conftest import wait_for_path
 from shm_support import unique_tag
 
@@ -32,19 +34,31 @@ def _echo(gb_bin, addr, path):
     return proc
 
 
+def _echo_at(gb_bin, scheme, sockdir):
+    """`gobridge echo` on a scheme; (process, the address it listens on)."""
+    if scheme != "tcp":
+        path = os.path.join(sockdir, "e")
+        return _echo(gb_bin, f"{scheme}:{path}", path), f"{scheme}:{path}"
+    if "tcp" not in gobridge.connection.SCHEME_IMPLS:
+        pytest.skip("no tcp: transport in this build")
+    proc = subprocess.Popen([gb_bin, "echo", "tcp:127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()  # "gobridge: listening on tcp:127.0.0.1:PORT"
+    assert "listening on tcp:" in line, line
+    return proc, line.split("listening on ", 1)[1].strip()
+
+
 def _stop(proc):
     if proc.poll() is None:
         proc.terminate()
     proc.communicate(timeout=30)
 
 
-@pytest.mark.parametrize("scheme", ["unix", "fifo"])
+@pytest.mark.parametrize("scheme", ["unix", "fifo", "tcp"])
 def test_hundred_tasks_against_go_echo(gb_bin, sockdir, scheme):
-    path = os.path.join(sockdir, "e")
-    proc = _echo(gb_bin, f"{scheme}:{path}", path)
+    proc, addr = _echo_at(gb_bin, scheme, sockdir)
     try:
         async def client(i):
-            async with await ga.Client(f"{scheme}:{path}", timeout=20) as c:
+            async with await ga.Client(addr, timeout=20) as c:
                 for j in range(20):
                     want = {"task": i, "n": j, "s": "y" * ((i * 7 + j) % 500), "b": bytes([i % 256]) * j}
                     await c.send(want)
@@ -123,13 +137,12 @@ def test_cancelled_recv_of_go_frame_resumes(gb_bin, sockdir):
     run(main())
 
 
-@pytest.mark.parametrize("scheme", ["unix", "fifo"])
+@pytest.mark.parametrize("scheme", ["unix", "fifo", "tcp"])
 def test_go_peer_killed_while_tasks_await(gb_bin, sockdir, scheme):
-    path = os.path.join(sockdir, "e")
-    proc = _echo(gb_bin, f"{scheme}:{path}", path)
+    proc, addr = _echo_at(gb_bin, scheme, sockdir)
     try:
         async def main():
-            conns = [await ga.Client(f"{scheme}:{path}", timeout=20) for _ in range(100)]
+            conns = [await ga.Client(addr, timeout=20) for _ in range(100)]
             for c in conns:  # every connection is served before the kill
                 await c.send(1)
                 assert await c.recv() == 1

@@ -1,6 +1,7 @@
 """Python asyncio peer for the Go interop tests of gobridge.asyncio (interop_tests/asyncio_test.go).
 
-    python asyncio_peer.py echo ADDR N   listen on ADDR with gobridge.asyncio, print "listening",
+    python asyncio_peer.py echo ADDR N   listen on ADDR with gobridge.asyncio, print "listening ADDRESS"
+                                         (the address it listens on: tcp:HOST:0 picks a port),
                                          serve N clients at once (each: reply [seq, msg] to every
                                          message, seq counting that client's messages, until end of
                                          stream), then exit 0
@@ -28,7 +29,7 @@ async def serve(c: ga.Connection) -> int:
 
 async def echo(addr: str, n: int) -> None:
     async with ga.Listener(addr, backlog=128) as listener:
-        print("listening", flush=True)
+        print("listening", listener.address, flush=True)
         conns = [await listener.accept() for _ in range(n)]
         await asyncio.gather(*(serve(c) for c in conns))
 

@@ -135,7 +135,7 @@ class Connection:
             )
         if conn._wbuf:
             conn.flush()
-        rfd, wfd = t.fds()
+        rfd, wfd = t._rfd, t._wfd
         self._conn = conn
         self._rfd = rfd if conn.readable else None
         self._wfd = wfd if conn.writable else None
@@ -639,7 +639,9 @@ class Listener:
         if authkey is not None:  # the blocking listener's handshake (SPEC 14), bounded by its timeout
             timeout = blocking._handshake_timeout
             accepted = conn
-            await _in_executor(lambda: _connection._handshake(accepted, authkey, True, timeout), lambda _: None)
+            # Cancelled, the handshake still ends within its timeout; the
+            # connection is then closed (a failed handshake closes it itself).
+            await _in_executor(lambda: _connection._handshake(accepted, authkey, True, timeout), lambda _: accepted.close())
         return wrap(conn)
 
     def close(self) -> None:

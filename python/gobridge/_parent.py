@@ -81,6 +81,7 @@ def child_environ(conn: Connection, environ: Optional[Mapping[str, str]] = None)
     ``subprocess``. Close the parent's copy of conn after starting the child.
     """
     env = dict(os.environ if environ is None else environ)
+    conn._share()  # the child reads the same socket: no lengths peeked ahead
     env[ENV_FD] = str(conn.fileno())
     env[ENV_FD_MODE] = ("r" if conn.readable else "") + ("w" if conn.writable else "")
     env[ENV_MAX_FRAME] = str(conn.max_frame_size)

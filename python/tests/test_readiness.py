@@ -287,3 +287,45 @@ def test_wait_mixes_every_kind_of_object(sockdir):
             c.close()
         os.close(pr)
         os.close(pw)
+
+
+def test_a_foreign_reader_does_not_misframe_the_peeked_lengths(conn_raw):
+    """A socket receive peeks at the frames queued behind the one it takes
+    and reads each next one in one read, checking its header. A reader
+    gobridge cannot know of (a raw duplicate of the descriptor) taking a
+    frame in between makes the check fail: the messages still come whole."""
+    conn, raw = conn_raw()
+    payloads = [gobridge.encode(v) for v in (1, "b" * 9, [3], "d" * 49, 5)]
+    raw.write(b"".join(struct.pack("!i", len(p)) + p for p in payloads))
+    assert conn.recv() == 1
+    thief = os.dup(conn.fileno())
+    try:
+        stolen = os.read(thief, 4 + len(payloads[1]))  # exactly the next frame
+    finally:
+        os.close(thief)
+    assert stolen[4:] == payloads[1]
+    assert conn.recv() == [3]  # shorter than the length peeked for it
+    assert conn.recv() == "d" * 49
+    assert conn.recv() == 5
+    assert not conn.poll(0)
+    raw.write(struct.pack("!i", 1) + gobridge.encode(6))
+    assert conn.recv() == 6
+
+
+def test_handed_down_and_forked_connections_stop_peeking():
+    """After fork(), pickling or child_environ a connection never relies on
+    lengths it peeked: other processes may read the socket."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+    a, b = gobridge.Pipe()
+    c, d = gobridge.Pipe()
+    try:
+        assert a._peek is not None
+        gobridge.child_environ(a)
+        assert a._peek is None
+        copy = pickle.loads(ForkingPickler.dumps(c))
+        assert c._peek is None and copy._peek is None
+        copy.close()
+    finally:
+        for x in (a, b, c, d):
+            x.close()

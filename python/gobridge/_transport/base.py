@@ -14,7 +14,9 @@ the 4-byte (or 12-byte) header, then exactly that payload, and never a byte
 of the next message, as CPython does. What has not been returned stays in
 the kernel, so ``select``/``selectors``/``multiprocessing.connection.wait``/
 ``loop.add_reader`` on ``fileno()`` see it, and processes sharing one end
-after ``fork()`` each get distinct messages. A transport whose bytes no
+after ``fork()`` each get distinct messages. On a stream socket a receive
+may peek (``MSG_PEEK``) at the frames queued behind its own and read each
+later one in a single read (see ``_peeked_frame``). A transport whose bytes no
 descriptor announces (the shm ring) sets ``read_ahead = True``: its reads
 fill the receive buffer with as many frames as are there, later receives
 slice them out, and ``poll`` counts them. A payload too large for the
@@ -37,7 +39,7 @@ import os
 import socket
 import struct
 from types import TracebackType
-from typing import Any, Callable, Optional, Protocol, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, List, Optional, Protocol, Tuple, Type, TypeVar, Union
 
 from .._codec import DEFAULT_MAX_FRAME_SIZE, Default, ReadableBuffer, _decode, encode
 from .._errors import BufferTooShort, CorruptError, FrameTooLargeError, ProtocolError
@@ -67,6 +69,25 @@ _BUF_SIZE = 256 * 1024
 _GROW_STEP = 1024 * 1024
 
 _TRUNCATED = "got end of file during message"
+
+# A socket receive peeks at most this many bytes to learn the lengths of
+# the frames queued behind the one it reads (_peeked_frame).
+_PEEK_SIZE = 64 * 1024
+# After a peek that found at most one frame, this many receives read header
+# and payload without one.
+_PEEK_SKIP = 16
+
+# Bumped in parent and child at every os.fork(): a connection made before it
+# may now be read by several processes, so it stops peeking (_peeked_frame).
+_fork_generation = [0]
+
+
+def _forked() -> None:
+    _fork_generation[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_parent=_forked, after_in_child=_forked)
 
 # Where a connection's frame limit is set, for the messages that say how.
 _RAISE_LIMIT = "pass a larger max_frame_size= to Client/Listener/Pipe/open_fifo/Process"
@@ -178,7 +199,8 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_broken",
-        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "_exact", "_fastread", "_hview", "__weakref__",
+        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "_exact", "_fastread", "_hview", "_peek", "_known", "_known_gen", "_peek_skip",
+        "__weakref__",
     )
 
     def __init__(
@@ -225,6 +247,12 @@ class Connection:
         self._fastread: Callable[[memoryview], Optional[int]] = (
             getattr(transport, "fast_readinto", None) or transport.readinto)
         self._hview: Optional[memoryview] = None
+        # Sockets: lengths of whole frames a peek saw at the head of the
+        # socket's queue, still there (see _peeked_frame).
+        self._peek: Optional[Callable[[memoryview], int]] = getattr(transport, "peek", None) if self._exact else None
+        self._known: List[int] = []
+        self._known_gen = _fork_generation[0]  # the fork generation it was made in
+        self._peek_skip = 0  # receives left before the next peek
         # The transport while the connection is open, None once closed (the
         # hot paths test it, as CPython's test self._handle).
         self._handle = transport
@@ -449,9 +477,14 @@ class Connection:
         if self._wbuf:
             self.flush()
         if self._exact and self._rstart == self._rend:
-            view = self._exact_frame(self._max_frame_size)
-            if view is not None:
-                return _decode(view)
+            if self._peek is not None and self._rbuf is not None:
+                view = self._peeked_frame(self._max_frame_size)
+                if view is not None:
+                    return _decode(view)
+            if self._rstart == self._rend:
+                view = self._exact_frame(self._max_frame_size)
+                if view is not None:
+                    return _decode(view)
         # Fast path: the whole frame is already buffered.
         start = self._rstart
         avail = self._rend - start
@@ -484,9 +517,14 @@ class Connection:
                 raise ValueError("negative maxlength")
             limit = min(limit, maxlength)
         if self._exact and self._rstart == self._rend:
-            view = self._exact_frame(limit)
-            if view is not None:
-                return view.tobytes()
+            if self._peek is not None and self._rbuf is not None:
+                view = self._peeked_frame(limit)
+                if view is not None:
+                    return view.tobytes()
+            if self._rstart == self._rend:
+                view = self._exact_frame(limit)
+                if view is not None:
+                    return view.tobytes()
         start = self._rstart
         avail = self._rend - start
         if avail >= 4:
@@ -550,6 +588,82 @@ class Connection:
         if self._rend > self._rstart:
             return True
         return t.wait(timeout)
+
+    def _share(self) -> None:
+        """Another process may read this connection's descriptor from now on
+        (pickled for a child, handed down): never trust peeked lengths again."""
+        self._peek = None
+        self._known = []
+
+    def _peeked_frame(self, limit: int) -> Optional[memoryview]:
+        """Exact reads with one system call per message while messages queue
+        up: a peek (MSG_PEEK, nothing consumed) notes the lengths of the whole
+        frames at the head of the socket; each receive then reads exactly
+        the next one, header and payload, in one read, and checks that the
+        header is the one peeked. The kernel keeps every byte not returned,
+        as with _exact_frame. A connection that lived through a fork() (in
+        parent and child), was pickled or handed down never peeks again:
+        other processes may read it. If another reader took bytes anyway,
+        the check sees it and the general path goes on from what was read.
+        None: use _exact_frame."""
+        if self._known_gen != _fork_generation[0]:
+            # It lived through a fork(): other processes may read it now.
+            self._share()
+            return None
+        rview = self._rview
+        known = self._known
+        if known:
+            n = known.pop()
+            if n <= limit:
+                try:
+                    got = self._fastread(rview[:4 + n])
+                except CorruptError as e:
+                    raise self._break(e) from None
+                if got == 4 + n and _unpack_header(rview)[0] == n:
+                    self._rstart = self._rend = 0
+                    return rview[4:4 + n]
+                known.clear()
+                self._rstart, self._rend = 0, got or 0  # the general path goes on from here
+                return None
+            known.clear()
+            return None
+        if self._peek_skip:
+            # The last peek found one frame: the receiver keeps up, a peek
+            # would be one more system call per message.
+            self._peek_skip -= 1
+            return None
+        assert self._peek is not None
+        try:
+            got = self._peek(rview[:_PEEK_SIZE])
+        except CorruptError as e:
+            raise self._break(e) from None
+        off = 0
+        lengths = []
+        max_n = self._max_frame_size
+        while off + 4 <= got:
+            n = _unpack_header(rview, off)[0]
+            if n < 0 or n > max_n or off + 4 + n > got:
+                break
+            lengths.append(n)
+            off += 4 + n
+        if len(lengths) < 2:
+            self._peek_skip = _PEEK_SKIP
+        if not lengths:
+            return None  # _exact_frame reads it (and any error) as usual
+        lengths.reverse()
+        n = lengths.pop()  # the first: read now
+        if n > limit:
+            return None
+        try:
+            got = self._fastread(rview[:4 + n])
+        except CorruptError as e:
+            raise self._break(e) from None
+        if got == 4 + n and _unpack_header(rview)[0] == n:
+            self._known = lengths
+            self._rstart = self._rend = 0
+            return rview[4:4 + n]
+        self._rstart, self._rend = 0, got or 0  # the general path goes on from here
+        return None
 
     def _exact_frame(self, limit: int) -> Optional[memoryview]:
         """The exact reads' fast path (the buffer is empty): read a 4-byte
@@ -733,6 +847,7 @@ def _reduce_connection(conn: Connection) -> Tuple[Callable[..., Connection], Tup
     from multiprocessing import reduction
     if conn._wbuf:
         conn.flush()  # the child must not see later frames before these
+    conn._share()
     rfd, wfd = fds()
     dup_r = reduction.DupFd(rfd) if rfd is not None else None
     dup_w = None if wfd is None else dup_r if wfd == rfd else reduction.DupFd(wfd)
@@ -748,7 +863,9 @@ def _rebuild_connection(shared: bool, dup_r: Any, dup_w: Any, readable: bool, wr
         assert fd is not None
         os.set_blocking(fd, True)
     cls = SharedFdTransport if shared else FdTransport
-    return Connection._over(cls(rfd, wfd), readable, writable, max_frame_size=max_frame_size)
+    conn = Connection._over(cls(rfd, wfd), readable, writable, max_frame_size=max_frame_size)
+    conn._share()  # the parent still holds the descriptor
+    return conn
 
 
 def _register_reducers() -> None:

@@ -8,6 +8,8 @@ import io
 import math
 import os
 import select
+import socket
+import stat
 from typing import Any, Callable, Optional, Union
 
 __all__ = ["FdTransport", "SharedFdTransport", "PIPE_BUF"]
@@ -33,7 +35,7 @@ class FdTransport:
     A FIFO's write end that other writers share is a :class:`SharedFdTransport`.
     """
 
-    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching", "fast_readinto")
+    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching", "fast_readinto", "peek")
 
     def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
         self._rfd = rfd
@@ -45,19 +47,38 @@ class FdTransport:
         #: non-blocking descriptor has nothing), for the connection's
         #: fast path; None: use readinto.
         self.fast_readinto: Optional[Callable[[memoryview], Optional[int]]] = None
+        #: On a stream socket: peek(view) copies what is queued (waiting
+        #: for a byte) without consuming it; 0 at end of stream.
+        self.peek: Optional[Callable[[memoryview], int]] = None
         if rfd is not None:
             try:
                 self.fast_readinto = io.FileIO(rfd, "rb", closefd=False).readinto
+                if stat.S_ISSOCK(os.fstat(rfd).st_mode):
+                    probe = socket.socket(fileno=rfd)
+                    try:
+                        if probe.type == socket.SOCK_STREAM:
+                            self.peek = self._peek
+                    finally:
+                        probe.detach()
             except (OSError, ValueError):
                 pass
 
-    def __del__(self) -> None:
-        # A safety net against descriptor leaks, as in multiprocessing; the
-        # owner is expected to call close().
+    def _peek(self, view: memoryview) -> int:
+        """recv(MSG_PEEK) into view: what the socket holds, nothing consumed;
+        waits for a byte, 0 at end of stream. A socket object wraps the
+        descriptor only for the call (none is kept: its finalizer would close
+        the descriptor)."""
+        if socket.getdefaulttimeout() is not None:
+            # socket() would make the descriptor non-blocking: take no peek
+            self.peek = None
+            return 0
+        fd = self._rfd
+        assert fd is not None
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fd)
         try:
-            self.close()
-        except OSError:
-            pass
+            return s.recv_into(view, 0, socket.MSG_PEEK)
+        finally:
+            s.detach()
 
     def fds(self) -> "tuple[Optional[int], Optional[int]]":
         """(read descriptor, write descriptor), for pickling (the same one twice
@@ -77,6 +98,7 @@ class FdTransport:
     def close(self) -> None:
         rfd, wfd = self._rfd, self._wfd
         self._rfd = self._wfd = None
+        self.peek = None
         try:
             if rfd is not None:
                 os.close(rfd)

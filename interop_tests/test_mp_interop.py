@@ -205,8 +205,14 @@ def test_semaphore_3_never_lets_a_fourth_in(tag: str) -> None:
         run_all([go("sem", tag, state, "20", "3ms") for _ in range(3)] +
                 [py("sem", tag, state, "20", "0.003") for _ in range(3)])
         assert st[0] == 0
-        assert st[1] == 3, f"peak {st[1]}"
+        # Never a fourth: how many overlap at the peak is up to the scheduler
+        # (a loaded machine may never run three at once), so only the bound is asserted.
+        assert 1 <= st[1] <= 3, f"peak {st[1]}"
         assert s.get_value() == 3
+        assert all(s.acquire(timeout=0) for _ in range(3))  # three are let in at once
+        assert not s.acquire(timeout=0)
+        for _ in range(3):
+            s.release()
     finally:
         st.close()
         s.close()

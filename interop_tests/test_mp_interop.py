@@ -375,6 +375,38 @@ def test_barrier_sigkilled_party_breaks_it_for_the_other_language(tag: str, dead
         b.close()
 
 
+# -- Event, Barrier, Condition seeds (seeds/seed_event.py, seed_barrier.py,
+#    seed_condition.py), each half in Go or Python ----------------------------
+
+def sync_seed(lang: str, script: str, subst: List[str], role: str, *args: str) -> List[str]:
+    """The argv of one half of a sync seed: the Python script via
+    run_mp_seed.py, or mppeer's seed-ROLE (which prints the same lines)."""
+    if lang == "go":
+        return go(f"seed-{script.split('_')[1].split('.')[0]}-{role}", *[t.split("=", 1)[1] for t in subst], *args)
+    return [sys.executable, os.path.join(SEEDS, "run_mp_seed.py"), os.path.join(SEEDS, script), str(INTERVAL),
+            *subst, role, *args]
+
+
+EVENT_WAITER = ["wait_for_event: starting", "wait_for_event: e.is_set()-> True"]
+EVENT_MAIN = ["main: waiting before calling Event.set()", "main: event is set"]
+
+
+@pytest.mark.parametrize("waiter,main", [("py", "go"), ("go", "py"), ("go", "go"), ("py", "py")])
+def test_seed_event(tag: str, waiter: str, main: str) -> None:
+    """seed_event.py: the waiter blocks in wait() until the main half sets
+    the event."""
+    subst = [f"seedevent={tag}"]
+    w = Proc(sync_seed(waiter, "seed_event.py", subst, "waiter"))
+    try:
+        w.wait_for(lambda ls: EVENT_WAITER[0] in ls)
+        (out,) = run_all([sync_seed(main, "seed_event.py", subst, "main", *([GO_INTERVAL] if main == "go" else []))])
+        assert out.splitlines() == EVENT_MAIN
+        assert w.p.wait(30) == 0
+        assert w.wait_for(lambda ls: len(ls) == 2) == EVENT_WAITER
+    finally:
+        w.stop()
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

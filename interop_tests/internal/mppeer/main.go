@@ -30,6 +30,10 @@
 //	                                    print "notified", release
 //	mppeer cond-notify C N              attach to condition C, acquire, notify N, release
 //	mppeer cond-hold C                  attach to condition C, acquire, print "held", sleep until killed
+//	mppeer seed-event-waiter E          seed_event.py's waiter: print "wait_for_event: starting", wait, print
+//	                                    "wait_for_event: e.is_set()-> True"
+//	mppeer seed-event-main E INTERVAL   seed_event.py's main: print "main: waiting before calling
+//	                                    Event.set()", sleep 3 INTERVALs, set, print "main: event is set"
 //	mppeer bar-wait B                   attach to barrier B, wait, print "index=I" or "broken"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
@@ -421,6 +425,27 @@ func run(ctx context.Context, a []string) error {
 		}
 		defer e.Close()
 		return e.Set()
+	case "seed-event-waiter", "seed-event-main":
+		e, err := mp.OpenEvent(a[1])
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		if a[0] == "seed-event-main" {
+			fmt.Println("main: waiting before calling Event.set()")
+			sleep(ctx, 3*dur(a[2]))
+			if err := e.Set(); err != nil {
+				return err
+			}
+			fmt.Println("main: event is set")
+			return nil
+		}
+		fmt.Println("wait_for_event: starting")
+		if err := e.Wait(ctx); err != nil {
+			return err
+		}
+		fmt.Println("wait_for_event: e.is_set()->", pyBool(e.IsSet()))
+		return nil
 	case "cond-wait", "cond-notify", "cond-hold":
 		c, err := mp.OpenCondition(a[1], nil, mp.WithAttachOnly())
 		if err != nil {
@@ -569,6 +594,14 @@ func run(ctx context.Context, a []string) error {
 		}
 	}
 	return fmt.Errorf("unknown role %q", a[0])
+}
+
+// pyBool is b as Python prints it.
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }
 
 func toU64(v any) uint64 {

@@ -407,6 +407,31 @@ def test_seed_event(tag: str, waiter: str, main: str) -> None:
         w.stop()
 
 
+@pytest.mark.parametrize("n_go", [2, 1, 3, 0, 4])
+def test_seed_barrier(tag: str, n_go: int) -> None:
+    """seed_barrier.py: four workers, n_go of them Go processes and the rest
+    Python processes of the seed, pass a Barrier(4) twice; in each round
+    every index 0-3 is taken once."""
+    ids = [str(i) for i in range(4)]
+    py_ids, go_ids = ids[n_go:], ids[:n_go]
+    argvs = [go("seed-barrier-worker", tag, i) for i in go_ids]
+    if py_ids:
+        argvs.append(sync_seed("py", "seed_barrier.py", [f"seedbarrier={tag}"], "workers", *py_ids))
+    lines = [line for out in run_all(argvs, timeout=30) for line in out.splitlines()]
+    assert sorted(line for line in lines if line.endswith(" starting")) == [f"worker-{i} starting" for i in py_ids]
+    rounds: "dict[str, List[int]]" = {i: [] for i in ids}
+    for line in lines:
+        words = line.split()
+        if line.endswith(" others"):
+            assert words[1:4] == ["waiting", "for", "barrier"] and 0 <= int(words[5]) < 4, line
+        elif not line.endswith(" starting"):
+            assert words[1:3] == ["after", "barrier"], line
+            rounds[words[0][len("worker-"):]].append(int(words[3]))
+    assert sum(line.endswith(" others") for line in lines) == 8
+    for r in range(2):
+        assert sorted(rounds[i][r] for i in ids) == [0, 1, 2, 3], rounds
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

@@ -34,6 +34,8 @@
 //	                                    "wait_for_event: e.is_set()-> True"
 //	mppeer seed-event-main E INTERVAL   seed_event.py's main: print "main: waiting before calling
 //	                                    Event.set()", sleep 3 INTERVALs, set, print "main: event is set"
+//	mppeer seed-barrier-worker B I      seed_barrier.py's worker-I of a Barrier(4): twice print "worker-I
+//	                                    waiting for barrier with N others", wait, print "worker-I after barrier X"
 //	mppeer bar-wait B                   attach to barrier B, wait, print "index=I" or "broken"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
@@ -445,6 +447,22 @@ func run(ctx context.Context, a []string) error {
 			return err
 		}
 		fmt.Println("wait_for_event: e.is_set()->", pyBool(e.IsSet()))
+		return nil
+	case "seed-barrier-worker":
+		b, err := mp.OpenBarrier(a[1], 4, nil)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		name := "worker-" + a[2]
+		for range 2 {
+			fmt.Println(name, "waiting for barrier with", b.NWaiting(), "others")
+			i, err := b.Wait(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Println(name, "after barrier", i)
+		}
 		return nil
 	case "cond-wait", "cond-notify", "cond-hold":
 		c, err := mp.OpenCondition(a[1], nil, mp.WithAttachOnly())

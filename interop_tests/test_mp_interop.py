@@ -432,6 +432,29 @@ def test_seed_barrier(tag: str, n_go: int) -> None:
         assert sorted(rounds[i][r] for i in ids) == [0, 1, 2, 3], rounds
 
 
+@pytest.mark.parametrize("producer,consumer", [("py", "go"), ("go", "py"), ("go", "go"), ("py", "py")])
+def test_seed_condition(tag: str, producer: str, consumer: str) -> None:
+    """seed_condition.py: three items through a shared Value guarded by a
+    Condition, the consumer in wait_for(items > 0), the producer notifying.
+    The test holds both objects so that neither half can outlive them."""
+    subst = [f"seedcond={tag}", f"seedcondv={tag}v"]
+    c = gobridge.Condition(name=tag)
+    items = gobridge.Value("i", 0, name=tag + "v")
+    try:
+        outs = run_all([sync_seed(consumer, "seed_condition.py", subst, "consumer"),
+                        sync_seed(producer, "seed_condition.py", subst, "producer",
+                                  *([GO_INTERVAL] if producer == "go" else []))], timeout=30)
+        got = [[line.split(",")[0] for line in out.splitlines()] for out in outs]
+        assert got == [["consumed one item"] * 3, ["produced one item"] * 3]
+        left = [int(line.split()[3]) for line in outs[0].splitlines()]
+        assert all(0 <= n < 3 for n in left) and left[-1] == 0
+        assert items.value == 0 and cv_waiting(c) == 0
+    finally:
+        items.close()
+        c.close()
+    assert not os.path.exists("/dev/shm/" + tag + "v"), "the Value was left behind"
+
+
 # -- crash safety -------------------------------------------------------------
 
 @pytest.mark.parametrize("holder", ["go", "py"])

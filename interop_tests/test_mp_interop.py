@@ -436,20 +436,26 @@ def test_seed_barrier(tag: str, n_go: int) -> None:
 def test_seed_condition(tag: str, producer: str, consumer: str) -> None:
     """seed_condition.py: three items through a shared Value guarded by a
     Condition, the consumer in wait_for(items > 0), the producer notifying.
-    The test holds both objects so that neither half can outlive them."""
+    The test holds both objects so that neither half can outlive them, and
+    starts the producer once the consumer waits, so that at least the first
+    item is handed over by a notify."""
     subst = [f"seedcond={tag}", f"seedcondv={tag}v"]
     c = gobridge.Condition(name=tag)
     items = gobridge.Value("i", 0, name=tag + "v")
+    cons = Proc(sync_seed(consumer, "seed_condition.py", subst, "consumer"))
     try:
-        outs = run_all([sync_seed(consumer, "seed_condition.py", subst, "consumer"),
-                        sync_seed(producer, "seed_condition.py", subst, "producer",
-                                  *([GO_INTERVAL] if producer == "go" else []))], timeout=30)
-        got = [[line.split(",")[0] for line in out.splitlines()] for out in outs]
-        assert got == [["consumed one item"] * 3, ["produced one item"] * 3]
-        left = [int(line.split()[3]) for line in outs[0].splitlines()]
+        until(lambda: cv_waiting(c) == 1, "the consumer never waited")
+        (out,) = run_all([sync_seed(producer, "seed_condition.py", subst, "producer",
+                                    *([GO_INTERVAL] if producer == "go" else []))], timeout=30)
+        assert [line.split(",")[0] for line in out.splitlines()] == ["produced one item"] * 3
+        assert cons.p.wait(30) == 0
+        lines = cons.wait_for(lambda ls: len(ls) == 3)
+        assert [line.split(",")[0] for line in lines] == ["consumed one item"] * 3
+        left = [int(line.split()[3]) for line in lines]
         assert all(0 <= n < 3 for n in left) and left[-1] == 0
         assert items.value == 0 and cv_waiting(c) == 0
     finally:
+        cons.stop()
         items.close()
         c.close()
     assert not os.path.exists("/dev/shm/" + tag + "v"), "the Value was left behind"

@@ -1,6 +1,7 @@
 """Named Queue, JoinableQueue, Value, Array, Semaphore and Lock across Go and
 Python: the seed 003/004 queue examples with Go on one side, a counter, an
-array, a semaphore's peak, and SIGKILL in the middle of put, get and a held
+array, a semaphore's peak, the Event, Barrier and Condition seed examples
+with either half in Go, and SIGKILL in the middle of put, get and a held
 lock. The Go side is interop_tests/internal/mppeer."""
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Named Queue, JoinableQueue, Value, Array, Semaphore and Lock across Go and
 Python: the seed 003/004 queue examples with Go on one side, a counter, an
-array, a semaphore's peak, and SIGKILL in the middle of put, get and a held
+array, a semaphore's peak, the Event, Barrier and Condition seed examples
+with either half in Go, and SIGKILL in the middle of put, get and a held
 lock. The Go side is interop_tests/internal/mppeer."""
 from __future__ import annotations
 
@@ -379,6 +380,92 @@ def test_barrier_sigkilled_party_breaks_it_for_the_other_language(tag: str, dead
         if w is not None:
             w.stop()
         b.close()
+
+
+# -- Event, Barrier, Condition seeds (seeds/seed_event.py, seed_barrier.py,
+#    seed_condition.py), each half in Go or Python ----------------------------
+
+def sync_seed(lang: str, script: str, subst: List[str], role: str, *args: str) -> List[str]:
+    """The argv of one half of a sync seed: the Python script via
+    run_mp_seed.py, or mppeer's seed-ROLE (which prints the same lines)."""
+    if lang == "go":
+        return go(f"seed-{script.split('_')[1].split('.')[0]}-{role}", *[t.split("=", 1)[1] for t in subst], *args)
+    return [sys.executable, os.path.join(SEEDS, "run_mp_seed.py"), os.path.join(SEEDS, script), str(INTERVAL),
+            *subst, role, *args]
+
+
+EVENT_WAITER = ["wait_for_event: starting", "wait_for_event: e.is_set()-> True"]
+EVENT_MAIN = ["main: waiting before calling Event.set()", "main: event is set"]
+
+
+@pytest.mark.parametrize("waiter,main", [("py", "go"), ("go", "py"), ("go", "go"), ("py", "py")])
+def test_seed_event(tag: str, waiter: str, main: str) -> None:
+    """seed_event.py: the waiter blocks in wait() until the main half sets
+    the event."""
+    subst = [f"seedevent={tag}"]
+    w = Proc(sync_seed(waiter, "seed_event.py", subst, "waiter"))
+    try:
+        w.wait_for(lambda ls: EVENT_WAITER[0] in ls)
+        (out,) = run_all([sync_seed(main, "seed_event.py", subst, "main", *([GO_INTERVAL] if main == "go" else []))])
+        assert out.splitlines() == EVENT_MAIN
+        assert w.p.wait(30) == 0
+        assert w.wait_for(lambda ls: len(ls) == 2) == EVENT_WAITER
+    finally:
+        w.stop()
+
+
+@pytest.mark.parametrize("n_go", [2, 1, 3, 0, 4])
+def test_seed_barrier(tag: str, n_go: int) -> None:
+    """seed_barrier.py: four workers, n_go of them Go processes and the rest
+    Python processes of the seed, pass a Barrier(4) twice; in each round
+    every index 0-3 is taken once."""
+    ids = [str(i) for i in range(4)]
+    py_ids, go_ids = ids[n_go:], ids[:n_go]
+    argvs = [go("seed-barrier-worker", tag, i) for i in go_ids]
+    if py_ids:
+        argvs.append(sync_seed("py", "seed_barrier.py", [f"seedbarrier={tag}"], "workers", *py_ids))
+    lines = [line for out in run_all(argvs, timeout=30) for line in out.splitlines()]
+    assert sorted(line for line in lines if line.endswith(" starting")) == [f"worker-{i} starting" for i in py_ids]
+    rounds: "dict[str, List[int]]" = {i: [] for i in ids}
+    for line in lines:
+        words = line.split()
+        if line.endswith(" others"):
+            assert words[1:4] == ["waiting", "for", "barrier"] and 0 <= int(words[5]) < 4, line
+        elif not line.endswith(" starting"):
+            assert words[1:3] == ["after", "barrier"], line
+            rounds[words[0][len("worker-"):]].append(int(words[3]))
+    assert sum(line.endswith(" others") for line in lines) == 8
+    for r in range(2):
+        assert sorted(rounds[i][r] for i in ids) == [0, 1, 2, 3], rounds
+
+
+@pytest.mark.parametrize("producer,consumer", [("py", "go"), ("go", "py"), ("go", "go"), ("py", "py")])
+def test_seed_condition(tag: str, producer: str, consumer: str) -> None:
+    """seed_condition.py: three items through a shared Value guarded by a
+    Condition, the consumer in wait_for(items > 0), the producer notifying.
+    The test holds both objects so that neither half can outlive them, and
+    starts the producer once the consumer waits, so that at least the first
+    item is handed over by a notify."""
+    subst = [f"seedcond={tag}", f"seedcondv={tag}v"]
+    c = gobridge.Condition(name=tag)
+    items = gobridge.Value("i", 0, name=tag + "v")
+    cons = Proc(sync_seed(consumer, "seed_condition.py", subst, "consumer"))
+    try:
+        until(lambda: cv_waiting(c) == 1, "the consumer never waited")
+        (out,) = run_all([sync_seed(producer, "seed_condition.py", subst, "producer",
+                                    *([GO_INTERVAL] if producer == "go" else []))], timeout=30)
+        assert [line.split(",")[0] for line in out.splitlines()] == ["produced one item"] * 3
+        assert cons.p.wait(30) == 0
+        lines = cons.wait_for(lambda ls: len(ls) == 3)
+        assert [line.split(",")[0] for line in lines] == ["consumed one item"] * 3
+        left = [int(line.split()[3]) for line in lines]
+        assert all(0 <= n < 3 for n in left) and left[-1] == 0
+        assert items.value == 0 and cv_waiting(c) == 0
+    finally:
+        cons.stop()
+        items.close()
+        c.close()
+    assert not os.path.exists("/dev/shm/" + tag + "v"), "the Value was left behind"
 
 
 # -- crash safety -------------------------------------------------------------

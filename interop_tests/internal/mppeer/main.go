@@ -30,6 +30,18 @@
 //	                                    print "notified", release
 //	mppeer cond-notify C N              attach to condition C, acquire, notify N, release
 //	mppeer cond-hold C                  attach to condition C, acquire, print "held", sleep until killed
+//	mppeer seed-event-waiter E          seed_event.py's waiter: print "wait_for_event: starting", wait, print
+//	                                    "wait_for_event: e.is_set()-> True"
+//	mppeer seed-event-main E INTERVAL   seed_event.py's main: print "main: waiting before calling
+//	                                    Event.set()", sleep 3 INTERVALs, set, print "main: event is set"
+//	mppeer seed-barrier-worker B I      seed_barrier.py's worker-I of a Barrier(4): twice print "worker-I
+//	                                    waiting for barrier with N others", wait, print "worker-I after barrier X"
+//	mppeer seed-condition-producer C V INTERVAL
+//	                                    seed_condition.py's producer: three times sleep INTERVAL, then under
+//	                                    condition C add 1 to int32 Value V, print "produced one item, N
+//	                                    available" and notify
+//	mppeer seed-condition-consumer C V  seed_condition.py's consumer: three times under C wait until V > 0,
+//	                                    subtract 1 and print "consumed one item, N left"
 //	mppeer bar-wait B                   attach to barrier B, wait, print "index=I" or "broken"
 //	mppeer produce Q ID N SIZE          put N messages [ID, seq, crc32, payload of SIZE bytes]
 //	mppeer consume Q                    get messages until null; print a JSON summary per producer
@@ -421,6 +433,70 @@ func run(ctx context.Context, a []string) error {
 		}
 		defer e.Close()
 		return e.Set()
+	case "seed-event-waiter", "seed-event-main":
+		e, err := mp.OpenEvent(a[1])
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		if a[0] == "seed-event-main" {
+			fmt.Println("main: waiting before calling Event.set()")
+			sleep(ctx, 3*dur(a[2]))
+			if err := e.Set(); err != nil {
+				return err
+			}
+			fmt.Println("main: event is set")
+			return nil
+		}
+		fmt.Println("wait_for_event: starting")
+		if err := e.Wait(ctx); err != nil {
+			return err
+		}
+		fmt.Println("wait_for_event: e.is_set()->", pyBool(e.IsSet()))
+		return nil
+	case "seed-barrier-worker":
+		b, err := mp.OpenBarrier(a[1], 4, nil)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		name := "worker-" + a[2]
+		for range 2 {
+			fmt.Println(name, "waiting for barrier with", b.NWaiting(), "others")
+			i, err := b.Wait(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Println(name, "after barrier", i)
+		}
+		return nil
+	case "seed-condition-producer", "seed-condition-consumer":
+		c, err := mp.OpenCondition(a[1], nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		items, err := mp.OpenValue[int32](a[2], 0)
+		if err != nil {
+			return err
+		}
+		defer items.Close()
+		for range 3 {
+			if a[0] == "seed-condition-producer" {
+				sleep(ctx, dur(a[3]))
+			}
+			if err := c.Acquire(ctx); err != nil {
+				return err
+			}
+			err := seedCondStep(ctx, c, items, a[0] == "seed-condition-producer")
+			if rerr := c.Release(); err == nil {
+				err = rerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	case "cond-wait", "cond-notify", "cond-hold":
 		c, err := mp.OpenCondition(a[1], nil, mp.WithAttachOnly())
 		if err != nil {
@@ -569,6 +645,43 @@ func run(ctx context.Context, a []string) error {
 		}
 	}
 	return fmt.Errorf("unknown role %q", a[0])
+}
+
+// seedCondStep is one step of seed_condition.py's producer or consumer, with
+// the condition's lock held.
+func seedCondStep(ctx context.Context, c *mp.Condition, items *mp.Value[int32], produce bool) error {
+	n, err := items.Load()
+	if err != nil {
+		return err
+	}
+	if produce {
+		if err := items.Store(n + 1); err != nil {
+			return err
+		}
+		fmt.Println("produced one item,", n+1, "available")
+		return c.Notify(1)
+	}
+	for n <= 0 { // cv.wait_for(lambda: items.value > 0)
+		if err := c.Wait(ctx); err != nil {
+			return err
+		}
+		if n, err = items.Load(); err != nil {
+			return err
+		}
+	}
+	if err := items.Store(n - 1); err != nil {
+		return err
+	}
+	fmt.Println("consumed one item,", n-1, "left")
+	return nil
+}
+
+// pyBool is b as Python prints it.
+func pyBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }
 
 func toU64(v any) uint64 {

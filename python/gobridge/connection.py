@@ -24,6 +24,7 @@ import selectors
 import shutil
 import tempfile
 import time
+import weakref
 from multiprocessing import AuthenticationError
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Protocol, Tuple, Type, Union
@@ -237,6 +238,10 @@ class Listener:
         except BaseException:
             self._remove_tmpdir()
             raise
+        # As the stdlib's Listener (util.Finalize): one never closed still has
+        # what it made removed when it is collected or the interpreter exits,
+        # in the process that made it only (not in a forked child).
+        self._finalizer = weakref.finalize(self, _release_listener, self._impl, self._tmpdir, os.getpid())
 
     def _arbitrary_address(self, family: Optional[str]) -> Address:
         """A fresh private address of family (default ``AF_UNIX``), as
@@ -301,6 +306,9 @@ class Listener:
         """Stop listening and remove the file at the address if it is still
         ours (and, for fifo: and shm:, end the handshakes in progress). Idempotent."""
         impl, self._impl = self._impl, None
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer.detach()
         try:
             if impl is not None:
                 impl.close()
@@ -321,6 +329,17 @@ class Listener:
     def __repr__(self) -> str:
         state = "closed" if self._impl is None else "listening"
         return f"<Listener {self._address!r} {state}>"
+
+
+def _release_listener(impl: _ListenerImpl, tmpdir: Optional[str], pid: int) -> None:
+    """A Listener's finalizer: close it and remove its private directory, in its own process only."""
+    if os.getpid() != pid:
+        return
+    try:
+        impl.close()
+    finally:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def Client(

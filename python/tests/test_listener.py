@@ -278,3 +278,35 @@ def test_listener_family_errors_as_the_stdlib():
         assert host == "127.0.0.1" and port > 0
     with pytest.raises(ValueError, match="family 'AF_FIFO' is not supported"):
         Listener("/tmp/x.sock", family="AF_FIFO")
+
+
+def test_unclosed_listener_removes_what_it_made_when_collected_or_at_exit(tmp_path):
+    """As the stdlib's Listener (its util.Finalize): a Listener() never closed
+    has its private directory and socket removed when it is collected, and at
+    interpreter exit in the process that made it; a forked child's exit
+    leaves the parent's listener alone."""
+    import gc
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    code = (
+        "import os, sys, gobridge\n"
+        "l = gobridge.Listener()\n"
+        "print(l.address, flush=True)\n"
+        "if os.fork() == 0:\n"
+        "    sys.exit(0)  # a forked child exiting normally: runs atexit, must not remove the parent's\n"
+        "os.wait()\n"
+        "assert os.path.exists(l.address), 'removed by the child'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    address = out.stdout.strip()
+    assert address.startswith(str(tmp_path))
+    assert not os.path.exists(os.path.dirname(address))  # removed at exit
+    listener = gobridge.Listener()
+    where = os.path.dirname(listener.address)
+    assert os.path.isdir(where)
+    del listener
+    gc.collect()
+    assert not os.path.exists(where)

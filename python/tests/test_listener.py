@@ -280,7 +280,7 @@ def test_listener_family_errors_as_the_stdlib():
         Listener("/tmp/x.sock", family="AF_FIFO")
 
 
-def test_unclosed_listener_removes_what_it_made_when_collected_or_at_exit(tmp_path):
+def test_unclosed_listener_removes_what_it_made_when_collected_or_at_exit(sockdir):
     """As the stdlib's Listener (its util.Finalize): a Listener() never closed
     has its private directory and socket removed when it is collected, and at
     interpreter exit in the process that made it; a forked child's exit
@@ -289,7 +289,7 @@ def test_unclosed_listener_removes_what_it_made_when_collected_or_at_exit(tmp_pa
     import subprocess
     import sys
 
-    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env = dict(os.environ, TMPDIR=sockdir)
     code = (
         "import os, sys, gobridge\n"
         "l = gobridge.Listener()\n"
@@ -302,7 +302,7 @@ def test_unclosed_listener_removes_what_it_made_when_collected_or_at_exit(tmp_pa
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     address = out.stdout.strip()
-    assert address.startswith(str(tmp_path))
+    assert address.startswith(sockdir)
     assert not os.path.exists(os.path.dirname(address))  # removed at exit
     listener = gobridge.Listener()
     where = os.path.dirname(listener.address)

@@ -66,27 +66,8 @@ func (t *tcpListener) address() string {
 
 // accept waits in AcceptTCP; ctx works through the listener's deadline.
 func (t *tcpListener) accept(ctx context.Context) (transportConn, error) {
-	var stop func() bool
-	fired := make(chan struct{})
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() {
-			t.l.SetDeadline(aLongTimeAgo)
-			close(fired)
-		})
-	}
-	nc, err := t.l.AcceptTCP()
-	if stop != nil && !stop() {
-		<-fired
-		t.l.SetDeadline(noDeadline)
-		if nc != nil {
-			nc.Close()
-		}
-		return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
-	}
+	nc, err := acceptCtx(ctx, t.l, t.l.AcceptTCP)
 	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
-			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
-		}
 		return nil, err
 	}
 	nc.SetNoDelay(true)

@@ -47,28 +47,44 @@ type unixListener struct {
 
 // accept waits in AcceptUnix; ctx works through the listener's deadline.
 func (u *unixListener) accept(ctx context.Context) (transportConn, error) {
+	nc, err := acceptCtx(ctx, u.l, u.l.AcceptUnix)
+	if err != nil {
+		return nil, err
+	}
+	return nc, nil
+}
+
+// deadlineListener is a net listener whose Accept a deadline interrupts.
+type deadlineListener interface{ SetDeadline(time.Time) error }
+
+// acceptCtx runs accept (the listener's AcceptUnix or AcceptTCP) so that ctx
+// ends it: cancellation sets a deadline in the past, and the deadline is
+// cleared again before returning. A connection accepted as ctx ended is
+// closed, not lost silently.
+func acceptCtx[C net.Conn](ctx context.Context, l deadlineListener, accept func() (C, error)) (C, error) {
+	var zero C
 	var stop func() bool
 	fired := make(chan struct{})
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() {
-			u.l.SetDeadline(aLongTimeAgo)
+			l.SetDeadline(aLongTimeAgo)
 			close(fired)
 		})
 	}
-	nc, err := u.l.AcceptUnix()
+	nc, err := accept()
 	if stop != nil && !stop() {
 		<-fired
-		u.l.SetDeadline(noDeadline)
-		if nc != nil {
+		l.SetDeadline(noDeadline)
+		if err == nil {
 			nc.Close()
 		}
-		return nil, fmt.Errorf("bridge: accept: %w", ctx.Err())
+		return zero, fmt.Errorf("bridge: accept: %w", ctx.Err())
 	}
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
-			return nil, fmt.Errorf("bridge: accept: %w", ErrClosed)
+			return zero, fmt.Errorf("bridge: accept: %w", ErrClosed)
 		}
-		return nil, err
+		return zero, err
 	}
 	return nc, nil
 }

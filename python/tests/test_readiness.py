@@ -329,3 +329,25 @@ def test_handed_down_and_forked_connections_stop_peeking():
     finally:
         for x in (a, b, c, d):
             x.close()
+
+
+def test_peeked_burst_of_mixed_calls_and_sizes(conn_raw):
+    """One write holds frames of many sizes (empty, small, larger than the
+    peek, partial at the end); recv, recv_bytes, recv_bytes_into and
+    recv_bytes(maxlength) take them in order, each exactly one, with the
+    rest visible to select; a frame over maxlength raises as CPython's does."""
+    conn, raw = conn_raw()
+    payloads = [b"", b"a", b"b" * 70_000, b"c" * 63, gobridge.encode("d"), b"e" * 5, b"f" * 9, b"g" * 20]
+    blob = b"".join(struct.pack("!i", len(p)) + p for p in payloads)
+    join = in_thread(lambda: raw.write(blob[:-7]))  # the last frame arrives later
+    assert conn.recv_bytes() == b""
+    assert conn.recv_bytes() == b"a"
+    assert conn.recv_bytes() == b"b" * 70_000
+    buf = bytearray(100)
+    assert conn.recv_bytes_into(buf, 3) == 63 and bytes(buf[3:66]) == b"c" * 63
+    assert select.select([conn.fileno()], [], [], WAIT)[0]
+    assert conn.recv() == "d"
+    assert conn.recv_bytes(5) == b"e" * 5
+    with pytest.raises(gobridge.FrameTooLargeError):
+        conn.recv_bytes(8)  # f * 9: the stream is left, as CPython leaves it
+    join()

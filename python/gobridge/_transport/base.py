@@ -199,7 +199,7 @@ class Connection:
     __slots__ = (
         "_handle", "_readable", "_writable", "_max_frame_size",
         "_rbuf", "_rview", "_rstart", "_rend", "_rerror", "_broken",
-        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "_exact", "_fastread", "_hview", "_peek", "_known", "_known_gen", "_peek_skip",
+        "_wbuf", "_wcap", "_default", "_write", "_readinto", "_take", "_exact", "_fastread", "_hview", "_peek", "_pview", "_poff", "_known", "_known_gen", "_peek_skip",
         "__weakref__",
     )
 
@@ -247,10 +247,15 @@ class Connection:
         self._fastread: Callable[[memoryview], Optional[int]] = (
             getattr(transport, "fast_readinto", None) or transport.readinto)
         self._hview: Optional[memoryview] = None
-        # Sockets: lengths of whole frames a peek saw at the head of the
-        # socket's queue, still there (see _peeked_frame).
+        # Stream sockets: peek(view) copies what is queued, consuming nothing
+        # (see _peeked_frame).
         self._peek: Optional[Callable[[memoryview], int]] = getattr(transport, "peek", None) if self._exact else None
-        self._known: List[int] = []
+        # Sockets: what the last peek saw at the head of the socket's queue:
+        # its copy, the offset of the next frame in it, the end of what is
+        # still there (0: nothing).
+        self._pview: Optional[memoryview] = None
+        self._poff = 0
+        self._known = 0
         self._known_gen = _fork_generation[0]  # the fork generation it was made in
         self._peek_skip = 0  # receives left before the next peek
         # The transport while the connection is open, None once closed (the
@@ -307,6 +312,8 @@ class Connection:
                 self._rbuf = None
                 self._hview = None
                 self._rstart = self._rend = 0
+                self._known = 0
+                self._pview = None
                 t.close()
 
     def __reduce__(self) -> Tuple[Any, ...]:
@@ -358,12 +365,14 @@ class Connection:
             self._rerror = err
             self._readable = self._writable = False
             self._rstart = self._rend = 0
+            self._known = 0
             self._wbuf = None
         return CorruptError(*self._broken.args)
 
     def _framing_error(self, err: ProtocolError) -> ProtocolError:
         """Leave the stream, as CPython's _bad_message_length does; return err."""
         self._rstart = self._rend = 0
+        self._known = 0
         self._rerror = err
         if self._writable:
             self._readable = False
@@ -472,6 +481,10 @@ class Connection:
         a payload that is not valid msgpack (the connection stays usable),
         :class:`ProtocolError` for a broken frame.
         """
+        if self._known and not self._wbuf:
+            view = self._next_known(self._max_frame_size)
+            if view is not None:
+                return _decode(view)
         if self._handle is None or not self._readable:
             raise self._not_readable()
         if self._wbuf:
@@ -507,6 +520,10 @@ class Connection:
         :class:`FrameTooLargeError` and leaves the connection unreadable, as
         CPython's ``OSError("bad message length")`` does.
         """
+        if self._known and maxlength is None and not self._wbuf:
+            view = self._next_known(self._max_frame_size)
+            if view is not None:
+                return view.tobytes()
         if self._handle is None or not self._readable:
             raise self._not_readable()
         if self._wbuf:
@@ -550,6 +567,7 @@ class Connection:
             raise self._not_readable()
         if self._wbuf:
             self.flush()
+        self._known = 0  # it reads through the general path: forget the peek
         with memoryview(buf) as m:
             dest = m if m.itemsize == 1 and m.ndim == 1 else m.cast("B")
             bytesize = dest.nbytes
@@ -593,74 +611,73 @@ class Connection:
         """Another process may read this connection's descriptor from now on
         (pickled for a child, handed down): never trust peeked lengths again."""
         self._peek = None
-        self._known = []
+        self._known = 0
 
     def _peeked_frame(self, limit: int) -> Optional[memoryview]:
         """Exact reads with one system call per message while messages queue
-        up: a peek (MSG_PEEK, nothing consumed) notes the lengths of the whole
-        frames at the head of the socket; each receive then reads exactly
-        the next one, header and payload, in one read, and checks that the
-        header is the one peeked. The kernel keeps every byte not returned,
-        as with _exact_frame. A connection that lived through a fork() (in
-        parent and child), was pickled or handed down never peeks again:
-        other processes may read it. If another reader took bytes anyway,
-        the check sees it and the general path goes on from what was read.
-        None: use _exact_frame."""
+        up: a peek (MSG_PEEK, nothing consumed) copies what is at the head of
+        the socket into the peek buffer; each receive then reads exactly the
+        next frame the peek saw whole, header and payload, in one read, and
+        checks that the header is the one peeked (_next_known). The kernel
+        keeps every byte not returned, as with _exact_frame. A connection
+        that lived through a fork() (in parent and child), was pickled or
+        handed down never peeks again: other processes may read it. If
+        another reader took bytes anyway, the check sees it and the general
+        path goes on from what was read. None: use _exact_frame."""
         if self._known_gen != _fork_generation[0]:
             # It lived through a fork(): other processes may read it now.
             self._share()
             return None
-        rview = self._rview
-        known = self._known
-        if known:
-            n = known.pop()
-            if n <= limit:
-                try:
-                    got = self._fastread(rview[:4 + n])
-                except CorruptError as e:
-                    raise self._break(e) from None
-                if got == 4 + n and _unpack_header(rview)[0] == n:
-                    self._rstart = self._rend = 0
-                    return rview[4:4 + n]
-                known.clear()
-                self._rstart, self._rend = 0, got or 0  # the general path goes on from here
-                return None
-            known.clear()
-            return None
+        if self._known:
+            return self._next_known(limit)
         if self._peek_skip:
-            # The last peek found one frame: the receiver keeps up, a peek
+            # The last peek found no whole frame (large frames): a peek
             # would be one more system call per message.
             self._peek_skip -= 1
             return None
         assert self._peek is not None
+        pview = self._pview
+        if pview is None:
+            pview = self._pview = memoryview(bytearray(_PEEK_SIZE))
         try:
-            got = self._peek(rview[:_PEEK_SIZE])
+            got = self._peek(pview)
         except CorruptError as e:
             raise self._break(e) from None
-        off = 0
-        lengths = []
-        max_n = self._max_frame_size
-        while off + 4 <= got:
-            n = _unpack_header(rview, off)[0]
-            if n < 0 or n > max_n or off + 4 + n > got:
-                break
-            lengths.append(n)
-            off += 4 + n
-        if len(lengths) < 2:
+        if got < 4 or not 0 <= _unpack_header(pview)[0] <= got - 4:
+            # No whole frame (a large one, a partial one): the next receives
+            # read header and payload without a peek first.
             self._peek_skip = _PEEK_SKIP
-        if not lengths:
             return None  # _exact_frame reads it (and any error) as usual
-        lengths.reverse()
-        n = lengths.pop()  # the first: read now
-        if n > limit:
+        self._poff = 0
+        self._known = got
+        return self._next_known(limit)
+
+    def _next_known(self, limit: int) -> Optional[memoryview]:
+        """The next frame the last peek saw (self._poff < self._known, the end
+        of what it saw; the receive buffer is empty; the connection is open
+        and readable, as close, _break and _framing_error set _known to 0),
+        read in one read, header and payload, when the peek saw it whole: the
+        hot path of a receiver behind its sender. None: not that simple (a
+        fork since the peek, a frame the peek saw in part, over limit, or
+        another reader took bytes); the general path goes on from what was
+        read."""
+        off = self._poff
+        end = self._known
+        self._known = 0
+        if off + 4 > end or self._known_gen != _fork_generation[0]:
             return None
+        n = _unpack_header(self._pview, off)[0]
+        if n < 0 or n > limit or off + 4 + n > end:
+            return None
+        rview = self._rview
         try:
             got = self._fastread(rview[:4 + n])
         except CorruptError as e:
             raise self._break(e) from None
         if got == 4 + n and _unpack_header(rview)[0] == n:
-            self._known = lengths
-            self._rstart = self._rend = 0
+            self._poff = off = off + 4 + n
+            if off < end:
+                self._known = end
             return rview[4:4 + n]
         self._rstart, self._rend = 0, got or 0  # the general path goes on from here
         return None

@@ -35,12 +35,13 @@ class FdTransport:
     A FIFO's write end that other writers share is a :class:`SharedFdTransport`.
     """
 
-    __slots__ = ("_rfd", "_wfd", "_poller", "no_batching", "fast_readinto", "peek")
+    __slots__ = ("_rfd", "_wfd", "_poller", "_peeker", "no_batching", "fast_readinto", "peek")
 
     def __init__(self, rfd: Optional[int], wfd: Optional[int]) -> None:
         self._rfd = rfd
         self._wfd = wfd
         self._poller: Any = None
+        self._peeker: Optional[socket.socket] = None
         #: Why set_write_buffer is refused, or None.
         self.no_batching: Optional[str] = None
         #: readinto without a Python frame (one read(2), None where a
@@ -65,20 +66,26 @@ class FdTransport:
 
     def _peek(self, view: memoryview) -> int:
         """recv(MSG_PEEK) into view: what the socket holds, nothing consumed;
-        waits for a byte, 0 at end of stream. A socket object wraps the
-        descriptor only for the call (none is kept: its finalizer would close
-        the descriptor)."""
-        if socket.getdefaulttimeout() is not None:
-            # socket() would make the descriptor non-blocking: take no peek
-            self.peek = None
-            return 0
-        fd = self._rfd
-        assert fd is not None
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=fd)
-        try:
-            return s.recv_into(view, 0, socket.MSG_PEEK)
-        finally:
-            s.detach()
+        waits for a byte, 0 at end of stream. The call goes through a socket
+        object over a duplicate of the descriptor (same open file, so the same
+        queue), made at the first peek and closed with the transport: a socket
+        object over the descriptor itself would close it when collected, and
+        making one per peek cost three times the peek."""
+        peeker = self._peeker
+        if peeker is None:
+            if socket.getdefaulttimeout() is not None:
+                # socket() would make the shared open file non-blocking: no peeks
+                self.peek = None
+                return 0
+            fd = self._rfd
+            assert fd is not None
+            dup = os.dup(fd)
+            try:
+                peeker = self._peeker = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=dup)
+            except BaseException:
+                os.close(dup)
+                raise
+        return peeker.recv_into(view, 0, socket.MSG_PEEK)
 
     def fds(self) -> "tuple[Optional[int], Optional[int]]":
         """(read descriptor, write descriptor), for pickling (the same one twice
@@ -99,7 +106,10 @@ class FdTransport:
         rfd, wfd = self._rfd, self._wfd
         self._rfd = self._wfd = None
         self.peek = None
+        peeker, self._peeker = self._peeker, None
         try:
+            if peeker is not None:
+                peeker.close()
             if rfd is not None:
                 os.close(rfd)
         finally:

@@ -418,3 +418,17 @@ def test_broken_pipe_on_one_way():
         w.send("nobody reads")
     assert e.value.errno == errno.EPIPE
     w.close()
+
+
+def test_a_dropped_connection_releases_its_descriptor():
+    """As CPython's Connection.__del__: a connection never closed gives its
+    descriptor back when collected (a loop of Pipe() must not run out of fds)."""
+    import gc
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(50):
+        a, b = gobridge.Pipe()
+        a.send(i)
+        assert b.recv() == i
+        del a, b
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) - before <= 2  # the listing's own descriptor, none of the pipes'

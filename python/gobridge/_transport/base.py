@@ -316,6 +316,18 @@ class Connection:
                 self._pview = None
                 t.close()
 
+    def __del__(self) -> None:
+        # As CPython's Connection: one dropped without close() releases its
+        # descriptor (or segment) when collected, without flushing what
+        # set_write_buffer holds back (a finalizer must not block).
+        t = getattr(self, "_handle", None)
+        if t is not None:
+            self._handle = None
+            try:
+                t.close()
+            except Exception:
+                pass
+
     def __reduce__(self) -> Tuple[Any, ...]:
         """Refused outside multiprocessing: a connection pickles (as the
         stdlib's does) only for multiprocessing's own pickler, which passes
@@ -664,9 +676,10 @@ class Connection:
         off = self._poff
         end = self._known
         self._known = 0
-        if off + 4 > end or self._known_gen != _fork_generation[0]:
+        pview = self._pview
+        if off + 4 > end or self._known_gen != _fork_generation[0] or pview is None:
             return None
-        n = _unpack_header(self._pview, off)[0]
+        n = _unpack_header(pview, off)[0]
         if n < 0 or n > limit or off + 4 + n > end:
             return None
         rview = self._rview
